@@ -1,0 +1,242 @@
+"""The build directory: per-host files and manifest, written atomically, only what changed.
+
+```
+DIR/<host>/files/<destination path>   what push copies to the host
+DIR/<host>/<output>                   build outputs kept beside (user-data, user-data.b64)
+DIR/<host>/manifest.json              per file: dest, path, mode, owner, sha256, role, secret
+DIR/<host>/.redacted/<path>           secret files with every secret replaced, for diffs
+DIR/_fleet/...                        fleet-wide outputs (IAM policies), with their manifest
+```
+
+Every host renders in memory before anything is written, so a failed render leaves the previous
+build exactly as it was. Changed files are first written beside their target under a temporary
+name and renamed into place only when all of them are written; unchanged files are not touched,
+so their mtime stays.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bootstrap.render import Artifact
+
+FLEET = "_fleet"
+MANIFEST = "manifest.json"
+REDACTED = ".redacted"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One file of the build, relative to its host folder."""
+
+    path: str
+    content: bytes
+    mode: int
+    secret: bool = False
+
+
+@dataclass
+class HostPlan:
+    name: str
+    entries: list[Entry]
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    new_host: bool = False
+
+
+@dataclass
+class Plan:
+    """What a render would change in DIR, computed without writing."""
+
+    outdir: Path
+    hosts: list[HostPlan]
+    stale_hosts: list[str]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.stale_hosts) or any(h.changed or h.removed for h in self.hosts)
+
+
+def host_entries(name: str, roles: Iterable[str], artifacts: list[Artifact]) -> list[Entry]:
+    """The files of one host folder: each artifact, its redacted copy, and the manifest."""
+    entries: list[Entry] = []
+    files: list[dict[str, Any]] = []
+    outputs: list[dict[str, Any]] = []
+    for art in artifacts:
+        rel = f"files{art.dest}" if art.on_host else art.dest
+        entries.append(Entry(rel, art.content, art.mode, art.secret))
+        if art.secret and art.redacted is not None:
+            entries.append(Entry(f"{REDACTED}/{rel}", art.redacted, 0o600, True))
+        record = {
+            "dest": art.dest,
+            "path": rel,
+            "mode": f"{art.mode:04o}",
+            "owner": art.owner,
+            "sha256": hashlib.sha256(art.content).hexdigest(),
+            "size": len(art.content),
+            "role": art.role,
+            "secret": art.secret,
+        }
+        if art.secret and art.redacted is not None:
+            record["redacted_sha256"] = hashlib.sha256(art.redacted).hexdigest()
+        (files if art.on_host else outputs).append(record)
+    manifest = {"host": name, "roles": list(roles), "files": files, "outputs": outputs}
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    # Hashes of short secrets can be brute-forced, so a manifest beside secrets is private too.
+    secret = any(a.secret for a in artifacts)
+    entries.append(Entry(MANIFEST, text.encode(), 0o600 if secret else 0o644, secret))
+    return entries
+
+
+def plan(outdir: Path, builds: dict[str, list[Entry]], *, prune: bool) -> Plan:
+    """Compare the new entries with DIR. ``prune`` removes host folders no longer built."""
+    hosts = []
+    for name, entries in builds.items():
+        folder = outdir / name
+        old = _previous(folder)
+        host = HostPlan(name, entries, new_host=not old)
+        current = {e.path for e in entries}
+        for entry in entries:
+            digest = hashlib.sha256(entry.content).hexdigest()
+            if old.get(entry.path) != digest or not _intact(folder / entry.path, entry):
+                host.changed.append(entry.path)
+        host.removed = sorted(p for p in old if p not in current)
+        hosts.append(host)
+    stale: list[str] = []
+    if prune and outdir.is_dir():
+        stale = sorted(p.name for p in outdir.iterdir()
+                       if p.name not in builds and (p / MANIFEST).is_file())
+    return Plan(outdir, hosts, stale)
+
+
+def _previous(folder: Path) -> dict[str, str]:
+    """Path → sha256 of what the last build wrote in this host folder (from its manifest)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for record in [*manifest.get("files", []), *manifest.get("outputs", [])]:
+        out[record["path"]] = record["sha256"]
+        if record.get("secret"):
+            out[f"{REDACTED}/{record['path']}"] = record.get("redacted_sha256", "")
+    out[MANIFEST] = hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
+    return out
+
+
+def _intact(path: Path, entry: Entry) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_size == len(entry.content) and (st.st_mode & 0o777) == entry.mode
+
+
+def apply(plan: Plan) -> None:
+    """Write the plan: all temporary files first, then renames, then removals."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for host in plan.hosts:
+            folder = plan.outdir / host.name
+            by_path = {e.path: e for e in host.entries}
+            for rel in host.changed:
+                entry = by_path[rel]
+                target = folder / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+                _write(tmp, entry.content, entry.mode)
+                staged.append((tmp, target))
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    # The manifest goes last in each folder, so a reader never sees it ahead of its files.
+    staged.sort(key=lambda pair: pair[1].name == MANIFEST)
+    for tmp, target in staged:
+        os.replace(tmp, target)
+    for host in plan.hosts:
+        folder = plan.outdir / host.name
+        for rel in host.removed:
+            (folder / rel).unlink(missing_ok=True)
+            _prune_empty(folder / rel, folder)
+    for name in plan.stale_hosts:
+        shutil.rmtree(plan.outdir / name)
+
+
+def _write(path: Path, content: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask must not widen or narrow what the manifest says
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _prune_empty(path: Path, stop: Path) -> None:
+    parent = path.parent
+    while parent != stop and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
+
+
+def diff(plan: Plan) -> str:
+    """A unified diff of every change, secrets redacted (secret files diff their redacted copies)."""
+    chunks: list[str] = []
+    for host in plan.hosts:
+        folder = plan.outdir / host.name
+        by_path = {e.path: e for e in host.entries}
+        secret_paths = {e.path[len(REDACTED) + 1:] for e in host.entries
+                        if e.path.startswith(REDACTED + "/")}
+        for rel in host.changed:
+            if rel.startswith(REDACTED + "/") or rel == MANIFEST:
+                continue
+            shown = f"{REDACTED}/{rel}" if rel in secret_paths else rel
+            new = by_path[shown].content
+            old = _read(folder / shown)
+            chunks.append(_unified(f"{host.name}/{rel}", old, new, by_path[rel]))
+        for rel in host.removed:
+            if not rel.startswith(REDACTED + "/") and rel != MANIFEST:
+                chunks.append(f"--- {host.name}/{rel}\n+++ /dev/null\n@@ removed @@\n")
+    for name in plan.stale_hosts:
+        chunks.append(f"--- {name}/\n+++ /dev/null\n@@ host no longer in the inventory @@\n")
+    return "".join(chunks)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _unified(name: str, old: bytes | None, new: bytes, entry: Entry) -> str:
+    header_old = "/dev/null" if old is None else f"a/{name}"
+    if _binary(new) or (old is not None and _binary(old)):
+        return f"Binary file {name} differs\n"
+    old_lines = [] if old is None else old.decode().splitlines(keepends=True)
+    lines = list(difflib.unified_diff(old_lines, new.decode().splitlines(keepends=True),
+                                      header_old, f"b/{name}"))
+    if not lines:  # same text: only the mode differs
+        return f"mode of {name} is now {entry.mode:04o}\n"
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                   for line in lines)
+
+
+def _binary(data: bytes) -> bool:
+    if b"\x00" in data[:8192]:
+        return True
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return True
+    return False

@@ -1,0 +1,521 @@
+"""Ansible-compatible YAML inventory: groups, host ranges, group_vars/host_vars, precedence, provenance.
+
+The rules follow ansible-core (``plugins/inventory/yaml.py``, ``plugins/vars/host_group_vars.py``,
+``inventory/helpers.py`` and ``vars/manager.py``) so that the resolved variables of every host equal
+what ``ansible-inventory --list`` prints. Lowest to highest precedence:
+
+1. inline vars of group ``all`` (in the inventory file)
+2. inline vars of the host's other groups, sorted by (depth, ansible_group_priority, name)
+3. ``group_vars/all``
+4. ``group_vars/<group>`` for the same sorted groups
+5. inline vars of the host
+6. ``host_vars/<host>``
+
+Each layer replaces whole top-level keys (Ansible's default ``hash_behaviour=replace``). The one
+deliberate difference: ``bootstrap_roles`` is the union of the lists of every layer, lowest first.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bootstrap.errors import BootstrapError, Origin
+from bootstrap.yamlfile import KeyPath, YamlFile
+
+ROLES_KEY = "bootstrap_roles"
+# Extensions Ansible's host_group_vars plugin tries, in order; the first that exists wins.
+VARS_EXTENSIONS = ("", ".yml", ".yaml", ".json")
+INVENTORY_EXTENSIONS = (".yml", ".yaml", ".json")
+GROUP_KEYS = ("hosts", "vars", "children")
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """A lazy origin: the file and the key path of a value; its line is looked up on demand."""
+
+    file: YamlFile
+    keypath: KeyPath
+
+    @property
+    def origin(self) -> Origin:
+        return self.file.origin(self.keypath)
+
+
+@dataclass(slots=True)
+class Layer:
+    """One source of variables for a host (a group's inline vars, a group_vars file, ...)."""
+
+    label: str
+    vars: dict[str, Any]
+    where: dict[str, Where]
+    group: Group | None = None
+
+
+@dataclass(eq=False)
+class Group:
+    name: str
+    defined: Where
+    depth: int = 0
+    priority: int = 1
+    parents: list[Group] = field(default_factory=list)
+    children: list[Group] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+    inline: Layer | None = None
+    files: Layer | None = None
+
+    def ancestors(self) -> Iterator[Group]:
+        seen: set[str] = set()
+        stack = list(self.parents)
+        while stack:
+            group = stack.pop()
+            if group.name not in seen:
+                seen.add(group.name)
+                yield group
+                stack.extend(group.parents)
+
+    def descendants_or_self(self) -> Iterator[Group]:
+        seen: set[int] = set()
+        stack = [self]
+        while stack:
+            current = stack.pop()
+            if id(current) not in seen:
+                seen.add(id(current))
+                yield current
+                stack.extend(current.children)
+
+    @property
+    def sort_key(self) -> tuple[int, int, str]:
+        # Ansible's whole precedence rule among groups (inventory/helpers.py: sort_groups).
+        return (self.depth, self.priority, self.name)
+
+
+@dataclass(eq=False)
+class Host:
+    name: str
+    defined: Where
+    groups: list[Group] = field(default_factory=list)  # direct membership, in order of appearance
+    inline: Layer | None = None
+    files: Layer | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A resolved variable: its value, where the winner came from, and what it overrode."""
+
+    value: Any
+    where: Where
+    layer: str
+    overridden: tuple[tuple[Any, Where, str], ...] = ()
+
+
+class Inventory:
+    """A loaded inventory. ``resolve(host)`` gives a host's variables with their provenance."""
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+        self.basedir = source if source.is_dir() else source.parent
+        self.groups: dict[str, Group] = {}
+        self.hosts: dict[str, Host] = {}
+        self.warnings: list[str] = []
+        self._group_cache: dict[tuple[str, ...], tuple[list[Layer], list[str]]] = {}
+        files = _inventory_files(source)
+        for file in files:
+            self._parse_file(file)
+        if not files:
+            raise BootstrapError("no inventory file found", origin=Origin(str(source)))
+        self._reconcile()
+        self._load_vars_files()
+
+    # -- parsing ---------------------------------------------------------------------------
+
+    def _parse_file(self, path: Path) -> None:
+        file = YamlFile.load(path, self._display(path))
+        data = file.data
+        if data is None:
+            return
+        if not isinstance(data, dict):
+            raise BootstrapError(
+                f"an inventory must be a mapping of groups, found {_kind(data)}",
+                origin=file.origin(()),
+            )
+        if "plugin" in data:
+            raise BootstrapError(
+                "inventory plugin configurations are not supported; give a YAML inventory",
+                origin=file.origin(("plugin",)),
+            )
+        for name, body in data.items():
+            self._parse_group(file, str(name), body, (name,))
+
+    def _parse_group(self, file: YamlFile, name: str, body: Any, path: KeyPath) -> Group:
+        group = self._group(name, Where(file, path))
+        if body is None:
+            return group
+        if not isinstance(body, dict):
+            self.warnings.append(
+                f"{file.origin(path)}: skipping group {name!r}: not a valid group definition"
+            )
+            return group
+        for key, value in body.items():
+            sub = (*path, key)
+            if key not in GROUP_KEYS:
+                self.warnings.append(
+                    f"{file.origin(sub)}: skipping unexpected key {key!r} in group {name!r}"
+                )
+            elif key == "vars":
+                if value is None:
+                    continue
+                if not isinstance(value, dict):
+                    raise BootstrapError(
+                        f"'vars' of group {name!r} must be a mapping, found {_kind(value)}",
+                        origin=file.origin(sub),
+                    )
+                for var, val in value.items():
+                    if var == "ansible_group_priority":
+                        # As in Ansible: inline it sets the priority and is not a variable.
+                        group.priority = _priority(val, file.origin((*sub, var)))
+                        continue
+                    group.inline = _set(group.inline, f"group {name} (inline)", group)
+                    group.inline.vars[str(var)] = val
+                    group.inline.where[str(var)] = Where(file, (*sub, var))
+            elif key == "children":
+                if value is None:
+                    continue
+                if not isinstance(value, dict):
+                    raise BootstrapError(
+                        f"'children' of group {name!r} must be a mapping, found {_kind(value)}",
+                        origin=file.origin(sub),
+                    )
+                for child_name, child_body in value.items():
+                    child = self._parse_group(file, str(child_name), child_body, (*sub, child_name))
+                    self._add_child(group, child, Where(file, (*sub, child_name)))
+            elif key == "hosts":
+                if value is None:
+                    continue
+                if not isinstance(value, dict):
+                    raise BootstrapError(
+                        f"'hosts' of group {name!r} must be a mapping, found {_kind(value)}",
+                        origin=file.origin(sub),
+                    )
+                for pattern, host_vars in value.items():
+                    self._parse_hosts(file, group, str(pattern), host_vars, (*sub, pattern))
+        return group
+
+    def _parse_hosts(
+        self, file: YamlFile, group: Group, pattern: str, host_vars: Any, path: KeyPath
+    ) -> None:
+        where = Where(file, path)
+        try:
+            names, port = expand_host_pattern(pattern)
+        except ValueError as exc:
+            raise BootstrapError(f"host pattern {pattern!r}: {exc}", origin=where.origin) from None
+        if host_vars is not None and not isinstance(host_vars, dict):
+            raise BootstrapError(
+                f"vars of host {pattern!r} must be a mapping, found {_kind(host_vars)}",
+                origin=where.origin,
+            )
+        for name in names:
+            host = self.hosts.get(name)
+            if host is None:
+                host = self.hosts[name] = Host(name, where)
+            if group not in host.groups:
+                host.groups.append(group)
+            if name not in group.hosts:
+                group.hosts.append(name)
+            if port is not None:
+                host.inline = _set(host.inline, f"host {name} (inline)")
+                host.inline.vars["ansible_port"] = port
+                host.inline.where["ansible_port"] = where
+            for var, val in (host_vars or {}).items():
+                host.inline = _set(host.inline, f"host {name} (inline)")
+                host.inline.vars[str(var)] = val
+                host.inline.where[str(var)] = Where(file, (*path, var))
+
+    def _group(self, name: str, where: Where) -> Group:
+        group = self.groups.get(name)
+        if group is None:
+            group = self.groups[name] = Group(name, where)
+        return group
+
+    def _add_child(self, parent: Group, child: Group, where: Where) -> None:
+        if child is parent or parent in child.descendants_or_self():
+            raise BootstrapError(
+                f"adding group {child.name!r} as a child of {parent.name!r} makes a cycle in 'children'",
+                origin=where.origin,
+            )
+        if child not in parent.children:
+            parent.children.append(child)
+        if parent not in child.parents:
+            child.parents.append(parent)
+
+    def _reconcile(self) -> None:
+        """Implicit groups and depths, as Ansible's InventoryData.reconcile_inventory does."""
+        all_group = self.groups.get("all")
+        if all_group is None:
+            first = next(iter(self.groups.values()), None)
+            anchor = first.defined if first else Where(YamlFile(self.source, str(self.source), {}), ())
+            all_group = self.groups["all"] = Group("all", anchor)
+        ungrouped = self._group("ungrouped", all_group.defined)
+        for group in list(self.groups.values()):
+            if group is not all_group and not group.parents:
+                self._add_child(all_group, group, group.defined)
+        if ungrouped not in all_group.children:
+            self._add_child(all_group, ungrouped, all_group.defined)
+        for host in self.hosts.values():
+            if all(g is all_group for g in host.groups):
+                host.groups = [g for g in host.groups if g is not all_group] + [ungrouped]
+                if host.name not in ungrouped.hosts:
+                    ungrouped.hosts.append(host.name)
+        clash = sorted(set(self.groups) & set(self.hosts))
+        if clash:
+            name = clash[0]
+            raise BootstrapError(
+                f"{name!r} is both a host and a group; give them different names",
+                origin=self.hosts[name].defined.origin,
+            )
+        _set_depths(all_group)
+
+    def _load_vars_files(self) -> None:
+        for group in self.groups.values():
+            group.files = self._vars_layer("group_vars", group.name, group)
+        for host in self.hosts.values():
+            host.files = self._vars_layer("host_vars", host.name, None)
+
+    def _vars_layer(self, kind: str, name: str, group: Group | None) -> Layer | None:
+        layer: Layer | None = None
+        for path in find_vars_files(self.basedir / kind, name):
+            file = YamlFile.load(path, self._display(path))
+            if file.data is None:
+                continue
+            if not isinstance(file.data, dict):
+                raise BootstrapError(
+                    f"a vars file must be a mapping, found {_kind(file.data)}", origin=file.origin(())
+                )
+            layer = _set(layer, f"{kind}/{name}", group)
+            for var, val in file.data.items():
+                layer.vars[str(var)] = val
+                layer.where[str(var)] = Where(file, (var,))
+        return layer
+
+    def _display(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def host(self, name: str) -> Host:
+        try:
+            return self.hosts[name]
+        except KeyError:
+            from bootstrap.errors import did_you_mean
+
+            raise BootstrapError(
+                f"no host {name!r} in the inventory{did_you_mean(name, set(self.hosts))}",
+                origin=Origin(str(self.source)),
+            ) from None
+
+    def host_groups(self, host: Host) -> list[Group]:
+        """Every group of the host but ``all`` (direct and ancestors), in precedence order."""
+        found: dict[str, Group] = {}
+        for group in host.groups:
+            found[group.name] = group
+            for parent in group.ancestors():
+                found[parent.name] = parent
+        found.pop("all", None)
+        return sorted(found.values(), key=lambda g: g.sort_key)
+
+    def layers(self, host: Host) -> list[Layer]:
+        """The host's variable layers, lowest precedence first."""
+        group_layers, _ = self._group_layers(host)
+        return [*group_layers, *(x for x in (host.inline, host.files) if x is not None)]
+
+    def _group_layers(self, host: Host) -> tuple[list[Layer], list[str]]:
+        groups = self.host_groups(host)
+        key = tuple(g.name for g in groups)
+        cached = self._group_cache.get(key)
+        if cached is None:
+            all_group = self.groups["all"]
+            ordered = [all_group.inline, *(g.inline for g in groups), all_group.files]
+            ordered += [g.files for g in groups]
+            layers = [layer for layer in ordered if layer is not None]
+            cached = self._group_cache[key] = (layers, _conflicts(groups))
+        return cached
+
+    def resolve(self, host: Host) -> dict[str, Any]:
+        """The host's variables, exactly as Ansible resolves them (plus the roles union)."""
+        out: dict[str, Any] = {}
+        roles: list[Any] = []
+        for layer in self.layers(host):
+            out.update(layer.vars)
+            value = layer.vars.get(ROLES_KEY)
+            if isinstance(value, list):
+                roles.extend(r for r in value if r not in roles)
+        if ROLES_KEY in out and isinstance(out[ROLES_KEY], list):
+            out[ROLES_KEY] = roles
+        return out
+
+    def explain(self, host: Host, key: str) -> Value | None:
+        """The winning value of ``key`` for the host, its origin, and the values it overrode."""
+        found = [(layer.vars[key], layer.where[key], layer.label)
+                 for layer in self.layers(host) if key in layer.vars]
+        if not found:
+            return None
+        value, where, label = found[-1]
+        if key == ROLES_KEY:
+            value = self.resolve(host)[ROLES_KEY]
+        return Value(value, where, label, tuple(reversed(found[:-1])))
+
+    def conflicts(self, host: Host) -> list[str]:
+        """Warnings for keys set differently by two groups of equal depth and priority."""
+        _, warnings = self._group_layers(host)
+        return [f"host {host.name}: {w}" for w in warnings]
+
+    def ordered_groups(self) -> list[Group]:
+        return list(self.groups.values())
+
+
+def _conflicts(groups: list[Group]) -> list[str]:
+    """Same-rank groups that give a key different values: Ansible picks one by name, silently."""
+    out: list[str] = []
+    by_rank: dict[tuple[int, int], list[Group]] = {}
+    for group in groups:
+        by_rank.setdefault((group.depth, group.priority), []).append(group)
+    for peers in by_rank.values():
+        if len(peers) < 2:
+            continue
+        for tier in ("inline", "files"):
+            seen: dict[str, tuple[Any, Group, Where]] = {}
+            for group in peers:
+                layer: Layer | None = getattr(group, tier)
+                if layer is None:
+                    continue
+                for key, value in layer.vars.items():
+                    if key == ROLES_KEY:
+                        continue
+                    if key in seen and seen[key][0] != value:
+                        _, other, where = seen[key]
+                        out.append(
+                            f"key {key}: groups {other.name!r} ({where.origin}) and {group.name!r} "
+                            f"({layer.where[key].origin}) have the same depth and priority and "
+                            f"set different values; {group.name!r} wins by name"
+                        )
+                    seen[key] = (value, group, layer.where[key])
+    return out
+
+
+def _set(layer: Layer | None, label: str, group: Group | None = None) -> Layer:
+    return layer if layer is not None else Layer(label, {}, {}, group)
+
+
+def _set_depths(root: Group) -> None:
+    # A group's depth is its longest path from 'all' (Ansible raises depths as children are added).
+    def visit(group: Group, depth: int) -> None:
+        if depth <= group.depth and group is not root:
+            return
+        group.depth = depth
+        for child in group.children:
+            visit(child, depth + 1)
+
+    root.depth = 0
+    for child in root.children:
+        visit(child, 1)
+
+
+def _priority(value: Any, origin: Origin) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BootstrapError(
+            f"ansible_group_priority must be an integer, found {value!r}", origin=origin
+        ) from None
+
+
+def _kind(value: Any) -> str:
+    return {str: "a string", list: "a list", int: "a number", float: "a number",
+            bool: "a boolean"}.get(type(value), type(value).__name__)
+
+
+def _inventory_files(source: Path) -> list[Path]:
+    if source.is_dir():
+        return sorted(
+            p for p in source.iterdir()
+            if p.is_file() and p.suffix in INVENTORY_EXTENSIONS and not p.name.startswith(".")
+        )
+    if not source.exists():
+        raise BootstrapError("inventory not found", origin=Origin(str(source)))
+    return [source]
+
+
+def find_vars_files(base: Path, name: str) -> list[Path]:
+    """Ansible's discovery: the first of NAME, NAME.yml, NAME.yaml, NAME.json; a directory merges."""
+    for ext in VARS_EXTENSIONS:
+        candidate = base / f"{name}{ext}"
+        if candidate.is_dir():
+            return list(_dir_vars_files(candidate))
+        if candidate.exists():
+            return [candidate]
+    return []
+
+
+def _dir_vars_files(path: Path) -> Iterable[Path]:
+    for entry in sorted(path.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith(".") or entry.name.endswith("~"):
+            continue
+        if entry.is_dir() and not entry.suffix:
+            yield from _dir_vars_files(entry)
+        elif entry.is_file() and (not entry.suffix or entry.suffix in VARS_EXTENSIONS):
+            yield entry
+
+
+def expand_host_pattern(pattern: str) -> tuple[list[str], int | None]:
+    """``web[01:03].x:2222`` → ([web01.x, web02.x, web03.x], 2222), as Ansible expands them."""
+    port: int | None = None
+    outside_ranges = re.sub(r"\[[^\]]*\]", "", pattern)
+    if outside_ranges.count(":") == 1:
+        head, _, tail = pattern.rpartition(":")
+        if tail.isdigit():
+            pattern, port = head, int(tail)
+    return _expand_ranges(pattern), port
+
+
+def _expand_ranges(name: str) -> list[str]:
+    if "[" not in name:
+        return [name]
+    head, _, rest = name.partition("[")
+    body, close, tail = rest.partition("]")
+    if not close:
+        raise ValueError("unclosed '['")
+    bounds = body.split(":")
+    if len(bounds) not in (2, 3):
+        raise ValueError("a host range must be begin:end or begin:end:step")
+    begin, end = bounds[0] or "0", bounds[1]
+    step = int(bounds[2]) if len(bounds) == 3 else 1
+    if not end:
+        raise ValueError("a host range must give its end")
+    if begin[0] == "0" and len(begin) > 1:
+        if len(begin) != len(end):
+            raise ValueError("a zero-padded host range needs begin and end of equal length")
+        width = len(begin)
+    else:
+        width = 0
+    letters = string.ascii_letters
+    if begin in letters and end in letters and len(begin) == len(end) == 1:
+        first, last = letters.index(begin), letters.index(end)
+        if first > last:
+            raise ValueError("a host range must have begin <= end")
+        seq: list[str] = list(letters[first : last + 1 : step])
+    else:
+        try:
+            seq = [str(i).zfill(width) for i in range(int(begin), int(end) + 1, step)]
+        except ValueError:
+            raise ValueError(f"bad host range [{body}]") from None
+    out: list[str] = []
+    for item in seq:
+        out.extend(_expand_ranges(f"{head}{item}{tail}"))
+    return out

@@ -1,0 +1,47 @@
+"""The render command end to end: inventory → typed hosts → artifacts → build directory."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bootstrap import build
+from bootstrap.inventory import Inventory
+from bootstrap.patterns import select
+from bootstrap.render import Renderer
+
+
+@dataclass(frozen=True)
+class Outcome:
+    plan: build.Plan
+    written: bool
+
+
+def render_build(source: Path, outdir: Path, *, limit: str | None = None,
+                 write: bool = True) -> Outcome:
+    """Render the selected hosts in memory, then (when ``write``) update ``outdir`` atomically."""
+    inventory = Inventory(source)
+    for warning in inventory.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    names = select(inventory, limit)
+    renderer = Renderer(inventory)
+    builds: dict[str, list[build.Entry]] = {}
+    targets = []
+    warned: set[str] = set()
+    for name in names:
+        host = inventory.hosts[name]
+        for warning in inventory.conflicts(host):
+            if warning not in warned:
+                warned.add(warning)
+                print(f"warning: {warning}", file=sys.stderr)
+        target = renderer.target(host)
+        targets.append(target)
+        builds[name] = build.host_entries(name, target.roles, renderer.render(target))
+    fleet = renderer.render_fleet(targets)
+    if fleet or limit is None:
+        builds[build.FLEET] = build.host_entries(build.FLEET, [], fleet)
+    plan = build.plan(outdir, builds, prune=limit is None)
+    if write and plan.changed:
+        build.apply(plan)
+    return Outcome(plan, write and plan.changed)

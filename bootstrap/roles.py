@@ -1,0 +1,169 @@
+"""The role registry: ``roles/<name>/role.yml`` declares a role's artifacts, defaults and model.
+
+```yaml
+description: one line
+namespace: puppet                      # the inventory key the role owns (optional)
+model: bootstrap.settings.puppet:Puppet  # pydantic model of that namespace (optional)
+context: bootstrap.settings.puppet:context  # Python that derives template values (optional)
+defaults: {runinterval: 30m}          # merged under the host's namespace value, host wins
+artifacts:
+  - template: puppet/puppet.conf.j2   # under templates/
+    dest: /etc/puppetlabs/puppet/puppet.conf   # may use the template context
+    mode: "0644"
+    owner: root:root
+    when: has_csr_attributes          # optional: a context value that must be true
+    userdata: script                  # optional: also a user-data part (script) or file (file)
+finalize: bootstrap.userdata:finalize # optional: sees all the host's artifacts, may add/replace
+fleet: bootstrap.iam:fleet            # optional: fleet-wide artifacts from all hosts' targets
+```
+
+``finalize(target, settings, artifacts) -> artifacts`` runs after every role of the host has
+rendered (the cloud-init role assembles user-data from the others' ``userdata`` artifacts).
+``fleet(targets) -> artifacts`` runs once per render over the selected hosts; its artifacts land
+under ``DIR/_fleet/`` with relative ``dest``.
+
+A role folder next to the inventory with the same name replaces a built-in ``role.yml``;
+a template of the same path under the inventory's ``templates/`` replaces a built-in one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from bootstrap.errors import BootstrapError, Origin, did_you_mean
+from bootstrap.paths import search_path
+from bootstrap.yamlfile import YamlFile
+
+ROLE_KEYS = {"description", "namespace", "model", "context", "finalize", "fleet", "defaults",
+             "artifacts", "apply"}
+ARTIFACT_KEYS = {"template", "dest", "mode", "owner", "when", "userdata"}
+USERDATA_KINDS = {"script", "file"}
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactSpec:
+    template: str
+    dest: str
+    mode: int
+    owner: str
+    when: str | None
+    userdata: str | None
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    folder: Path
+    description: str
+    namespace: str | None
+    model_ref: str | None
+    context_ref: str | None
+    finalize_ref: str | None
+    fleet_ref: str | None
+    defaults: dict[str, Any]
+    artifacts: tuple[ArtifactSpec, ...]
+    apply: str | None
+    origin: Origin
+
+    @cached_property
+    def model(self) -> Any:
+        return _import(self.model_ref, self.origin) if self.model_ref else None
+
+    @cached_property
+    def context(self) -> Any:
+        return _import(self.context_ref, self.origin) if self.context_ref else None
+
+    @cached_property
+    def finalize(self) -> Any:
+        return _import(self.finalize_ref, self.origin) if self.finalize_ref else None
+
+    @cached_property
+    def fleet(self) -> Any:
+        return _import(self.fleet_ref, self.origin) if self.fleet_ref else None
+
+    def file(self, name: str) -> Path | None:
+        path = self.folder / name
+        return path if path.exists() else None
+
+
+class Registry:
+    """Roles found on the search path, loaded on first use."""
+
+    def __init__(self, inventory_dir: Path) -> None:
+        self.folders = search_path("roles", inventory_dir)
+        self._roles: dict[str, Role] = {}
+
+    def names(self) -> list[str]:
+        found = {p.name for folder in self.folders for p in folder.iterdir()
+                 if (p / "role.yml").is_file()}
+        return sorted(found)
+
+    def get(self, name: str) -> Role:
+        role = self._roles.get(name)
+        if role is None:
+            role = self._roles[name] = self._load(name)
+        return role
+
+    def _load(self, name: str) -> Role:
+        for folder in self.folders:
+            path = folder / name / "role.yml"
+            if path.is_file():
+                return _parse(name, YamlFile.load(path))
+        raise BootstrapError(f"unknown role {name!r}{did_you_mean(name, self.names())}; "
+                             f"known roles: {', '.join(self.names())}")
+
+
+def _parse(name: str, file: YamlFile) -> Role:
+    data = file.data or {}
+    if not isinstance(data, dict):
+        raise BootstrapError("role.yml must be a mapping", origin=file.origin(()))
+    for key in data:
+        if key not in ROLE_KEYS:
+            raise BootstrapError(f"unknown key {key!r} in role.yml{did_you_mean(key, ROLE_KEYS)}",
+                                 origin=file.origin((key,)))
+    specs = []
+    for index, item in enumerate(data.get("artifacts") or []):
+        where = file.origin(("artifacts", index))
+        if not isinstance(item, dict) or not {"template", "dest"} <= item.keys():
+            raise BootstrapError("an artifact needs 'template' and 'dest'", origin=where)
+        for key in item:
+            if key not in ARTIFACT_KEYS:
+                raise BootstrapError(f"unknown artifact key {key!r}"
+                                     f"{did_you_mean(key, ARTIFACT_KEYS)}", origin=where)
+        userdata = item.get("userdata")
+        if userdata is not None and userdata not in USERDATA_KINDS:
+            raise BootstrapError(f"userdata must be one of {sorted(USERDATA_KINDS)}", origin=where)
+        try:
+            mode = int(str(item.get("mode", "0644")), 8)
+        except ValueError:
+            raise BootstrapError(f"mode {item.get('mode')!r} is not octal", origin=where) from None
+        specs.append(ArtifactSpec(str(item["template"]), str(item["dest"]), mode,
+                                  str(item.get("owner", "root:root")), item.get("when"), userdata,
+                                  where))
+    return Role(
+        name=name,
+        folder=file.path.parent,
+        description=str(data.get("description", "")),
+        namespace=data.get("namespace"),
+        model_ref=data.get("model"),
+        context_ref=data.get("context"),
+        finalize_ref=data.get("finalize"),
+        fleet_ref=data.get("fleet"),
+        defaults=dict(data.get("defaults") or {}),
+        artifacts=tuple(specs),
+        apply=data.get("apply"),
+        origin=file.origin(()),
+    )
+
+
+def _import(ref: str, origin: Origin) -> Any:
+    module, _, attr = ref.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise BootstrapError(f"cannot load {ref!r}: {exc}", origin=origin) from None
