@@ -1,12 +1,15 @@
 """Command line: argument parsing only; each command calls one function of the package.
 
-Imports of the command modules happen inside the handlers, so ``bootstrap --help`` stays fast and
-never loads boto3, fabric, paramiko or testinfra.
+``inventory`` and ``render`` are defined here; every other command is a module of
+:mod:`bootstrap.commands` with ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+Those modules import their heavy libraries inside ``run``, so ``bootstrap --help`` never loads
+boto3, botocore, fabric, paramiko or testinfra.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -16,6 +19,15 @@ from bootstrap.errors import BootstrapError
 
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+# Command name -> module under bootstrap.commands, in the order --help lists them.
+COMMANDS = {
+    "validate": "validate",
+    "push": "push",
+    "verify": "verify",
+    "launch": "launch",
+    "terminate": "terminate",
+    "dx": "dx",
+}
 
 
 def _inventory(args: argparse.Namespace) -> int:
@@ -92,6 +104,17 @@ def parser() -> argparse.ArgumentParser:
     ren.add_argument("--check", action="store_true",
                      help="render and diff without writing; exit 2 when something would change")
     ren.set_defaults(func=_render)
+
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(f"bootstrap.commands.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"bootstrap.commands.{module_name}":
+                continue  # a command this installation does not have
+            raise
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+        cmd.set_defaults(func=module.run)
     return top
 
 

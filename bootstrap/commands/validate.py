@@ -1,0 +1,58 @@
+"""``bootstrap validate BUILD``: every file of a build checked by the program that consumes it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "check every file of a build with its real consumer (vtysh, bird, cloud-init schema, ...)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("build", nargs="?", default="build", help="build directory (default: build)")
+    parser.add_argument("--limit", metavar="GLOB", help="only hosts whose name matches GLOB")
+
+
+def run(args: argparse.Namespace) -> int:
+    import fnmatch
+
+    from bootstrap.checkers import all_checkers
+    from bootstrap.errors import BootstrapError
+
+    root = Path(args.build)
+    manifests = sorted(root.glob("*/manifest.json"))
+    if not manifests:
+        raise BootstrapError(f"{root}: no */manifest.json here; not a build directory")
+    checkers = all_checkers()
+    failures = 0
+    checked = 0
+    skipped: dict[str, list[str]] = {}
+    for manifest_path in manifests:
+        folder = manifest_path.parent
+        if args.limit and not fnmatch.fnmatchcase(folder.name, args.limit):
+            continue
+        manifest = json.loads(manifest_path.read_text())
+        for record in [*manifest.get("files", []), *manifest.get("outputs", [])]:
+            shown = f"{folder.name} {record['dest']}"
+            for checker in checkers:
+                if not checker.applies(record):
+                    continue
+                missing = checker.missing()
+                if missing:
+                    skipped.setdefault(checker.name, missing)
+                    print(f"SKIP {shown} ({checker.name}: not installed: {', '.join(missing)})")
+                    continue
+                checked += 1
+                problems = checker.check(folder / record["path"], record, folder)
+                if problems:
+                    failures += 1
+                    print(f"FAIL {shown} ({checker.name})")
+                    for problem in problems:
+                        print(f"     {problem}")
+                else:
+                    print(f"ok   {shown} ({checker.name})")
+    for name, missing in sorted(skipped.items()):
+        print(f"not installed, so not checked: {name} (needs {', '.join(missing)})")
+    print(f"{checked} checks, {failures} failed, {len(skipped)} checkers not installed")
+    return 1 if failures or skipped else 0

@@ -1,0 +1,53 @@
+"""Shared fixtures: run the CLI as a user would, and write small inventories."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    rc: int
+    out: str
+    err: str
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
+    """Run ``python -m bootstrap ARGS`` in a subprocess, as a user at a shell would."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bootstrap", *map(str, args)],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def write_tree(base: Path, files: dict[str, str]) -> Path:
+    """Write ``{relative path: text}`` under base (text is dedented) and return base."""
+    for rel, text in files.items():
+        path = base / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return base
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture
+def tree(tmp_path: Path):
+    def make(files: dict[str, str], name: str = "inv") -> Path:
+        return write_tree(tmp_path / name, files)
+
+    return make
