@@ -12,7 +12,10 @@ artifacts:
     mode: "0644"
     owner: root:root
     when: has_csr_attributes          # optional: a context value that must be true
-    userdata: script                  # optional: also a user-data part (script) or file (file)
+    userdata: script                  # optional: how the cloud-init role embeds it in user-data:
+                                      # script = an x-shellscript part, file = a write_files entry,
+                                      # cloud-config = a fragment (relative dest) merged into the
+                                      # one #cloud-config and dropped from the build
 finalize: bootstrap.userdata:finalize # optional: sees all the host's artifacts, may add/replace
 fleet: bootstrap.iam:fleet            # optional: fleet-wide artifacts from all hosts' targets
 ```
@@ -41,7 +44,7 @@ from bootstrap.yamlfile import YamlFile
 ROLE_KEYS = {"description", "namespace", "model", "context", "finalize", "fleet", "defaults",
              "artifacts", "apply"}
 ARTIFACT_KEYS = {"template", "dest", "mode", "owner", "when", "userdata"}
-USERDATA_KINDS = {"script", "file"}
+USERDATA_KINDS = {"script", "file", "cloud-config"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Typed models of the inventory namespaces, one module per namespace."""
