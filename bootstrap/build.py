@@ -203,7 +203,7 @@ def diff(plan: Plan) -> str:
             shown = f"{REDACTED}/{rel}" if rel in secret_paths else rel
             new = by_path[shown].content
             old = _read(folder / shown)
-            chunks.append(_unified(f"{host.name}/{rel}", old, new, by_path[rel]))
+            chunks.append(_unified(f"{host.name}/{rel}", old, new, by_path[rel], _read(folder / rel)))
         for rel in host.removed:
             if not rel.startswith(REDACTED + "/") and rel != MANIFEST:
                 chunks.append(f"--- {host.name}/{rel}\n+++ /dev/null\n@@ removed @@\n")
@@ -219,14 +219,16 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def _unified(name: str, old: bytes | None, new: bytes, entry: Entry) -> str:
+def _unified(name: str, old: bytes | None, new: bytes, entry: Entry, on_disk: bytes | None) -> str:
     header_old = "/dev/null" if old is None else f"a/{name}"
     if _binary(new) or (old is not None and _binary(old)):
         return f"Binary file {name} differs\n"
     old_lines = [] if old is None else old.decode().splitlines(keepends=True)
     lines = list(difflib.unified_diff(old_lines, new.decode().splitlines(keepends=True),
                                       header_old, f"b/{name}"))
-    if not lines:  # same text: only the mode differs
+    if not lines:
+        if entry.secret and on_disk != entry.content:
+            return f"{name}: a secret value changed (not shown)\n"
         return f"mode of {name} is now {entry.mode:04o}\n"
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
                    for line in lines)

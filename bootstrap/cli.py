@@ -51,14 +51,13 @@ def _inventory(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from bootstrap.build import FLEET, MANIFEST, diff
+    from bootstrap.build import FLEET, MANIFEST
     from bootstrap.pipeline import render_build
 
     outcome = render_build(Path(args.inventory), Path(args.output), limit=args.limit,
-                           write=not args.check)
+                           write=not args.check, diff=args.diff or args.check)
     plan = outcome.plan
-    if args.diff or args.check:
-        sys.stdout.write(diff(plan))
+    sys.stdout.write(outcome.diff)
     hosts = [h for h in plan.hosts if h.name != FLEET]
     changed = [h for h in plan.hosts if h.changed or h.removed]
     verb = "would change" if args.check else "changed"

@@ -16,11 +16,15 @@ from bootstrap.render import Renderer
 class Outcome:
     plan: build.Plan
     written: bool
+    diff: str = ""
 
 
 def render_build(source: Path, outdir: Path, *, limit: str | None = None,
-                 write: bool = True) -> Outcome:
-    """Render the selected hosts in memory, then (when ``write``) update ``outdir`` atomically."""
+                 write: bool = True, diff: bool = False) -> Outcome:
+    """Render the selected hosts in memory, then (when ``write``) update ``outdir`` atomically.
+
+    ``diff`` computes the redacted diff against the previous build before anything is written.
+    """
     inventory = Inventory(source)
     for warning in inventory.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -42,6 +46,7 @@ def render_build(source: Path, outdir: Path, *, limit: str | None = None,
     if fleet or limit is None:
         builds[build.FLEET] = build.host_entries(build.FLEET, [], fleet)
     plan = build.plan(outdir, builds, prune=limit is None)
+    text = build.diff(plan) if diff else ""
     if write and plan.changed:
         build.apply(plan)
-    return Outcome(plan, write and plan.changed)
+    return Outcome(plan, write and plan.changed, text)

@@ -3,7 +3,8 @@
 ```yaml
 description: one line
 namespace: puppet                      # the inventory key the role owns (optional)
-model: bootstrap.settings.puppet:Puppet  # pydantic model of that namespace (optional)
+model: bootstrap.settings.puppet:Puppet  # pydantic model of that namespace (optional);
+                                         # a user role may say settings.py:Model (its own folder)
 context: bootstrap.settings.puppet:context  # Python that derives template values (optional)
 defaults: {runinterval: 30m}          # merged under the host's namespace value, host wins
 artifacts:
@@ -75,19 +76,19 @@ class Role:
 
     @cached_property
     def model(self) -> Any:
-        return _import(self.model_ref, self.origin) if self.model_ref else None
+        return _import(self.model_ref, self) if self.model_ref else None
 
     @cached_property
     def context(self) -> Any:
-        return _import(self.context_ref, self.origin) if self.context_ref else None
+        return _import(self.context_ref, self) if self.context_ref else None
 
     @cached_property
     def finalize(self) -> Any:
-        return _import(self.finalize_ref, self.origin) if self.finalize_ref else None
+        return _import(self.finalize_ref, self) if self.finalize_ref else None
 
     @cached_property
     def fleet(self) -> Any:
-        return _import(self.fleet_ref, self.origin) if self.fleet_ref else None
+        return _import(self.fleet_ref, self) if self.fleet_ref else None
 
     def file(self, name: str) -> Path | None:
         path = self.folder / name
@@ -164,9 +165,29 @@ def _parse(name: str, file: YamlFile) -> Role:
     )
 
 
-def _import(ref: str, origin: Origin) -> Any:
-    module, _, attr = ref.partition(":")
+def _import(ref: str, role: Role) -> Any:
+    """``package.module:name``, or ``file.py:name`` for a Python file in the role's own folder."""
+    module_name, _, attr = ref.partition(":")
     try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise BootstrapError(f"cannot load {ref!r}: {exc}", origin=origin) from None
+        if module_name.endswith(".py"):
+            module = _load_file(role.folder / module_name, f"bootstrap_role_{role.name}_{module_name[:-3]}")
+        else:
+            module = importlib.import_module(module_name)
+        return getattr(module, attr)
+    except (ImportError, AttributeError, OSError) as exc:
+        raise BootstrapError(f"cannot load {ref!r}: {exc}", origin=role.origin) from None
+
+
+def _load_file(path: Path, name: str) -> Any:
+    import importlib.util
+    import sys
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # pydantic resolves a model's annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module

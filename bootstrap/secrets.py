@@ -84,14 +84,18 @@ class SecretRef:
         """The secret's value; a missing secret is an error naming the host and the key."""
         if self.kind == "env":
             value = os.environ.get(self.name)
-            if value is None:
-                raise self._error(f"secret {self.label}: environment variable {self.name} is not set")
+            if not value:
+                state = "is not set" if value is None else "is empty"
+                raise self._error(f"secret {self.label}: environment variable {self.name} {state}")
             return value
         path = basedir / self.name
         try:
-            return _read_file(path)
+            value = _read_file(path)
         except OSError as exc:
             raise self._error(f"secret {self.label}: cannot read {path}: {exc.strerror}") from None
+        if not value:
+            raise self._error(f"secret {self.label}: {path} is empty")
+        return value
 
     def _error(self, message: str) -> BootstrapError:
         return BootstrapError(message, origin=self.origin, host=self.host or None,

@@ -21,9 +21,18 @@ class Result:
     err: str
 
 
-def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
-    """Run ``python -m bootstrap ARGS`` in a subprocess, as a user at a shell would."""
-    full_env = {**os.environ, **(env or {})}
+def run_cli(*args: str | Path, cwd: Path | None = None,
+            env: dict[str, str | None] | None = None) -> Result:
+    """Run ``python -m bootstrap ARGS`` in a subprocess, as a user at a shell would.
+
+    ``env`` adds variables to the environment; a value of None removes one.
+    """
+    full_env = dict(os.environ)
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
     proc = subprocess.run(
         [sys.executable, "-m", "bootstrap", *map(str, args)],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600,
