@@ -64,6 +64,8 @@ def _render(args: argparse.Namespace) -> int:
     for host in changed:
         files = len([p for p in host.changed if not p.startswith(".") and p != MANIFEST])
         files += len(host.removed)
+        if host.name == FLEET and not files:
+            continue
         print(f"{verb}: {host.name} ({files} file{'s' if files != 1 else ''})")
     for name in plan.stale_hosts:
         print(f"{'would remove' if args.check else 'removed'}: {name} (not in the inventory)")

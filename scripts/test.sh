@@ -17,7 +17,7 @@ fi
 
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e . $(for f in requirements/pip-*.txt; do printf -- '-r %s ' "$f"; done)
+.venv/bin/pip install -q -e ".[all]" $(for f in requirements/pip-*.txt; do printf -- '-r %s ' "$f"; done)
 
 .venv/bin/ruff check bootstrap tests benchmarks
 exec .venv/bin/python -m pytest "$@"
