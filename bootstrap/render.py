@@ -56,6 +56,11 @@ class Target:
     connection: Connection
     settings: dict[str, Any] = field(default_factory=dict)
     basedir: Path = Path(".")
+    # file:line of a key path in the host's variables, for errors raised by a role's context
+    locate: Callable[[tuple[Any, ...]], Origin] | None = field(default=None, compare=False)
+
+    def origin(self, *keypath: Any) -> Origin | None:
+        return self.locate(keypath) if self.locate is not None else None
 
 
 class Renderer:
@@ -97,7 +102,7 @@ class Renderer:
                 self._check_keys(host, namespace, values[namespace], where)
         groups = tuple(g.name for g in inv.host_groups(host))
         return Target(host.name, groups, values, tuple(r.name for r in roles), connection,
-                      settings, inv.basedir)
+                      settings, inv.basedir, where.top)
 
     def _roles(self, host: Host, value: Any, where: _Locator) -> list[Role]:
         if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
