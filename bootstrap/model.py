@@ -26,6 +26,18 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
+class KeyProblem(ValueError):
+    """A validator's complaint about a key below the value it validates (a cross-field rule).
+
+    ``KeyProblem("must be 1500", "vifs", 0, "mtu")`` raised by a model validator makes the error
+    name ``<namespace>.vifs.0.mtu`` and that key's file:line instead of the model's own.
+    """
+
+    def __init__(self, message: str, *path: str | int) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 def _require_reference(value: Any) -> Any:
     if isinstance(value, SecretRef):
         return value
@@ -83,6 +95,9 @@ def _readable(
     origin: Callable[[tuple[Any, ...]], Origin],
 ) -> BootstrapError:
     loc = tuple(part for part in error["loc"] if not _is_union_tag(model, part))
+    problem = (error.get("ctx") or {}).get("error")
+    if isinstance(problem, KeyProblem):
+        loc = (*loc, *problem.path)
     dotted = ".".join([key, *(str(p) for p in loc)]) if key else ".".join(str(p) for p in loc)
     if error["type"] == "extra_forbidden":
         unknown = str(loc[-1]) if loc else "?"
@@ -92,6 +107,8 @@ def _readable(
             message += f"; known keys: {', '.join(sorted(known))}"
     elif error["type"] == "missing":
         message = "is required"
+    elif isinstance(problem, KeyProblem):
+        message = str(problem)
     else:
         given = error.get("input")
         shown = repr(given) if not isinstance(given, dict | list) else type(given).__name__
