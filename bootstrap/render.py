@@ -20,7 +20,7 @@ from bootstrap.filters import FILTERS, UnsafeValue
 from bootstrap.inventory import ROLES_KEY, Host, Inventory
 from bootstrap.model import NAMESPACES, Connection, validate
 from bootstrap.paths import search_path
-from bootstrap.roles import Registry, Role
+from bootstrap.roles import ArtifactSpec, Registry, Role
 from bootstrap.secrets import bind, revealing
 
 TEMPLATE_SUFFIX = ".j2"
@@ -179,14 +179,22 @@ class Renderer:
         for spec in role.artifacts:
             if spec.when and not context.get(spec.when):
                 continue
-            dest = self._string(spec.dest, context, target) if "{" in spec.dest else spec.dest
-            content, revealed = self._template(spec.template, context, target)
-            data = content.encode()
-            secret = bool(revealed.forms)
-            redacted = revealed.redact(content).encode() if secret else None
-            out.append(Artifact(dest, data, 0o600 if secret else spec.mode, spec.owner, role.name,
-                                secret, redacted, spec.userdata))
+            # foreach: one file per item of a context list, the item named ``item``
+            items = context[spec.foreach] if spec.foreach else [None]
+            for item in items:
+                scope = {**context, "item": item} if spec.foreach else context
+                out.append(self._artifact(spec, scope, target, role))
         return out
+
+    def _artifact(self, spec: ArtifactSpec, context: dict[str, Any], target: Target,
+                  role: Role) -> Artifact:
+        dest = self._string(spec.dest, context, target) if "{" in spec.dest else spec.dest
+        content, revealed = self._template(spec.template, context, target)
+        data = content.encode()
+        secret = bool(revealed.forms)
+        redacted = revealed.redact(content).encode() if secret else None
+        return Artifact(dest, data, 0o600 if secret else spec.mode, spec.owner, role.name,
+                        secret, redacted, spec.userdata)
 
     def _template(self, name: str, context: dict[str, Any], target: Target) -> tuple[str, Any]:
         try:

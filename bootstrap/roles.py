@@ -13,6 +13,8 @@ artifacts:
     mode: "0644"
     owner: root:root
     when: has_csr_attributes          # optional: a context value that must be true
+    foreach: vlans                    # optional: a context list; one file per item, named
+                                      # ``item`` in the template and in dest
     userdata: script                  # optional: how the cloud-init role embeds it in user-data:
                                       # script = an x-shellscript part, file = a write_files entry,
                                       # cloud-config = a fragment (relative dest) merged into the
@@ -44,7 +46,7 @@ from bootstrap.yamlfile import YamlFile
 
 ROLE_KEYS = {"description", "namespace", "model", "context", "finalize", "fleet", "defaults",
              "artifacts", "apply"}
-ARTIFACT_KEYS = {"template", "dest", "mode", "owner", "when", "userdata"}
+ARTIFACT_KEYS = {"template", "dest", "mode", "owner", "when", "userdata", "foreach"}
 USERDATA_KINDS = {"script", "file", "cloud-config"}
 
 
@@ -57,6 +59,7 @@ class ArtifactSpec:
     when: str | None
     userdata: str | None
     origin: Origin
+    foreach: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ def _parse(name: str, file: YamlFile) -> Role:
             raise BootstrapError(f"mode {item.get('mode')!r} is not octal", origin=where) from None
         specs.append(ArtifactSpec(str(item["template"]), str(item["dest"]), mode,
                                   str(item.get("owner", "root:root")), item.get("when"), userdata,
-                                  where))
+                                  where, item.get("foreach")))
     return Role(
         name=name,
         folder=file.path.parent,
