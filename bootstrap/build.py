@@ -16,6 +16,7 @@ so their mtime stays.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
@@ -41,6 +42,11 @@ class Entry:
     content: bytes
     mode: int
     secret: bool = False
+    digest: str = ""
+
+    @classmethod
+    def of(cls, path: str, content: bytes, mode: int, secret: bool = False) -> Entry:
+        return cls(path, content, mode, secret, hashlib.sha256(content).hexdigest())
 
 
 @dataclass
@@ -72,41 +78,60 @@ def host_entries(name: str, roles: Iterable[str], artifacts: list[Artifact]) -> 
     outputs: list[dict[str, Any]] = []
     for art in artifacts:
         rel = f"files{art.dest}" if art.on_host else art.dest
-        entries.append(Entry(rel, art.content, art.mode, art.secret))
-        if art.secret and art.redacted is not None:
-            entries.append(Entry(f"{REDACTED}/{rel}", art.redacted, 0o600, True))
+        entry = Entry.of(rel, art.content, art.mode, art.secret)
+        entries.append(entry)
         record = {
             "dest": art.dest,
             "path": rel,
             "mode": f"{art.mode:04o}",
             "owner": art.owner,
-            "sha256": hashlib.sha256(art.content).hexdigest(),
+            "sha256": entry.digest,
             "size": len(art.content),
             "role": art.role,
             "secret": art.secret,
         }
         if art.secret and art.redacted is not None:
-            record["redacted_sha256"] = hashlib.sha256(art.redacted).hexdigest()
+            shadow = Entry.of(f"{REDACTED}/{rel}", art.redacted, 0o600, True)
+            entries.append(shadow)
+            record["redacted_sha256"] = shadow.digest
         (files if art.on_host else outputs).append(record)
-    manifest = {"host": name, "roles": list(roles), "files": files, "outputs": outputs}
-    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    text = _manifest_text({"host": name, "roles": list(roles), "files": files, "outputs": outputs})
     # Hashes of short secrets can be brute-forced, so a manifest beside secrets is private too.
     secret = any(a.secret for a in artifacts)
-    entries.append(Entry(MANIFEST, text.encode(), 0o600 if secret else 0o644, secret))
+    entries.append(Entry.of(MANIFEST, text.encode(), 0o600 if secret else 0o644, secret))
     return entries
+
+
+def _manifest_text(manifest: dict[str, Any]) -> str:
+    """Sorted keys, one file record per line: readable, diffable, and made by the C encoder
+    (``indent=`` would switch json to its pure-Python encoder, the slowest part of a render)."""
+    lines = ["{"]
+    keys = sorted(manifest)
+    for index, key in enumerate(keys):
+        comma = "," if index < len(keys) - 1 else ""
+        value = manifest[key]
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            items = ",\n".join(f"    {json.dumps(v, sort_keys=True)}" for v in value)
+            lines.append(f"  {json.dumps(key)}: [\n{items}\n  ]{comma}")
+        else:
+            lines.append(f"  {json.dumps(key)}: {json.dumps(value, sort_keys=True)}{comma}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def plan(outdir: Path, builds: dict[str, list[Entry]], *, prune: bool) -> Plan:
     """Compare the new entries with DIR. ``prune`` removes host folders no longer built."""
     hosts = []
+    root = str(outdir)
     for name, entries in builds.items():
-        folder = outdir / name
+        # Plain strings, not Path objects: this loop runs for every file of every host.
+        folder = os.path.join(root, name)
         old = _previous(folder)
         host = HostPlan(name, entries, new_host=not old)
         current = {e.path for e in entries}
         for entry in entries:
-            digest = hashlib.sha256(entry.content).hexdigest()
-            if old.get(entry.path) != digest or not _intact(folder / entry.path, entry):
+            if old.get(entry.path) != entry.digest or not _intact(os.path.join(folder, entry.path),
+                                                                  entry):
                 host.changed.append(entry.path)
         host.removed = sorted(p for p in old if p not in current)
         hosts.append(host)
@@ -117,10 +142,12 @@ def plan(outdir: Path, builds: dict[str, list[Entry]], *, prune: bool) -> Plan:
     return Plan(outdir, hosts, stale)
 
 
-def _previous(folder: Path) -> dict[str, str]:
+def _previous(folder: str) -> dict[str, str]:
     """Path → sha256 of what the last build wrote in this host folder (from its manifest)."""
     try:
-        manifest = json.loads((folder / MANIFEST).read_bytes())
+        with open(os.path.join(folder, MANIFEST), "rb") as handle:
+            raw = handle.read()
+        manifest = json.loads(raw)
     except (OSError, ValueError):
         return {}
     out = {}
@@ -128,38 +155,59 @@ def _previous(folder: Path) -> dict[str, str]:
         out[record["path"]] = record["sha256"]
         if record.get("secret"):
             out[f"{REDACTED}/{record['path']}"] = record.get("redacted_sha256", "")
-    out[MANIFEST] = hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
+    out[MANIFEST] = hashlib.sha256(raw).hexdigest()
     return out
 
 
-def _intact(path: Path, entry: Entry) -> bool:
+def _intact(path: str, entry: Entry) -> bool:
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
         return False
     return st.st_size == len(entry.content) and (st.st_mode & 0o777) == entry.mode
 
 
 def apply(plan: Plan) -> None:
-    """Write the plan: all temporary files first, then renames, then removals."""
-    staged: list[tuple[Path, Path]] = []
+    """Write the plan: all temporary files first, then renames, then removals.
+
+    A host folder that does not exist yet is written whole under a temporary name and renamed
+    into place (one rename instead of one per file); in an existing folder each changed file is
+    written beside its target and renamed over it.
+    """
+    staged: list[tuple[str, str]] = []
+    made: set[str] = set()
+    suffix = f".tmp{os.getpid()}"
+    umask = _umask()
     try:
+        os.makedirs(plan.outdir, exist_ok=True)
         for host in plan.hosts:
-            folder = plan.outdir / host.name
+            folder = os.path.join(plan.outdir, host.name)
             by_path = {e.path: e for e in host.entries}
+            whole = host.new_host and not os.path.exists(folder)
+            stage = os.path.join(plan.outdir, f".{host.name}{suffix}") if whole else folder
+            if whole:
+                staged.append((stage, folder))
             for rel in host.changed:
                 entry = by_path[rel]
-                target = folder / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-                _write(tmp, entry.content, entry.mode)
-                staged.append((tmp, target))
+                target = os.path.join(stage, rel)
+                parent, base = os.path.split(target)
+                if parent not in made:
+                    os.makedirs(parent, exist_ok=True)
+                    made.add(parent)
+                if not whole:
+                    staged.append((os.path.join(parent, f".{base}{suffix}"), target))
+                    target = staged[-1][0]
+                _write(target, entry.content, entry.mode, umask)
     except BaseException:
         for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                if os.path.isdir(tmp):
+                    shutil.rmtree(tmp)
+                else:
+                    os.unlink(tmp)
         raise
     # The manifest goes last in each folder, so a reader never sees it ahead of its files.
-    staged.sort(key=lambda pair: pair[1].name == MANIFEST)
+    staged.sort(key=lambda pair: pair[1].endswith(MANIFEST))
     for tmp, target in staged:
         os.replace(tmp, target)
     for host in plan.hosts:
@@ -171,10 +219,17 @@ def apply(plan: Plan) -> None:
         shutil.rmtree(plan.outdir / name)
 
 
-def _write(path: Path, content: bytes, mode: int) -> None:
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _write(path: str, content: bytes, mode: int, umask: int) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        os.fchmod(fd, mode)  # the umask must not widen or narrow what the manifest says
+        if mode & umask:  # the umask must not narrow what the manifest says
+            os.fchmod(fd, mode)
         view = memoryview(content)
         while view:
             view = view[os.write(fd, view):]
