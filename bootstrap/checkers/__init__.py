@@ -19,7 +19,8 @@ from typing import Any
 @dataclass(frozen=True)
 class Checker:
     name: str
-    # applies(record) -> bool; record is a manifest entry ("dest", "path", "role", ...)
+    # applies(record) -> bool; record is a manifest entry ("dest", "path", "role", ...) plus
+    # "file", the path of that file in the build
     applies: Callable[[dict[str, Any]], bool]
     # check(path in the build, record, host folder) -> problems (empty: accepted)
     check: Callable[[Path, dict[str, Any], Path], list[str]]

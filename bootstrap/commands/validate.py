@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         manifest = json.loads(manifest_path.read_text())
         for record in [*manifest.get("files", []), *manifest.get("outputs", [])]:
+            # A checker may look at the content to decide (shellcheck: a #!/bin/sh first line).
+            record = {**record, "file": str(folder / record["path"])}
             shown = f"{folder.name} {record['dest']}"
             for checker in checkers:
                 if not checker.applies(record):
