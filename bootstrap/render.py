@@ -246,9 +246,9 @@ class _Locator:
         return self.under(str(loc[0]))(loc[1:])
 
     def under(self, key: str) -> Callable[[tuple[Any, ...]], Origin]:
-        value = self.inventory.explain(self.host, key)
-
+        # Lazy: provenance is looked up only when an error or a secret reference needs a line.
         def origin(loc: tuple[Any, ...]) -> Origin:
+            value = self.inventory.explain(self.host, key)
             if value is None:
                 return self.host.defined.origin
             return value.where.file.origin((*value.where.keypath, *loc))

@@ -62,7 +62,8 @@ class SecretRef:
     name: str
     host: str = field(default="", compare=False)
     key: str = field(default="", compare=False)
-    origin: Origin | None = field(default=None, compare=False)
+    # Called only when an error must name the file:line (finding lines costs a re-parse).
+    locate: Callable[[], Origin] | None = field(default=None, compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -98,8 +99,8 @@ class SecretRef:
         return value
 
     def _error(self, message: str) -> BootstrapError:
-        return BootstrapError(message, origin=self.origin, host=self.host or None,
-                              key=self.key or None)
+        return BootstrapError(message, origin=self.locate() if self.locate else None,
+                              host=self.host or None, key=self.key or None)
 
 
 def _read_file(path: Path) -> str:
@@ -124,7 +125,7 @@ def bind(value: Any, host: str, key: str, origin: Callable[[tuple[Any, ...]], Or
         if is_reference(value):
             kind, name = next(iter(value.items()))
             dotted = ".".join([key, *(str(p) for p in path)])
-            return SecretRef(kind, name, host, dotted, origin(path))
+            return SecretRef(kind, name, host, dotted, lambda: origin(path))
         return {k: bind(v, host, key, origin, (*path, k)) for k, v in value.items()}
     if isinstance(value, list):
         return [bind(v, host, key, origin, (*path, i)) for i, v in enumerate(value)]
