@@ -151,3 +151,11 @@ def test_limit_matching_nothing_writes_nothing(tmp_path, tree):
     check_error(run_cli("render", inv, "-o", tmp_path / "b", "--limit", "nosuch*"),
                 "--limit", "matches no host")
     assert not (tmp_path / "b").exists()
+
+
+def test_connection_vars_are_typed_too(tmp_path, tree):
+    inv = app_inventory(tree, "port: 8080\n")
+    hosts = inv / "hosts.yml"
+    hosts.write_text(hosts.read_text().replace("app2:\n", "app2:\n          ansible_port: ssh\n"))
+    check_error(run_cli("render", inv, "-o", tmp_path / "b"),
+                "hosts.yml:13", "host app2", "key ansible_port", "integer")
