@@ -1,0 +1,247 @@
+"""moto in server mode on a loopback port, and a small HTTP fault proxy in front of it.
+
+``MotoServer`` runs the real ``moto_server`` program as a subprocess: boto3 talks to it over HTTP
+exactly as it talks to AWS (signing, retries, XML/JSON parsing, error responses). The proxy adds
+what moto cannot produce on its own: throttling and other injected error responses for chosen
+API actions, with every request it saw recorded for the test to inspect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    # Nothing from the developer's own ~/.aws may leak into a test.
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    "AWS_PROFILE": None,
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def available() -> str | None:
+    """None when moto_server and boto3 are installed, else what is missing."""
+    missing = []
+    if _moto_command() is None:
+        missing.append("moto_server")
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        missing.append("boto3")
+    return f"not installed: {', '.join(missing)}" if missing else None
+
+
+def _moto_command() -> list[str] | None:
+    beside = Path(sys.executable).parent / "moto_server"
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("moto_server")
+    return [found] if found else None
+
+
+class MotoServer:
+    """``moto_server -H 127.0.0.1 -p PORT`` as a subprocess; stopped by its PID."""
+
+    def __init__(self, log: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        command = _moto_command()
+        if command is None:
+            raise RuntimeError("moto_server is not installed (pip install 'moto[server]')")
+        self._handle = open(log, "ab")  # noqa: SIM115 - lives as long as the server
+        self.proc = subprocess.Popen(
+            [*command, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=self._handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        )
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"moto_server exited with {self.proc.returncode}; see {self.log}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"moto_server did not answer on {self.url} in 30 s; see {self.log}")
+
+    def reset(self) -> None:
+        """Forget every resource (moto's own reset endpoint)."""
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._handle.close()
+
+
+@contextlib.contextmanager
+def moto_server(log: Path, env: dict[str, str] | None = None) -> Iterator[MotoServer]:
+    server = MotoServer(log, env)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Fault:
+    """Answer the next ``times`` requests for ``action`` with this error instead of forwarding."""
+
+    action: str
+    code: str
+    message: str
+    status: int
+    times: int
+
+
+@dataclass
+class FaultProxy:
+    """A forwarding HTTP proxy on a loopback port that injects AWS error responses.
+
+    It speaks the query protocol's error shape (EC2's ``<Response><Errors>``, IAM's
+    ``<ErrorResponse>``), which is what botocore parses for those services.
+    """
+
+    upstream: str
+    faults: list[Fault] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)
+    injected: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                proxy._handle(self)
+
+            do_POST = do_PUT = do_HEAD = do_DELETE = do_GET
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def fail(self, action: str, code: str, message: str, *, status: int = 400, times: int = 1) -> None:
+        with self._lock:
+            self.faults.append(Fault(action, code, message, status, times))
+
+    def count(self, action: str) -> int:
+        return self.seen.count(action)
+
+    def _take_fault(self, action: str) -> Fault | None:
+        with self._lock:
+            self.seen.append(action)
+            for fault in self.faults:
+                if fault.action == action and fault.times > 0:
+                    fault.times -= 1
+                    self.injected.append(action)
+                    return fault
+        return None
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        body = request.rfile.read(length) if length else b""
+        action = _action(request.command, request.path, body)
+        fault = self._take_fault(action)
+        if fault is not None:
+            payload = _error_body(body, fault)
+            request.send_response(fault.status)
+            request.send_header("Content-Type", "text/xml")
+            request.send_header("Content-Length", str(len(payload)))
+            request.end_headers()
+            request.wfile.write(payload)
+            return
+        target = urllib.parse.urlsplit(self.upstream)
+        conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=60)
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "connection"}
+        try:
+            conn.request(request.command, request.path, body=body or None, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        request.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() not in {"transfer-encoding", "connection", "content-length", "server",
+                                   "date"}:
+                request.send_header(key, value)
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(data)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+
+def _action(method: str, path: str, body: bytes) -> str:
+    """The API action of a request: ``Action=`` of the query protocol, else ``s3:METHOD``."""
+    fields = urllib.parse.parse_qs(body.decode("latin-1")) if body else {}
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+    for source in (fields, query):
+        if "Action" in source:
+            return source["Action"][0]
+    return f"{method} {urllib.parse.urlsplit(path).path}"
+
+
+def _error_body(body: bytes, fault: Fault) -> bytes:
+    version = urllib.parse.parse_qs(body.decode("latin-1")).get("Version", [""])[0]
+    if version.startswith("2016-11-15"):  # EC2's API version: its own error envelope
+        text = (f"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error>"
+                f"<Code>{fault.code}</Code><Message>{fault.message}</Message></Error></Errors>"
+                f"<RequestID>fault-proxy</RequestID></Response>")
+    else:
+        text = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.code}</Code>"
+                f"<Message>{fault.message}</Message></Error>"
+                f"<RequestId>fault-proxy</RequestId></ErrorResponse>")
+    return text.encode()
+
+
+def admin_client(service: str, endpoint: str, region: str = "eu-west-1"):  # type: ignore[no-untyped-def]
+    """A boto3 client for the test itself (to set up and inspect moto), fake credentials."""
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint, region_name=region,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
