@@ -1,0 +1,74 @@
+"""What the managed files look like on a host, found with one shell command for all of them.
+
+Push compares these states with the manifest to decide what to upload; verify's manifest
+checks report the same differences as drift. The command needs only POSIX sh and coreutils
+(``sha256sum``, ``stat``), no Python on the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# One line per path argument, in order, so no path ever has to be parsed back.
+SURVEY = r"""
+for f do
+  if [ -L "$f" ]; then echo link
+  elif [ -f "$f" ]; then
+    if h=$(sha256sum < "$f" 2>/dev/null); then
+      echo "file ${h%% *} $(stat -c '%a %U:%G %u:%g' -- "$f")"
+    else echo unreadable; fi
+  elif [ -e "$f" ]; then echo other
+  else echo missing; fi
+done
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    kind: str  # file, missing, link, other, unreadable
+    sha256: str = ""
+    mode: int = 0
+    owner: str = ""  # user:group by name
+    owner_ids: str = ""  # uid:gid
+
+    def drift(self, record: dict[str, Any]) -> list[str]:
+        """What differs from the manifest record, as a user would say it; empty when none."""
+        if self.kind == "missing":
+            return ["missing"]
+        if self.kind == "link":
+            return ["a symbolic link, not the managed file"]
+        if self.kind == "other":
+            return ["not a regular file"]
+        if self.kind == "unreadable":
+            return ["cannot be read (permission denied)"]
+        out = []
+        if self.sha256 != record["sha256"]:
+            if record.get("secret"):
+                out.append("content differs (a secret file: hashes not shown)")
+            else:
+                out.append(f"content differs (sha256 {self.sha256[:12]} on the host, "
+                           f"{record['sha256'][:12]} in the build)")
+        mode = int(record["mode"], 8)
+        if self.mode != mode:
+            out.append(f"mode {self.mode:04o}, expected {mode:04o}")
+        if record["owner"] not in (self.owner, self.owner_ids):
+            out.append(f"owner {self.owner}, expected {record['owner']}")
+        return out
+
+
+def parse(output: str, count: int) -> list[FileState]:
+    """The states printed by :data:`SURVEY` for ``count`` paths."""
+    lines = output.splitlines()
+    if len(lines) < count:
+        raise ValueError(f"expected {count} lines, got: {output.strip()[-300:]!r}")
+    states = []
+    for line in lines[:count]:
+        fields = line.split()
+        if fields and fields[0] == "file" and len(fields) == 5:
+            states.append(FileState("file", fields[1], int(fields[2], 8), fields[3], fields[4]))
+        elif fields and fields[0] in ("missing", "link", "other", "unreadable"):
+            states.append(FileState(fields[0]))
+        else:
+            raise ValueError(f"unexpected line {line!r}")
+    return states

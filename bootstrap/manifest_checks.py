@@ -1,0 +1,32 @@
+"""Checks every host gets: each file of its build present with the build's sha256, mode, owner.
+
+One command asks the host about all files at once (see :mod:`bootstrap.filestate`); a drift
+names each file and what differs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bootstrap import filestate
+
+
+def test_managed_files(host: Any, manifest: dict[str, Any]) -> None:
+    files = manifest.get("files", [])
+    if not files:
+        pytest.skip("the build has no files for this host")
+    dests = [f["dest"] for f in files]
+    placeholders = " ".join(["%s"] * len(dests))
+    survey = host.run(f"sh -c %s sh {placeholders}", filestate.SURVEY, *dests)
+    if survey.rc != 0:
+        pytest.fail(f"cannot read the managed files (exit {survey.rc}): "
+                    f"{(survey.stderr or survey.stdout).strip()[-300:]}", pytrace=False)
+    states = filestate.parse(survey.stdout, len(files))
+    drift = [f"{record['dest']}: {'; '.join(problems)}"
+             for record, state in zip(files, states, strict=True)
+             if (problems := state.drift(record))]
+    if drift:
+        pytest.fail(f"{len(drift)} of {len(files)} managed files differ from the build:\n"
+                    + "\n".join(drift), pytrace=False)

@@ -1,0 +1,298 @@
+"""Push a host's built files over SSH: only what differs on the host, atomically, then apply.
+
+For each host: connect (strict host keys, retries); wait for cloud-init when the host has that
+role; ask the host for the sha256, mode and owner of every managed file in one command; upload
+the files that differ in one stream. On the host each file is written to a temporary file in
+its destination directory, checked against the manifest's sha256, given its mode and owner,
+then renamed over the old one, so a reader (or a cut connection) never sees a partial file; a
+short read removes the temporary file.
+
+A role whose files changed gets a marker in ``/var/lib/bootstrap/apply-pending/``; ``--apply``
+runs the role's ``apply:`` command where a marker is and clears it when the command succeeds.
+So a push cut off before its apply step, or a push without ``--apply``, is applied by the next
+``push --apply`` even though nothing differs any more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bootstrap import filestate
+from bootstrap.fleet import FleetHost
+from bootstrap.roles import Registry
+from bootstrap.transport import Session, SshOptions, TransportError, connect
+
+PENDING = "/var/lib/bootstrap/apply-pending"
+CLOUD_INIT_ROLE = "cloud-init"
+_CHUNK = 1 << 16
+
+# Removes temporary files a killed upload may have left next to the managed files.
+_CLEAN = r"""
+for f do
+  for t in "${f%/*}/.${f##*/}".bootstrap-??????; do
+    if [ -f "$t" ]; then rm -f -- "$t"; fi
+  done
+done
+"""
+
+_PENDING_LIST = f"""
+echo pending; ls -1 {PENDING} 2>/dev/null; exit 0
+"""
+
+# Arguments: backup suffix, then six per file: dest mode owner sha256 size apply-marker.
+# stdin: the files' bytes, one after the other. stdout: "ok I" or error lines then "fail I".
+_INSTALL = r"""
+exec 2>&1
+backup=$1; shift
+tmp=
+trap 'if [ -n "$tmp" ]; then rm -f -- "$tmp"; fi' EXIT
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
+install_one() {
+  dir=${dest%/*}
+  mkdir -p -- "${dir:-/}" || return 1
+  tmp=$(mktemp -- "$dir/.${dest##*/}.bootstrap-XXXXXX") || return 1
+  drained=1
+  head -c "$size" > "$tmp" || return 1
+  got=$(sha256sum < "$tmp") || return 1
+  if [ "${got%% *}" != "$sum" ]; then
+    echo "incomplete upload: $(wc -c < "$tmp") of $size bytes received"
+    return 1
+  fi
+  chown -- "$owner" "$tmp" || return 1
+  chmod -- "$mode" "$tmp" || return 1
+  sync -- "$tmp" || return 1
+  if [ -n "$backup" ] && [ -f "$dest" ]; then ln -f -- "$dest" "$dest$backup" || return 1; fi
+  if [ -n "$marker" ]; then
+    mkdir -p PENDING && : > "PENDING/$marker" || return 1
+  fi
+  mv -f -- "$tmp" "$dest" || return 1
+  tmp=
+}
+i=0
+while [ $# -ge 6 ]; do
+  dest=$1 mode=$2 owner=$3 sum=$4 size=$5 marker=$6
+  shift 6
+  drained=
+  if install_one; then
+    echo "ok $i"
+  else
+    if [ -n "$tmp" ]; then rm -f -- "$tmp"; tmp=; fi
+    if [ -z "$drained" ]; then head -c "$size" > /dev/null; fi
+    echo "fail $i"
+  fi
+  i=$((i + 1))
+done
+""".replace("PENDING", PENDING)
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    ssh: SshOptions = field(default_factory=SshOptions)
+    apply: bool = False
+    check: bool = False
+    backup: bool = False
+    cloud_init_timeout: float = 600.0
+
+
+@dataclass
+class HostResult:
+    """What push did to one host."""
+
+    name: str
+    status: str = "unchanged"  # unchanged, changed, would change, failed
+    changed: list[str] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    reason: str = ""
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+    def describe(self) -> str:
+        if self.failed:
+            done = f" (after changing {_files(len(self.changed))})" if self.changed else ""
+            return f"failed: {self.reason}{done}"
+        text = self.status
+        if self.status != "unchanged":
+            text += f" {_files(len(self.changed))}"
+        if self.applied:
+            text += f", applied {', '.join(self.applied)}"
+        return text
+
+    def as_json(self) -> dict[str, Any]:
+        return {"status": self.status, "changed": self.changed, "applied": self.applied,
+                "notes": self.notes, "reason": self.reason or None,
+                "seconds": round(self.seconds, 3)}
+
+
+def _files(n: int) -> str:
+    return f"{n} file{'s' if n != 1 else ''}"
+
+
+def push_host(host: FleetHost, registry: Registry, options: PushOptions,
+              config: Any = None) -> HostResult:
+    """Bring one host's managed files to the build's state; never raises."""
+    result = HostResult(host.name)
+    started = time.monotonic()
+    try:
+        _push(host, registry, options, config, result)
+    except TransportError as exc:
+        result.status, result.reason = "failed", host.redact(str(exc))
+    except Exception as exc:  # one host's trouble must not stop the fleet
+        result.status = "failed"
+        result.reason = host.redact(f"{type(exc).__name__}: {exc}")
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _push(host: FleetHost, registry: Registry, options: PushOptions, config: Any,
+          result: HostResult) -> None:
+    if host.manifest is None:
+        result.status, result.reason = "failed", host.not_rendered()
+        return
+    files = host.files
+    problem = _check_build(host.folder, files)
+    if problem:
+        result.status, result.reason = "failed", problem
+        return
+    session = connect(host.name, host.connection, options.ssh, config)
+    try:
+        if CLOUD_INIT_ROLE in host.roles:
+            _wait_for_cloud_init(session, options.cloud_init_timeout, result)
+            if result.failed:
+                return
+        dests = [f["dest"] for f in files]
+        if not options.check and dests:
+            session.run(_CLEAN, dests)
+        states = _survey(session, dests)
+        todo = [f for f, state in zip(files, states, strict=True) if state.drift(f)]
+        appliers = {name: registry.get(name).apply for name in host.roles}
+        if options.check:
+            result.changed = [f["dest"] for f in todo]
+            result.status = "would change" if todo else "unchanged"
+            return
+        if todo:
+            _install(session, host, todo, appliers, options, result)
+            if result.failed:
+                return
+            result.status = "changed"
+        if options.apply:
+            _apply(session, host, appliers, result)
+    finally:
+        session.close()
+
+
+def _check_build(folder: Path, files: list[dict[str, Any]]) -> str:
+    """The build must hold exactly what its manifest says, or we would push something else."""
+    for record in files:
+        path = folder / record["path"]
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            return f"{path}: {exc.strerror}; run: bootstrap render"
+        if digest != record["sha256"]:
+            return f"{path} does not match its manifest (edited by hand?); run: bootstrap render"
+    return ""
+
+
+def _wait_for_cloud_init(session: Session, timeout: float, result: HostResult) -> None:
+    seconds = max(1, int(timeout))
+    script = ("command -v cloud-init >/dev/null 2>&1 || exit 127\n"
+              f"exec timeout {seconds} cloud-init status --wait")
+    outcome = session.run(script, timeout=timeout + 30)
+    last = outcome.output.strip().splitlines()[-1:] or [""]
+    if outcome.rc == 127:
+        result.notes.append("cloud-init is not installed: did not wait for it")
+    elif outcome.rc == 124:
+        result.status = "failed"
+        result.reason = f"cloud-init still running after {seconds} s"
+    elif outcome.rc == 2:
+        result.notes.append(f"cloud-init finished with recoverable errors ({last[0].strip()})")
+    elif outcome.rc != 0:
+        # The files may be what repairs the host, so push goes on and says so.
+        result.notes.append(f"cloud-init reported an error (exit {outcome.rc}: {last[0].strip()});"
+                            " see /var/log/cloud-init-output.log on the host")
+
+
+def _survey(session: Session, dests: list[str]) -> list[filestate.FileState]:
+    if not dests:
+        return []
+    outcome = session.run(filestate.SURVEY, dests)
+    if outcome.rc != 0:
+        raise TransportError(f"cannot read the managed files (exit {outcome.rc}): "
+                             f"{_tail(outcome.output)}")
+    return filestate.parse(outcome.output, len(dests))
+
+
+def _install(session: Session, host: FleetHost, todo: list[dict[str, Any]],
+             appliers: dict[str, str | None], options: PushOptions, result: HostResult) -> None:
+    suffix = time.strftime(".%Y%m%dT%H%M%SZ~", time.gmtime()) if options.backup else ""
+    args = [suffix]
+    for record in todo:
+        marker = record["role"] if appliers.get(record["role"]) else ""
+        args += [record["dest"], record["mode"], record["owner"], record["sha256"],
+                 str(record["size"]), marker]
+    try:
+        outcome = session.run(_INSTALL, args, stdin=_stream(host.folder, todo))
+    except TransportError as exc:
+        raise TransportError(f"{exc} while uploading; no partial file is left on the host, "
+                             "run push again") from None
+    detail: list[str] = []
+    failures = []
+    done = set()
+    for line in outcome.output.splitlines():
+        word, _, index = line.partition(" ")
+        if word == "ok" and index.isdigit():
+            done.add(int(index))
+            result.changed.append(todo[int(index)]["dest"])
+            detail = []
+        elif word == "fail" and index.isdigit():
+            failures.append(f"{todo[int(index)]['dest']}: {'; '.join(detail) or 'failed'}")
+            detail = []
+        elif line.strip():
+            detail.append(line.strip())
+    if failures or outcome.rc != 0 or len(done) != len(todo):
+        result.status = "failed"
+        why = failures or [f"exit {outcome.rc}: {'; '.join(detail) or _tail(outcome.output)}"]
+        result.reason = host.redact("could not install " + "; ".join(why))
+
+
+def _stream(folder: Path, todo: list[dict[str, Any]]) -> Iterator[bytes]:
+    for record in todo:
+        with open(folder / record["path"], "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                yield chunk
+
+
+def _apply(session: Session, host: FleetHost, appliers: dict[str, str | None],
+           result: HostResult) -> None:
+    outcome = session.run(_PENDING_LIST)
+    lines = outcome.output.splitlines()
+    pending = set(lines[lines.index("pending") + 1:]) if "pending" in lines else set()
+    # In the host's role order: a later role may rely on an earlier one's apply.
+    for role in host.roles:
+        command = appliers.get(role)
+        if not command or role not in pending:
+            continue
+        ran = session.run(command)
+        if ran.rc != 0:
+            result.status = "failed"
+            result.reason = host.redact(f"apply of role {role} failed (exit {ran.rc}): "
+                                        f"{_tail(ran.output)}")
+            return
+        session.run(f"rm -f -- {shlex.quote(f'{PENDING}/{role}')}")
+        result.applied.append(role)
+
+
+def _tail(text: str, lines: int = 5) -> str:
+    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
