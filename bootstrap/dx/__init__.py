@@ -1,0 +1,1 @@
+"""AWS Direct Connect customer routers: platform capabilities, derived BGP policy, AWS import."""

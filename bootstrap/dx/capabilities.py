@@ -1,0 +1,103 @@
+"""What each router platform can render, as one table: the code's truth and the README's.
+
+A feature a platform lacks is a named gap. Asking for it is an error unless the router lists the
+gap in ``dx.acknowledge``; then it is rendered without that feature. ``python -m
+bootstrap.dx.capabilities`` prints the table as Markdown for the README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PLATFORMS = ("ios-xe", "junos", "frr", "bird", "openbgpd")
+LINUX_PLATFORMS = frozenset({"frr", "bird", "openbgpd"})
+TITLES = {"ios-xe": "Cisco IOS-XE", "junos": "Juniper Junos", "frr": "FRR", "bird": "BIRD 2",
+          "openbgpd": "OpenBGPD"}
+
+
+@dataclass(frozen=True)
+class Feature:
+    title: str
+    how: dict[str, str]  # platform -> how the config does it; absent: the platform cannot
+    gap: str | None = None  # the name to acknowledge where a platform cannot
+    missing: str = ""  # why, for the error message
+
+
+FEATURES = (
+    Feature("TCP-MD5 key", {
+        "ios-xe": "`neighbor … password`", "junos": "`authentication-key`",
+        "frr": "`neighbor … password`", "bird": "`password`", "openbgpd": "`tcp md5sig password`"}),
+    Feature("BFD", {
+        "ios-xe": "`bfd interval` + `fall-over bfd`", "junos": "`bfd-liveness-detection`",
+        "frr": "bfdd `profile` + `neighbor … bfd profile`", "bird": "`protocol bfd` + `bfd on`"},
+        gap="bfd", missing="has no BFD"),
+    Feature("Local-preference communities 7224:7100/7300", {
+        "ios-xe": "`set community` + `send-community`", "junos": "`community add`",
+        "frr": "`set community`", "bird": "`bgp_community.add`", "openbgpd": "`set { community }`"}),
+    Feature("Public scope communities 7224:9100/9200/9300", {
+        "ios-xe": "`set community` + `send-community`", "junos": "`community add`",
+        "frr": "`set community`", "bird": "`bgp_community.add`", "openbgpd": "`set { community }`"}),
+    Feature("AS-path prepend (passive VIF)", {
+        "ios-xe": "`set as-path prepend`", "junos": "`as-path-prepend`",
+        "frr": "`set as-path prepend`", "bird": "`bgp_path.prepend`", "openbgpd": "`prepend-self`"}),
+    Feature("Inbound prefix filter", {
+        "ios-xe": "prefix-list + route-map", "junos": "`route-filter` policy",
+        "frr": "prefix-list + route-map (in and out, RFC 8212)", "bird": "prefix set filter",
+        "openbgpd": "`prefix-set` + `allow from`"}),
+    Feature("Inbound prefix limit", {
+        "ios-xe": "`maximum-prefix`", "junos": "`prefix-limit … teardown`",
+        "frr": "`maximum-prefix`", "bird": "`import limit … action restart`",
+        "openbgpd": "`max-prefix … restart`"}),
+    Feature("Outbound prefix limit (`max_prefix_out`)", {
+        "frr": "`maximum-prefix-out`", "bird": "`export limit … action block`",
+        "openbgpd": "`max-prefix … out`"},
+        gap="max-prefix-out", missing="has no outbound prefix limit (the advertised prefix "
+        "count is still checked against the AWS limit at render time)"),
+    Feature("Keepalive other than hold/3", {
+        "ios-xe": "`neighbor … timers`", "frr": "`neighbor … timers`",
+        "bird": "`keepalive time`"},
+        gap="keepalive", missing="sets only the hold time; keepalive is always hold/3"),
+    Feature("ECMP over VIFs (`redundancy: ecmp`)", {
+        "ios-xe": "`maximum-paths`", "junos": "`multipath` + load-balance export",
+        "frr": "`maximum-paths`", "bird": "kernel `merge paths on`"},
+        gap="ecmp", missing="cannot install more than one path per prefix"),
+    Feature("Anchor route for advertised prefixes", {
+        "ios-xe": "`ip route … Null0`", "junos": "`static route … discard`",
+        "frr": "`ip route … blackhole` (staticd)", "bird": "`protocol static` blackhole",
+        "openbgpd": "not needed: `network` announces without a route"}),
+    Feature("One session per address family", {
+        "ios-xe": "`address-family` activate", "junos": "a group per family",
+        "frr": "`no bgp default ipv4-unicast` + activate", "bird": "one channel per protocol",
+        "openbgpd": "`announce IPv4/IPv6 none`"}),
+    Feature("VLAN interface", {
+        "ios-xe": "sub-interface `encapsulation dot1Q`", "junos": "`unit` with `vlan-id`",
+        "frr": "systemd-networkd, netplan or ifupdown", "bird": "systemd-networkd, netplan or ifupdown",
+        "openbgpd": "systemd-networkd, netplan or ifupdown"}),
+)
+
+GAPS = tuple(f.gap for f in FEATURES if f.gap)
+
+
+def gap_for(platform: str, gap: str) -> str | None:
+    """Why ``platform`` cannot do the feature named ``gap``, or None when it can."""
+    for feature in FEATURES:
+        if feature.gap == gap:
+            if platform in feature.how:
+                return None
+            return f"{TITLES[platform]} {feature.missing}"
+    raise KeyError(gap)
+
+
+def table() -> str:
+    """The capability table in Markdown, one row per feature, one column per platform."""
+    head = "| Feature | " + " | ".join(TITLES[p] for p in PLATFORMS) + " |"
+    rule = "|---" * (len(PLATFORMS) + 1) + "|"
+    rows = [head, rule]
+    for feature in FEATURES:
+        cells = [feature.how.get(p) or f"**no**: acknowledge `{feature.gap}`" for p in PLATFORMS]
+        rows.append(f"| {feature.title} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(table(), end="")

@@ -1,0 +1,407 @@
+"""The ``dx`` namespace: an AWS Direct Connect customer router and its virtual interfaces (VIFs).
+
+AWS's rules are validators here, so a bad value fails the render with the file:line, the host
+and the key (AWS Direct Connect user guide: "Virtual interfaces", "Quotas", "BGP-specific
+settings", "MTUs for private virtual interfaces or transit virtual interfaces"). What a platform
+cannot do is decided with the capability table of :mod:`bootstrap.dx.capabilities`.
+
+Every string that reaches a config line is checked here: names, descriptions and interface names
+take a small character set, so none of them can end a line, start a comment or open a block on
+any platform. The MD5 key is a secret reference; its value is checked when it is revealed
+(:mod:`bootstrap.dx.policy`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+
+from bootstrap.dx.capabilities import GAPS, LINUX_PLATFORMS, PLATFORMS, gap_for
+from bootstrap.model import KeyProblem, Secret, Settings
+
+AS_TRANS = 23456
+MAX_ASN = 4294967294
+PRIVATE_ASNS = ((64512, 65534), (4200000000, 4294967294))
+
+# MTUs AWS accepts per VIF type, and how many prefixes it takes per family before the session
+# goes idle.
+VIF_MTUS = {"private": (1500, 9001), "transit": (1500, 8500), "public": (1500,)}
+ADVERTISE_LIMIT = {"private": 100, "transit": 100, "public": 1000}
+# Inbound limits when none is given: a VPC or TGW sends few routes, a public VIF thousands.
+MAX_PREFIX_IN = {"private": 1000, "transit": 1000, "public": 20000}
+
+_TEXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.,:/()@+=-]*")
+_INTERFACE = re.compile(r"[A-Za-z][A-Za-z0-9_./:-]*")
+_VIF_ID = re.compile(r"dxvif-[a-z0-9]{1,16}")
+LINUX_IFNAMSIZ = 15
+
+
+def _asn(value: Any) -> int:
+    if isinstance(value, bool | float):
+        raise ValueError("an ASN is asplain (65000, 4200000000) or a quoted asdot string ('1.10')")
+    if isinstance(value, str):
+        asdot = re.fullmatch(r"(\d{1,5})\.(\d{1,5})", value.strip())
+        if asdot:
+            high, low = int(asdot[1]), int(asdot[2])
+            if high > 65535 or low > 65535:
+                raise ValueError(f"asdot {value!r}: each half must be 0-65535")
+            value = high * 65536 + low
+        elif value.strip().isdigit():
+            value = int(value)
+        else:
+            raise ValueError(f"{value!r} is not an ASN (asplain 65000 or asdot '1.10')")
+    if not isinstance(value, int):
+        raise ValueError("an ASN is a number")
+    if not 1 <= value <= MAX_ASN:
+        raise ValueError(f"ASN {value} is outside 1-{MAX_ASN}")
+    if value == AS_TRANS:
+        raise ValueError(f"ASN {AS_TRANS} is AS_TRANS, reserved for 2-byte speakers")
+    return value
+
+
+def is_private_asn(asn: int) -> bool:
+    return any(low <= asn <= high for low, high in PRIVATE_ASNS)
+
+
+def _text(value: str) -> str:
+    if len(value) > 64 or not _TEXT.fullmatch(value):
+        raise ValueError(
+            f"{value!r} cannot be put in a router config: use at most 64 letters, digits, spaces "
+            "and _ . , : / ( ) @ + = - (no line break, !, ;, #, braces or quotes)")
+    return value
+
+
+def _interface(value: str) -> str:
+    if len(value) > 32 or not _INTERFACE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an interface name: a letter, then letters, digits and _ . / : -")
+    return value
+
+
+def _vif_id(value: str) -> str:
+    if not _VIF_ID.fullmatch(value):
+        raise ValueError(f"{value!r} is not a virtual interface id like dxvif-fgabc123")
+    return value
+
+
+Asn = Annotated[int, BeforeValidator(_asn)]
+Text = Annotated[str, AfterValidator(_text)]
+Interface = Annotated[str, AfterValidator(_interface)]
+
+
+def _network(family: int) -> Any:
+    example = "10.20.0.0/16" if family == 4 else "2001:db8::/48"
+
+    def parse(value: Any) -> Any:
+        if not isinstance(value, str) or "/" not in value:
+            raise ValueError(f"{value!r} is not a prefix with its length, like {example}")
+        try:
+            net = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv{family} prefix") from None
+        if net.version != family:
+            raise ValueError(f"{value!r} is not an IPv{family} prefix")
+        if ipaddress.ip_interface(value).ip != net.network_address:
+            raise ValueError(f"{value!r} has host bits set; the prefix is {net}")
+        return net
+
+    return parse
+
+
+Prefix4 = Annotated[ipaddress.IPv4Network, BeforeValidator(_network(4))]
+Prefix6 = Annotated[ipaddress.IPv6Network, BeforeValidator(_network(6))]
+
+
+class AcceptRule(Settings):
+    """An inbound prefix filter entry: ``PREFIX [ge N] [le N]``."""
+
+    prefix: ipaddress.IPv4Network | ipaddress.IPv6Network
+    ge: int | None = None
+    le: int | None = None
+
+    @property
+    def exact(self) -> bool:
+        return self.ge is None and self.le is None
+
+
+def _accept_rule(family: int) -> Any:
+    parse_prefix = _network(family)
+
+    def parse(value: Any) -> AcceptRule:
+        if isinstance(value, AcceptRule):
+            return value
+        if not isinstance(value, str):
+            raise ValueError("an accept entry is a string 'PREFIX [ge N] [le N]'")
+        words = value.split()
+        if not words:
+            raise ValueError("an accept entry is a string 'PREFIX [ge N] [le N]'")
+        prefix = parse_prefix(words[0])
+        bounds: dict[str, int] = {}
+        rest = words[1:]
+        while rest:
+            if len(rest) < 2 or rest[0] not in ("ge", "le") or rest[0] in bounds or not rest[1].isdigit():
+                raise ValueError(f"{value!r}: expected 'PREFIX [ge N] [le N]'")
+            bounds[rest[0]] = int(rest[1])
+            rest = rest[2:]
+        low = bounds.get("ge", prefix.prefixlen)
+        high = bounds.get("le", low)
+        if not prefix.prefixlen <= low <= high <= prefix.max_prefixlen:
+            raise ValueError(f"{value!r}: need {prefix.prefixlen} <= ge <= le <= {prefix.max_prefixlen}")
+        return AcceptRule(prefix=prefix, ge=bounds.get("ge"), le=bounds.get("le"))
+
+    return parse
+
+
+Accept4 = Annotated[AcceptRule, BeforeValidator(_accept_rule(4))]
+Accept6 = Annotated[AcceptRule, BeforeValidator(_accept_rule(6))]
+
+
+class Peering4(Settings):
+    """The IPv4 BGP session of a VIF: both ends of the peering subnet."""
+
+    customer: ipaddress.IPv4Interface
+    amazon: ipaddress.IPv4Interface
+
+    @model_validator(mode="after")
+    def _same_subnet(self) -> Peering4:
+        _check_pair(self.customer, self.amazon)
+        if self.customer.network.prefixlen > 31:
+            raise KeyProblem("a peering subnet needs two addresses: use /31, /30 or /29", "customer")
+        if self.customer.network.prefixlen < 31:
+            for key, addr in (("customer", self.customer), ("amazon", self.amazon)):
+                if addr.ip in (addr.network.network_address, addr.network.broadcast_address):
+                    raise KeyProblem(f"{addr} is the network or broadcast address of its subnet", key)
+        return self
+
+
+class Peering6(Settings):
+    """The IPv6 BGP session of a VIF, always on an AWS-assigned /125."""
+
+    customer: ipaddress.IPv6Interface
+    amazon: ipaddress.IPv6Interface
+
+    @model_validator(mode="after")
+    def _on_125(self) -> Peering6:
+        for key, addr in (("customer", self.customer), ("amazon", self.amazon)):
+            if addr.network.prefixlen != 125:
+                raise KeyProblem(f"IPv6 peering is on a /125 (AWS assigns it), not /{addr.network.prefixlen}",
+                                 key)
+        _check_pair(self.customer, self.amazon)
+        return self
+
+
+def _check_pair(customer: Any, amazon: Any) -> None:
+    if customer.network != amazon.network:
+        raise KeyProblem(f"{amazon} is not in the customer's subnet {customer.network}", "amazon")
+    if customer.ip == amazon.ip:
+        raise KeyProblem("the Amazon and customer addresses must differ", "amazon")
+
+
+class Advertise(Settings):
+    ipv4: list[Prefix4] = Field(default_factory=list)
+    ipv6: list[Prefix6] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Advertise:
+        for family in ("ipv4", "ipv6"):
+            seen: set[Any] = set()
+            for index, net in enumerate(getattr(self, family)):
+                if net in seen:
+                    raise KeyProblem(f"{net} is listed twice", family, index)
+                seen.add(net)
+        return self
+
+
+class Accept(Settings):
+    ipv4: list[Accept4] = Field(default_factory=lambda: ["0.0.0.0/0 le 32"], validate_default=True)
+    ipv6: list[Accept6] = Field(default_factory=lambda: ["::/0 le 128"], validate_default=True)
+
+
+class Bfd(Settings):
+    interval_ms: int = Field(default=300, ge=300, le=30000)
+    multiplier: int = Field(default=3, ge=3, le=255)
+
+
+def _bfd(value: Any) -> Any:
+    # false: off; true: AWS's minimum (300 ms x 3); a mapping: those values.
+    if value is False or value is None:
+        return None
+    if value is True:
+        return {}
+    return value
+
+
+class Timers(Settings):
+    keepalive: int = Field(default=30, ge=1, le=21845)
+    hold: int = Field(default=90, ge=3, le=65535)
+
+    @model_validator(mode="after")
+    def _order(self) -> Timers:
+        if self.keepalive >= self.hold:
+            raise KeyProblem(f"keepalive {self.keepalive} must be shorter than hold {self.hold}",
+                             "keepalive")
+        return self
+
+
+class Vif(Settings):
+    """One Direct Connect virtual interface: a VLAN with one BGP session per address family."""
+
+    id: Annotated[str, AfterValidator(_vif_id)]
+    name: Text
+    type: Literal["private", "transit", "public"]
+    interface: Interface | None = None  # the parent, when not the router's interface
+    vlan: int = Field(ge=1, le=4094)
+    mtu: int = 1500
+    amazon_asn: Asn
+    ipv4: Peering4 | None = None
+    ipv6: Peering6 | None = None
+    auth_key: Secret
+    advertise: Advertise = Field(default_factory=Advertise)
+    redundancy: Literal["active", "passive", "ecmp"] = "ecmp"
+    prepend: int = Field(default=2, ge=1, le=10)
+    scope: Literal["region", "continent", "global"] | None = None
+    bfd: Annotated[Bfd | None, BeforeValidator(_bfd)] = None
+    timers: Timers = Field(default_factory=Timers)
+    max_prefix_in: int | None = Field(default=None, ge=1)
+    max_prefix_out: int | None = Field(default=None, ge=1)
+    accept: Accept = Field(default_factory=Accept)
+
+    @field_validator("mtu")
+    @classmethod
+    def _mtu(cls, value: int, info: Any) -> int:
+        kind = info.data.get("type")
+        allowed = VIF_MTUS.get(kind or "", ())
+        if allowed and value not in allowed:
+            choices = " or ".join(str(m) for m in allowed)
+            raise ValueError(f"AWS allows MTU {choices} on a {kind} VIF, not {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _aws_rules(self) -> Vif:
+        if self.ipv4 is None and self.ipv6 is None:
+            raise KeyProblem("a VIF needs an ipv4 or an ipv6 peering (or both)", "ipv4")
+        limit = ADVERTISE_LIMIT[self.type]
+        total = 0
+        for family in ("ipv4", "ipv6"):
+            prefixes = getattr(self.advertise, family)
+            total += len(prefixes)
+            if prefixes and getattr(self, family) is None:
+                raise KeyProblem(f"advertises {family} prefixes but has no {family} peering",
+                                 "advertise", family)
+            if len(prefixes) > limit:
+                raise KeyProblem(f"{len(prefixes)} {family} prefixes: AWS takes at most {limit} on a "
+                                 f"{self.type} VIF (above that the session goes idle)",
+                                 "advertise", family)
+        if self.type == "public":
+            if total == 0:
+                raise KeyProblem("a public VIF must advertise at least one prefix", "advertise")
+            for index, net in enumerate(self.advertise.ipv6):
+                if net.prefixlen > 64:
+                    raise KeyProblem(f"{net}: AWS accepts IPv6 prefixes of /64 or shorter on a public VIF",
+                                     "advertise", "ipv6", index)
+        elif self.scope is not None:
+            raise KeyProblem("scope (7224:9100/9200/9300) applies to public VIFs only", "scope")
+        if self.max_prefix_out is not None and self.max_prefix_out > limit:
+            raise KeyProblem(f"AWS takes at most {limit} prefixes per family on a {self.type} VIF",
+                             "max_prefix_out")
+        if self.amazon_asn == 7224 and self.type != "public":
+            raise KeyProblem("7224 is the Amazon ASN of public VIFs; a private or transit VIF peers "
+                             "with its gateway's ASN", "amazon_asn")
+        return self
+
+    @property
+    def families(self) -> list[str]:
+        return [f for f in ("ipv4", "ipv6") if getattr(self, f) is not None]
+
+
+class Dx(Settings):
+    """A customer router of AWS Direct Connect."""
+
+    platform: Literal[PLATFORMS]  # type: ignore[valid-type]
+    asn: Asn
+    router_id: ipaddress.IPv4Address
+    interface: Interface
+    interface_mtu: int | None = Field(default=None, ge=576, le=9216)
+    linux_net: Literal["networkd", "netplan", "ifupdown"] | None = None
+    junos_style: Literal["set", "curly"] | None = None
+    acknowledge: list[Literal[GAPS]] = Field(default_factory=list)  # type: ignore[valid-type]
+    vifs: list[Vif] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _router_rules(self) -> Dx:
+        linux = self.platform in LINUX_PLATFORMS
+        if self.linux_net is not None and not linux:
+            raise KeyProblem(f"linux_net applies to {', '.join(sorted(LINUX_PLATFORMS))}, "
+                             f"not {self.platform}", "linux_net")
+        if self.junos_style is not None and self.platform != "junos":
+            raise KeyProblem(f"junos_style applies to junos, not {self.platform}", "junos_style")
+        seen_vlans: dict[tuple[str, int], int] = {}
+        seen_ids: dict[str, int] = {}
+        for index, vif in enumerate(self.vifs):
+            parent = self.parent(vif)
+            if vif.id in seen_ids:
+                raise KeyProblem(f"{vif.id} is already vifs[{seen_ids[vif.id]}]", "vifs", index, "id")
+            seen_ids[vif.id] = index
+            if (parent, vif.vlan) in seen_vlans:
+                raise KeyProblem(f"VLAN {vif.vlan} is already used on {parent} by "
+                                 f"vifs[{seen_vlans[parent, vif.vlan]}]", "vifs", index, "vlan")
+            seen_vlans[parent, vif.vlan] = index
+            if self.interface_mtu is not None and self.interface_mtu < vif.mtu:
+                raise KeyProblem(f"the parent MTU {self.interface_mtu} is below vifs[{index}].mtu "
+                                 f"{vif.mtu}; a VLAN cannot carry more than its parent",
+                                 "interface_mtu")
+            if vif.amazon_asn == self.asn:
+                raise KeyProblem(f"the Amazon ASN equals the router's ASN {self.asn}; Direct Connect "
+                                 "peers over eBGP", "vifs", index, "amazon_asn")
+            if linux:
+                name = f"{parent}.{vif.vlan}"
+                where = ("vifs", index, "interface") if vif.interface else ("interface",)
+                if len(name) > LINUX_IFNAMSIZ or not re.fullmatch(r"[A-Za-z0-9_-]+", parent):
+                    raise KeyProblem(f"the VLAN interface {name!r} is not a Linux interface name "
+                                     f"(at most {LINUX_IFNAMSIZ} characters; letters, digits, _ -)",
+                                     *where)
+        for index, vif in enumerate(self.vifs):
+            for gap, key in self._asked(vif):
+                if gap_for(self.platform, gap) and gap not in self.acknowledge:
+                    raise KeyProblem(f"{gap_for(self.platform, gap)}; add {gap!r} to dx.acknowledge "
+                                     "to render without it", "vifs", index, *key)
+        self._check_ecmp()
+        return self
+
+    def _asked(self, vif: Vif) -> list[tuple[str, tuple[str, ...]]]:
+        """The capabilities a VIF asks of its platform, with the key that asks."""
+        asked = []
+        if vif.bfd is not None:
+            asked.append(("bfd", ("bfd",)))
+        if vif.max_prefix_out is not None:
+            asked.append(("max-prefix-out", ("max_prefix_out",)))
+        if vif.timers.keepalive * 3 != vif.timers.hold:
+            asked.append(("keepalive", ("timers", "keepalive")))
+        return asked
+
+    def _check_ecmp(self) -> None:
+        gap = gap_for(self.platform, "ecmp")
+        if not gap or "ecmp" in self.acknowledge:
+            return
+        for family in ("ipv4", "ipv6"):
+            ecmp = [i for i, v in enumerate(self.vifs)
+                    if v.redundancy == "ecmp" and getattr(v, family) is not None]
+            if len(ecmp) > 1:
+                raise KeyProblem(f"{gap}; add 'ecmp' to dx.acknowledge to render without it, or "
+                                 "make the VIFs active/passive", "vifs", ecmp[1], "redundancy")
+
+    def parent(self, vif: Vif) -> str:
+        return vif.interface or self.interface
+
+    @property
+    def net_backend(self) -> str | None:
+        if self.platform not in LINUX_PLATFORMS:
+            return None
+        return self.linux_net or "networkd"
+
+    @property
+    def style(self) -> str | None:
+        return (self.junos_style or "set") if self.platform == "junos" else None
