@@ -1,0 +1,260 @@
+"""Direct Connect router files and Linux VLAN interfaces, each checked by its own consumer.
+
+FRR ``vtysh -C -f``, BIRD ``bird -p -c``, OpenBGPD ``bgpd -n -f``, ``netplan generate --root-dir``
+and ``ifup --no-act`` read the files as they would in production. Where a consumer is known to let
+mistakes through, a lint covers that gap: FRR's dry run accepts ``neighbor X password`` before
+``neighbor X remote-as`` (dropped at load) and names that are never defined; ``ifup`` ignores
+option names it does not know (so each option must change what ``--no-act`` would run);
+systemd-networkd has no offline check at all (so each key must be one the networkd binary
+parses). IOS-XE and Junos have no consumer here: IOS-XE is read with ciscoconfparse2, Junos with
+:mod:`bootstrap.dx.junos`, and both are checked for structure and dangling names.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bootstrap.checkers import Checker
+from bootstrap.dx import junos
+
+NETWORKD = "/lib/systemd/systemd-networkd"
+TIMEOUT = 60
+
+
+def _run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, **kwargs)
+
+
+def _output(proc: subprocess.CompletedProcess[str], path: Path) -> list[str]:
+    # The consumers name the file they read; show the build path instead of a temporary copy.
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    return [line.strip() for line in lines if line.strip()] or [f"{path}: exit status {proc.returncode}"]
+
+
+# -- FRR ---------------------------------------------------------------------------------------
+
+
+def check_frr(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+    proc = _run(["vtysh", "-C", "-f", str(path)])
+    problems = _output(proc, path) if proc.returncode != 0 else []
+    return problems + frr_lint(path.read_text())
+
+
+def frr_lint(text: str) -> list[str]:
+    """What ``vtysh -C`` lets through but a load drops or ignores."""
+    problems = []
+    first_seen: dict[str, str] = {}
+    route_maps = set(re.findall(r"^route-map (\S+) (?:permit|deny) \d+", text, re.M))
+    prefix_lists = set(re.findall(r"^ipv?6? ?prefix-list (\S+) ", text, re.M))
+    profiles = set(re.findall(r"^ profile (\S+)$", text, re.M))
+    for number, line in enumerate(text.splitlines(), 1):
+        words = line.split()
+        if line.startswith(" neighbor ") and len(words) > 2:
+            peer, command = words[1], words[2]
+            if peer not in first_seen:
+                first_seen[peer] = command
+                if command not in ("remote-as", "peer-group", "interface"):
+                    problems.append(f"line {number}: 'neighbor {peer} {command}' before "
+                                    f"'neighbor {peer} remote-as': FRR drops it at load")
+        if len(words) > 3 and words[0] == "neighbor" and words[2] == "route-map" \
+                and words[3] not in route_maps:
+            problems.append(f"line {number}: route-map {words[3]} is not defined")
+        if words[:3] in (["match", "ip", "address"], ["match", "ipv6", "address"]) \
+                and len(words) > 4 and words[4] not in prefix_lists:
+            problems.append(f"line {number}: prefix-list {words[4]} is not defined")
+        if words[:1] == ["neighbor"] and words[2:4] == ["bfd", "profile"] and words[4] not in profiles:
+            problems.append(f"line {number}: bfd profile {words[4]} is not defined")
+    return problems
+
+
+# -- BIRD and OpenBGPD -------------------------------------------------------------------------
+
+
+def check_bird(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+    proc = _run(["bird", "-p", "-c", str(path)])
+    return _output(proc, path) if proc.returncode != 0 else []
+
+
+def check_openbgpd(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+    proc = _run(["bgpd", "-n", "-f", str(path)])
+    return _output(proc, path) if proc.returncode != 0 else []
+
+
+# -- Linux VLAN interfaces ---------------------------------------------------------------------
+
+
+def check_netplan(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+    with tempfile.TemporaryDirectory(prefix="bootstrap-netplan-") as root:
+        target = Path(root, record["dest"].lstrip("/"))
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(path, target)
+        target.chmod(0o600)
+        proc = _run(["netplan", "generate", "--root-dir", root])
+        if proc.returncode != 0:
+            return [line.replace(str(target), str(path)) for line in _output(proc, path)]
+    return []
+
+
+def check_ifupdown(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+    text = path.read_text()
+    base = _ifup(text)
+    if base.returncode != 0:
+        return _output(base, path)
+    problems = []
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        words = line.split()
+        if not line[:1].isspace() or not words or words[0].startswith("#"):
+            continue
+        # An option ifupdown knows changes what it would run; an unknown one changes nothing.
+        without = _ifup("".join(lines[:index] + lines[index + 1:]))
+        # --no-act prints the commands it would run on stderr
+        if without.returncode == 0 and without.stderr == base.stderr:
+            problems.append(f"line {index + 1}: option {words[0]!r} has no effect: "
+                            "ifupdown does not know it for this method, or it is the default")
+    return problems
+
+
+def _ifup(text: str) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory(prefix="bootstrap-ifupdown-") as tmp:
+        interfaces = Path(tmp, "interfaces")
+        interfaces.write_text(text)
+        state = Path(tmp, "state")
+        state.mkdir()
+        return _run(["ifup", "--no-act", "-i", str(interfaces), "--state-dir", str(state), "-a"])
+
+
+@functools.cache
+def networkd_keys() -> frozenset[str]:
+    """``Section.Key`` names compiled into systemd-networkd's config parser tables."""
+    data = Path(NETWORKD).read_bytes()
+    return frozenset(m.decode() for m in re.findall(rb"(?<=\x00)([A-Z][A-Za-z0-9]+\.[A-Z][A-Za-z0-9]+)"
+                                                     rb"(?=\x00)", data))
+
+
+def check_networkd(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+    known = networkd_keys()
+    problems = []
+    section = None
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or section is None:
+            problems.append(f"line {number}: not 'Key=value' inside a [Section]: {line!r}")
+            continue
+        name = f"{section}.{key.strip()}"
+        if name not in known:
+            problems.append(f"line {number}: systemd-networkd does not know [{section}] {key.strip()}=")
+        problem = _networkd_value(name, value.strip())
+        if problem:
+            problems.append(f"line {number}: {problem}")
+    return problems
+
+
+def _networkd_value(name: str, value: str) -> str | None:
+    if name == "VLAN.Id" and not (value.isdigit() and 0 <= int(value) <= 4094):
+        return f"VLAN Id={value} is not 0-4094"
+    if name.endswith(".MTUBytes") and not value.isdigit():
+        return f"{name}={value} is not a number of bytes"
+    if name == "Network.Address":
+        try:
+            ipaddress.ip_interface(value)
+        except ValueError:
+            return f"Address={value} is not an address with a prefix length"
+    return None
+
+
+# -- IOS-XE and Junos --------------------------------------------------------------------------
+
+
+def check_ios(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+    from ciscoconfparse2 import CiscoConfParse
+
+    parse = CiscoConfParse(str(path), syntax="ios")
+    problems = []
+    for sub in parse.find_objects(r"^interface \S+\.\d+$"):
+        vlan = sub.text.rsplit(".", 1)[1]
+        lines = [c.text.strip() for c in sub.children]
+        if f"encapsulation dot1Q {vlan}" not in lines:
+            problems.append(f"{sub.text}: no 'encapsulation dot1Q {vlan}'")
+        if not any(x.startswith(("ip address ", "ipv6 address ")) for x in lines):
+            problems.append(f"{sub.text}: no address")
+        for line in lines:
+            if line.startswith("ip address "):
+                _, _, address, mask = line.split()
+                try:
+                    ipaddress.ip_interface(f"{address}/{mask}")
+                except ValueError:
+                    problems.append(f"{sub.text}: {line!r} has no valid dotted mask")
+    route_maps = {o.text.split()[1] for o in parse.find_objects(r"^route-map ")}
+    prefix_lists = {o.text.split()[2] for o in parse.find_objects(r"^ipv?6? ?prefix-list ")}
+    for rmap in parse.find_objects(r"^route-map "):
+        for child in rmap.children:
+            words = child.text.split()
+            if words[:1] == ["match"] and "prefix-list" in words and words[-1] not in prefix_lists:
+                problems.append(f"{rmap.text}: prefix-list {words[-1]} is not defined")
+    for bgp in parse.find_objects(r"^router bgp "):
+        problems += _ios_neighbors(bgp, route_maps)
+    return problems
+
+
+def _ios_neighbors(bgp: Any, route_maps: set[str]) -> list[str]:
+    problems = []
+    top = [c.text.split() for c in bgp.children]
+    peers = [w[1] for w in top if len(w) > 3 and w[0] == "neighbor" and w[2] == "remote-as"]
+    if not peers:
+        problems.append(f"{bgp.text}: no neighbor with remote-as")
+    families = [c for c in bgp.children if c.text.strip().startswith("address-family ")]
+    for peer in peers:
+        if [peer, "password"] not in [w[1:3] for w in top if len(w) > 3]:
+            problems.append(f"neighbor {peer}: no password")
+        af_lines = [c.text.split() for af in families for c in af.children
+                    if c.text.split()[1:2] == [peer]]
+        commands = {tuple(w[2:3]) for w in af_lines}
+        for needed in ("activate", "send-community"):
+            if (needed,) not in commands:
+                problems.append(f"neighbor {peer}: no '{needed}' in its address-family")
+        for w in af_lines:
+            if len(w) > 3 and w[2] == "route-map" and w[3] not in route_maps:
+                problems.append(f"neighbor {peer}: route-map {w[3]} is not defined")
+    return problems
+
+
+def check_junos(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+    text = path.read_text()
+    try:
+        statements = junos.parse_set(text) if path.suffix == ".set" else junos.parse_curly(text)
+    except junos.JunosSyntaxError as exc:
+        return [str(exc)]
+    return junos.problems(statements)
+
+
+def _dest(*patterns: str) -> Any:
+    compiled = [re.compile(p) for p in patterns]
+    return lambda record: any(p.fullmatch(record.get("dest", "")) for p in compiled)
+
+
+CHECKERS = [
+    Checker("vtysh -C", _dest(r"/etc/frr/frr\.conf"), check_frr, tools=("vtysh",)),
+    Checker("bird -p", _dest(r"/etc/bird/bird\.conf"), check_bird, tools=("bird",)),
+    Checker("bgpd -n", _dest(r"/etc/bgpd\.conf"), check_openbgpd, tools=("bgpd",)),
+    Checker("netplan generate", _dest(r"/etc/netplan/[^/]+\.yaml"), check_netplan, tools=("netplan",)),
+    Checker("ifup --no-act", _dest(r"/etc/network/interfaces(\.d/[^/]+)?"), check_ifupdown,
+            tools=("ifup",)),
+    Checker("networkd keys", _dest(r"/etc/systemd/network/[^/]+\.(network|netdev)"), check_networkd,
+            tools=(NETWORKD,)),
+    Checker("ios-xe structure", _dest(r"router/[^/]+\.cfg"), check_ios, python=("ciscoconfparse2",)),
+    Checker("junos structure", _dest(r"router/[^/]+\.(set|conf)"), check_junos),
+]
