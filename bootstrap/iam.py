@@ -1,0 +1,131 @@
+"""IAM for the chef-client role: what an instance role needs to fetch its bootstrap secrets.
+
+For each distinct ``chef.s3`` location of the selected hosts, the fleet build gets
+``_fleet/iam/<name>.trust.json`` (EC2 may assume the role) and ``<name>.policy.json``:
+
+- ``s3:GetObject`` on exactly ``bucket/prefix*``, nothing else in the bucket;
+- ``s3:ListBucket`` on the bucket, only for keys under the prefix, so that S3 answers a missing
+  key with 404 instead of the 403 it gives callers that may not list;
+- ``kms:Decrypt`` on the location's KMS key, only through S3, when the objects use SSE-KMS.
+
+``bootstrap launch`` creates the role from these two files; :func:`location_name` is the
+shared name of both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from bootstrap.errors import BootstrapError
+from bootstrap.render import Artifact, Target
+from bootstrap.settings.chef import S3Location
+
+ROLE = "chef-client"
+POLICY_VERSION = "2012-10-17"
+# IAM role and policy names: at most 64 characters of [\w+=,.@-].
+NAME_LIMIT = 64
+
+
+def partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def location_name(location: S3Location) -> str:
+    """``chef-<bucket>[_<prefix>]`` with ``/`` as ``+``, hashed when over IAM's 64 characters.
+
+    Bucket names have no ``_`` and prefixes no ``+``, so two locations never share a name.
+    """
+    slug = location.prefix.strip("/").replace("/", "+")
+    name = f"chef-{location.bucket}" + (f"_{slug}" if slug else "")
+    if len(name) <= NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(f"{location.bucket}/{location.prefix}".encode()).hexdigest()[:8]
+    return f"{name[:NAME_LIMIT - 9]}-{digest}"
+
+
+def trust_policy() -> dict[str, Any]:
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }],
+    }
+
+
+def access_policy(location: S3Location) -> dict[str, Any]:
+    arn = f"arn:{partition(location.region)}:s3:::{location.bucket}"
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadBootstrapObjects",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": f"{arn}/{location.prefix}*",
+        },
+        {
+            "Sid": "ListBootstrapPrefix",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": arn,
+            "Condition": {"StringLike": {"s3:prefix": [f"{location.prefix}*"]}},
+        },
+    ]
+    if location.kms_key_arn:
+        statements.append({
+            "Sid": "DecryptBootstrapObjects",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": location.kms_key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{location.region}.amazonaws.com"}},
+        })
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def locations(targets: Iterable[Target]) -> dict[str, tuple[S3Location, list[str]]]:
+    """Distinct S3 locations by name, with the hosts that use each.
+
+    Two hosts naming the same bucket and prefix must agree on its region and KMS key: one
+    object cannot live in two regions or be encrypted with two keys.
+    """
+    found: dict[str, tuple[S3Location, list[str]]] = {}
+    for target in targets:
+        settings = target.settings.get("chef")
+        if settings is None:
+            continue
+        location = settings.s3
+        name = location_name(location)
+        if name in found:
+            seen, hosts = found[name]
+            if seen != location:
+                raise BootstrapError(
+                    f"s3://{location.bucket}/{location.prefix} is also used by host {hosts[0]} "
+                    f"with region {seen.region} and kms_key_arn {seen.kms_key_arn}; here region "
+                    f"is {location.region} and kms_key_arn {location.kms_key_arn}",
+                    origin=target.origin("chef", "s3"), host=target.name, key="chef.s3")
+            hosts.append(target.name)
+        else:
+            found[name] = (location, [target.name])
+    return found
+
+
+def _document(doc: dict[str, Any]) -> bytes:
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+def fleet(targets: list[Target]) -> list[Artifact]:
+    """The role's fleet hook: trust and access policy per distinct S3 location."""
+    out = []
+    for name, (location, _hosts) in sorted(locations(targets).items()):
+        out.append(Artifact(f"iam/{name}.trust.json", _document(trust_policy()), 0o644,
+                            "root:root", ROLE))
+        out.append(Artifact(f"iam/{name}.policy.json", _document(access_policy(location)), 0o644,
+                            "root:root", ROLE))
+    return out

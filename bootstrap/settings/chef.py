@@ -1,0 +1,187 @@
+"""The ``chef`` namespace: which client, which server, which identity, where the validator key is.
+
+Every value that reaches the bootstrap script, client.rb or first-boot.json is checked here
+against the syntax Chef itself accepts for it (node, client, environment and policy names,
+run-list items), so an inventory value can never add a shell command or a Ruby statement.
+Free-form values (``attributes``, the server URL's path) are embedded by the templates'
+escaping filters instead, and parse back to exactly what was given.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
+
+from bootstrap.model import KeyProblem, Secret, Settings
+from bootstrap.secrets import SecretRef
+
+# Chef's own rules: lib/chef/mixin/params_validate.rb and the server's name checks.
+NODE_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
+CLIENT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+ENVIRONMENT = re.compile(r"[A-Za-z0-9_-]+")
+POLICY = re.compile(r"[A-Za-z0-9_.:-]+")
+_COOKBOOK = r"[A-Za-z0-9_.-]+(?:::[A-Za-z0-9_.-]+)?(?:@\d+(?:\.\d+){0,2})?"
+RUN_LIST_ITEM = re.compile(rf"recipe\[{_COOKBOOK}\]|role\[[A-Za-z0-9_.-]+\]|{_COOKBOOK}")
+VERSION = re.compile(r"\d+(?:\.\d+){0,2}")
+# S3 bucket naming rules (general purpose buckets) and a conservative key prefix alphabet:
+# the prefix goes into a URL path, an IAM ARN and a shell word, so only plain characters.
+BUCKET = re.compile(r"(?!xn--)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+PREFIX = re.compile(r"(?:[A-Za-z0-9_.-]+/)*")
+REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d")
+# A key ARN, not an alias ARN: IAM grants nothing on an alias.
+KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key/[A-Za-z0-9-]+")
+# first-boot.json keys the client reads as settings, each set by its own chef.* key.
+RESERVED_ATTRIBUTES = {"run_list": "run_list", "policy_name": "policy_name",
+                       "policy_group": "policy_group", "chef_environment": "environment"}
+# Characters a URL may carry that would still be dangerous or ambiguous in a config file.
+URL_FORBIDDEN = set(' "`\\<>{}|^') | {chr(c) for c in range(32)} | {"\x7f"}
+
+
+def _matches(pattern: re.Pattern[str], what: str) -> Any:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise KeyProblem(f"{value!r} is not a valid {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _node_name(value: str) -> str:
+    if value.count("%s") > 1:
+        raise KeyProblem(f"{value!r}: use %s at most once (it stands for the instance id)")
+    if not NODE_NAME.fullmatch(value.replace("%s", "i-0", 1)):
+        raise KeyProblem(f"{value!r} is not a valid node name (letters, digits, _ . : - and one %s)")
+    return value
+
+
+def _server_url(value: str) -> str:
+    bad = sorted(c for c in set(value) if c in URL_FORBIDDEN)
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise KeyProblem(f"{value!r} is not a URL: it contains {shown}")
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise KeyProblem(f"{value!r} must be an http:// or https:// URL with a host name")
+    return value
+
+
+def _prefix(value: str) -> str:
+    # "chef/fleet" and "chef/fleet/" name the same folder; the key is prefix + file name.
+    value = value.strip("/")
+    value = f"{value}/" if value else ""
+    if not PREFIX.fullmatch(value) or any(p in (".", "..") for p in value.split("/")):
+        raise KeyProblem(f"{value!r} is not a plain S3 key prefix (letters, digits, _ . - and /)")
+    return value
+
+
+def _symbol(value: Any) -> Any:
+    return f":{value}" if isinstance(value, str) and not value.startswith(":") else value
+
+
+NodeName = Annotated[str, AfterValidator(_node_name)]
+ClientName = Annotated[str, _matches(CLIENT_NAME, "client name (letters, digits, _ . -)")]
+Environment = Annotated[str, _matches(ENVIRONMENT, "Chef environment name (letters, digits, _ -)")]
+PolicyName = Annotated[str, _matches(POLICY, "policy name (letters, digits, _ . : -)")]
+RunListItem = Annotated[str, _matches(RUN_LIST_ITEM, "run-list item (recipe[cb::rcp], role[name])")]
+KmsKeyArn = Annotated[str, _matches(KMS_KEY_ARN, "KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")]
+Version = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int | float) else v),
+                    _matches(VERSION, "version pin (18, 18.5 or 18.5.0)")]
+
+
+class S3Location(Settings):
+    """Where ``bootstrap launch`` puts the validator key and where the node fetches it from."""
+
+    bucket: Annotated[str, _matches(BUCKET, "S3 bucket name")]
+    prefix: Annotated[str, AfterValidator(_prefix)] = ""
+    region: Annotated[str, _matches(REGION, "AWS region")]
+    kms_key_arn: KmsKeyArn | None = None
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+
+class Chef(Settings):
+    # Field order matters: a field's validator sees the fields above it (info.data), so each
+    # cross-field rule is reported at the key the user has to change.
+    distribution: Literal["cinc", "chef"] = "cinc"
+    license_key: Secret | None = Field(default=None, validate_default=True)
+    version: Version = "18"
+    server_url: Annotated[str, AfterValidator(_server_url)]
+    validation_client_name: ClientName
+    node_name: NodeName = "%s"
+    run_list: list[RunListItem] = Field(default_factory=list)
+    policy_name: PolicyName | None = None
+    policy_group: PolicyName | None = Field(default=None, validate_default=True)
+    environment: Environment | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    ssl_verify_mode: Annotated[Literal[":verify_peer", ":verify_none"],
+                               BeforeValidator(_symbol)] = ":verify_peer"
+    s3: S3Location
+    validation_key: Secret | None = None
+    delete_validation_key: bool = True
+
+    @field_validator("license_key")
+    @classmethod
+    def _license(cls, value: Any, info: ValidationInfo) -> Any:
+        distribution = info.data.get("distribution")
+        if distribution == "chef" and value is None:
+            raise KeyProblem("distribution chef needs license_key (a secret reference); "
+                             "cinc needs none")
+        if distribution == "cinc" and value is not None:
+            raise KeyProblem("license_key is only for distribution chef")
+        return value
+
+    @field_validator("policy_name")
+    @classmethod
+    def _policy_or_run_list(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("run_list"):
+            raise KeyProblem("set either run_list or policy_name + policy_group, not both")
+        return value
+
+    @field_validator("policy_group")
+    @classmethod
+    def _policy_pair(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "policy_name" in info.data and (info.data["policy_name"] is None) != (value is None):
+            raise KeyProblem("policy_name and policy_group go together")
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _no_environment_with_policy(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("policy_name") is not None:
+            raise KeyProblem("a Policyfile node has no environment: drop environment "
+                             "or use run_list")
+        return value
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes(cls, value: dict[str, Any]) -> dict[str, Any]:
+        taken = sorted(RESERVED_ATTRIBUTES.keys() & value.keys())
+        if taken:
+            raise KeyProblem(f"attributes cannot set {', '.join(taken)}: "
+                             f"use chef.{RESERVED_ATTRIBUTES[taken[0]]}")
+        _json_only(value, "attributes")
+        return value
+
+
+def _json_only(value: Any, path: str) -> None:
+    """Attributes go into first-boot.json, in user-data: plain JSON values, never a secret."""
+    if isinstance(value, SecretRef):
+        raise KeyProblem(f"{path} holds a secret reference; first-boot.json is readable in "
+                         "user-data, so keep secrets in encrypted data bags or vaults")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise KeyProblem(f"{path}: key {key!r} is not a string")
+            _json_only(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _json_only(item, f"{path}[{index}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise KeyProblem(f"{path} is {value}, which JSON cannot hold")
+    elif not (value is None or isinstance(value, str | int | float | bool)):
+        raise KeyProblem(f"{path} is a {type(value).__name__}, not a JSON value; quote it")
