@@ -1,0 +1,192 @@
+"""Template values of the ``puppet-agent`` role: packages, repositories, paths and settings.
+
+Every decision is made here and handed to the templates as plain values: which package a
+source installs on which OS family, which release package adds the vendor's repository on
+which OS release (a table, so a missing codename can never produce a half-empty URL), where
+the configuration lives, and which lines puppet.conf and csr_attributes.yaml hold.
+
+The certname defaults to the EC2 instance id. It is never rendered: the bootstrap script reads
+it through IMDSv2 when the instance boots, writes it into puppet.conf and adds it to
+csr_attributes.yaml as ``pp_instance_id``, before the agent package is even installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bootstrap.errors import BootstrapError
+from bootstrap.render import Target
+from bootstrap.settings.puppet import BOOT_EXTENSION, Puppet
+
+FAMILIES = ("debian", "redhat")
+CHALLENGE_PASSWORD_OID = "1.2.840.113549.1.9.7"
+SCRIPT = "/usr/local/sbin/bootstrap-puppet-agent"
+MARKER = "/var/lib/bootstrap/puppet-agent.done"
+SERVICE = "puppet"
+
+# os-release IDs of the Enterprise Linux rebuilds that share RHEL's packages.
+EL_IDS = ("rhel", "centos", "rocky", "almalinux", "ol")
+
+# OS releases each vendor publishes a release package for: Debian and Ubuntu by os-release
+# "ID:VERSION_ID" with the codename Puppet's file names use; RPM platforms by the name in the
+# file and the major version.
+PUPPET_DEBS = {
+    7: {"debian:11": "bullseye", "debian:12": "bookworm", "ubuntu:20.04": "focal",
+        "ubuntu:22.04": "jammy"},
+    8: {"debian:11": "bullseye", "debian:12": "bookworm", "ubuntu:20.04": "focal",
+        "ubuntu:22.04": "jammy", "ubuntu:24.04": "noble"},
+}
+PUPPET_RPMS = {
+    7: (("el", "8"), ("el", "9"), ("amazon", "2"), ("amazon", "2023")),
+    8: (("el", "8"), ("el", "9"), ("amazon", "2"), ("amazon", "2023")),
+}
+OPENVOX_DEBS = {
+    7: ("debian:11", "debian:12", "ubuntu:20.04", "ubuntu:22.04", "ubuntu:24.04"),
+    8: ("debian:11", "debian:12", "debian:13", "ubuntu:20.04", "ubuntu:22.04", "ubuntu:24.04"),
+}
+OPENVOX_RPMS = {
+    7: (("el", "8"), ("el", "9"), ("amazon", "2023")),
+    8: (("el", "8"), ("el", "9"), ("el", "10"), ("amazon", "2023")),
+}
+PUPPET_APT = "https://apt.puppet.com"
+PUPPET_YUM = "https://yum.puppet.com"
+OPENVOX_APT = "https://apt.voxpupuli.org"
+OPENVOX_YUM = "https://yum.voxpupuli.org"
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """The release package that adds the vendor's repository on some OS releases."""
+
+    platforms: tuple[str, ...]  # os-release "ID:VERSION" values (RPM: major version only)
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Install:
+    """How one package source puts the agent on one OS family."""
+
+    packages: tuple[str, ...]  # candidates: the first one the package manager knows is installed
+    confdir: str
+    puppet: str  # the puppet executable
+    releases: tuple[Release, ...] = ()  # empty: the OS's own repositories
+    version: str = ""  # an exact version to pin, or empty
+
+    @property
+    def supported(self) -> str:
+        return ", ".join(p for r in self.releases for p in r.platforms)
+
+
+def install_plan(source: str, family: str, version: str | None, major: int) -> Install:
+    """The packages, paths and repositories of ``source`` on ``family``."""
+    exact = version if version and "." in version else ""
+    if source == "distro":
+        if family != "debian":
+            raise ValueError("RHEL and Amazon Linux ship no Puppet package: set "
+                             "puppet.package_source to puppet or openvox")
+        if version:
+            raise ValueError("distro packages follow the OS release: puppet.version applies to "
+                             "package_source puppet or openvox only")
+        # Debian 12 and Ubuntu 24.04 call it puppet-agent; older releases call it puppet.
+        return Install(("puppet-agent", "puppet"), "/etc/puppet", "/usr/bin/puppet")
+    aio = {"confdir": "/etc/puppetlabs/puppet", "puppet": "/opt/puppetlabs/bin/puppet",
+           "version": exact}
+    if source == "puppet":
+        return Install(("puppet-agent",), releases=_puppet_releases(family, major), **aio)
+    if source == "openvox":
+        return Install(("openvox-agent",), releases=_openvox_releases(family, major), **aio)
+    raise ValueError(f"unknown package source {source!r}")
+
+
+def _puppet_releases(family: str, major: int) -> tuple[Release, ...]:
+    if family == "debian":
+        return tuple(Release((platform,), f"{PUPPET_APT}/puppet{major}-release-{codename}.deb")
+                     for platform, codename in PUPPET_DEBS[major].items())
+    return tuple(Release(_rpm_platforms(name, ver),
+                         f"{PUPPET_YUM}/puppet{major}-release-{name}-{ver}.noarch.rpm")
+                 for name, ver in PUPPET_RPMS[major])
+
+
+def _openvox_releases(family: str, major: int) -> tuple[Release, ...]:
+    if family == "debian":
+        return tuple(Release((platform,),
+                             f"{OPENVOX_APT}/openvox{major}-release-{platform.replace(':', '')}.deb")
+                     for platform in OPENVOX_DEBS[major])
+    return tuple(Release(_rpm_platforms(name, ver),
+                         f"{OPENVOX_YUM}/openvox{major}-release-{name}-{ver}.noarch.rpm")
+                 for name, ver in OPENVOX_RPMS[major])
+
+
+def _rpm_platforms(name: str, version: str) -> tuple[str, ...]:
+    ids = EL_IDS if name == "el" else ("amzn",)
+    return tuple(f"{i}:{version}" for i in ids)
+
+
+def os_family(target: Target) -> str:
+    """The host's ``os_family`` var, lower case (Ansible spells it Debian / RedHat)."""
+    value = target.vars.get("os_family")
+    if value is None:
+        raise BootstrapError(f"os_family is required by the puppet-agent role: one of "
+                             f"{', '.join(FAMILIES)}", origin=target.origin(), host=target.name,
+                             key="os_family")
+    if not isinstance(value, str) or value.lower() not in FAMILIES:
+        raise BootstrapError(f"unknown os_family {value!r}: the puppet-agent role has scripts "
+                             f"for {', '.join(FAMILIES)} (Debian/Ubuntu, RHEL/Amazon Linux)",
+                             origin=target.origin("os_family"), host=target.name, key="os_family")
+    return value.lower()
+
+
+def conf_sections(settings: Puppet) -> list[dict[str, Any]]:
+    """puppet.conf as sections of (setting, value): what the file holds and puppet must read."""
+    main = [("server", settings.server), ("serverport", settings.serverport),
+            ("ca_server", settings.ca_server), ("certname", settings.certname)]
+    agent = [("environment", settings.environment), ("runinterval", settings.runinterval),
+             ("waitforcert", settings.waitforcert)]
+    sections = [{"name": name, "settings": [(k, v) for k, v in pairs if v is not None]}
+                for name, pairs in (("main", main), ("agent", agent))]
+    return [s for s in sections if s["settings"]]
+
+
+def host_plan(hostvars: dict[str, Any]) -> tuple[Puppet, Install]:
+    """A rendered host's settings and install plan, from its resolved vars (for its checks).
+
+    The challenge password is left out: in resolved vars a secret is only a placeholder.
+    """
+    given = {k: v for k, v in (hostvars.get("puppet") or {}).items() if k != "challenge_password"}
+    settings = Puppet.model_validate(given)
+    family = str(hostvars.get("os_family", "")).lower()
+    return settings, install_plan(settings.package_source, family, settings.version,
+                                  settings.major)
+
+
+def context(target: Target, settings: Puppet) -> dict[str, Any]:
+    family = os_family(target)
+    try:
+        plan = install_plan(settings.package_source, family, settings.version, settings.major)
+    except ValueError as exc:
+        raise BootstrapError(str(exc), origin=target.origin("puppet", "package_source"),
+                             host=target.name, key="puppet.package_source") from None
+    custom = {CHALLENGE_PASSWORD_OID: settings.challenge_password} \
+        if settings.challenge_password is not None else {}
+    return {
+        "os_family": family,
+        "is_debian": family == "debian",
+        "is_redhat": family == "redhat",
+        "confdir": plan.confdir,
+        "puppet_conf": f"{plan.confdir}/puppet.conf",
+        "csr_attributes": f"{plan.confdir}/csr_attributes.yaml",
+        "puppet_bin": plan.puppet,
+        "sections": conf_sections(settings),
+        "custom_attributes": custom,
+        "extension_requests": dict(sorted(settings.extension_requests.items())),
+        "boot_extension": BOOT_EXTENSION,
+        "certname": settings.certname or "",
+        "packages": list(plan.packages),
+        "version": plan.version,
+        "releases": [{"platforms": "|".join(r.platforms), "url": r.url} for r in plan.releases],
+        "supported": plan.supported,
+        "service": SERVICE,
+        "script": SCRIPT,
+        "marker": MARKER,
+    }
