@@ -1,0 +1,53 @@
+"""Regenerate the golden router files from the example inventory: ``python tests/dx/regenerate.py``.
+
+Every file of the dx-router role of every host in the group ``dx_routers`` is copied to
+``tests/dx/golden/<host>/<path in the build>``; files holding an MD5 key are stored as their
+redacted copy, so no key is in the golden files. Review the result as a diff before committing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def render(outdir: Path) -> None:
+    subprocess.run([sys.executable, "-m", "bootstrap", "render", str(ROOT / "inventory"),
+                    "--limit", "dx_routers", "-o", str(outdir)], check=True, capture_output=True)
+
+
+def router_files(build: Path) -> dict[str, bytes]:
+    """``host/path`` → content (redacted where secret) of every dx-router file of a build."""
+    out = {}
+    for manifest_path in sorted(build.glob("*/manifest.json")):
+        manifest = json.loads(manifest_path.read_text())
+        for record in [*manifest["files"], *manifest["outputs"]]:
+            if record["role"] != "dx-router":
+                continue
+            source = manifest_path.parent / (f".redacted/{record['path']}" if record["secret"]
+                                             else record["path"])
+            out[f"{manifest['host']}/{record['path']}"] = source.read_bytes()
+    return out
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        render(Path(tmp))
+        files = router_files(Path(tmp))
+    shutil.rmtree(GOLDEN, ignore_errors=True)
+    for rel, content in files.items():
+        path = GOLDEN / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    print(f"{len(files)} golden files in {GOLDEN.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
