@@ -160,6 +160,7 @@ def _connect_once(name: str, connection: Connection, options: SshOptions,
     client.set_missing_host_key_policy(
         _AcceptNew(known_hosts) if options.accept_new_host_keys else _Reject(known_hosts))
     where = f"{conn.host}:{conn.port}"
+    known_name = _known_name(conn.host, conn.port)
     try:
         conn.open()
     except _UnknownHostKey as exc:
@@ -167,10 +168,10 @@ def _connect_once(name: str, connection: Connection, options: SshOptions,
     except paramiko.BadHostKeyException as exc:
         conn.close()
         raise TransportError(
-            f"host key of {where} does not match {known_hosts}: the host offers "
-            f"{exc.key.get_name()} {exc.key.fingerprint}, the file has {exc.expected_key.fingerprint}; "
-            "refusing to connect (if the host was rebuilt, remove its old line "
-            f"with: ssh-keygen -R {_known_name(conn.host, conn.port)} -f {known_hosts})",
+            f"host key of {known_name} does not match {known_hosts}: the host offers "
+            f"{exc.key.get_name()} {exc.key.fingerprint}, the file has "
+            f"{exc.expected_key.fingerprint}; refusing to connect (if the host was rebuilt, "
+            f"remove its old line with: ssh-keygen -R {known_name} -f {known_hosts})",
             final=True) from None
     except paramiko.AuthenticationException as exc:
         conn.close()

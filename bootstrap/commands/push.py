@@ -92,9 +92,9 @@ def run(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
-    order = ["would change", "changed", "unchanged", "failed"]
+    order = ["would change" if args.check else "changed", "unchanged", "failed"]
     print(f"{len(results)} host{'s' if len(results) != 1 else ''}: "
-          + ", ".join(f"{counts.get(s, 0)} {s}" for s in order if s in counts or s == "failed"))
+          + ", ".join(f"{counts.get(s, 0)} {s}" for s in order))
     if args.json:
         report.write_json(args.json, {
             "command": "push",
