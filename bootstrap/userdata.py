@@ -1,0 +1,390 @@
+"""User-data: one merged ``#cloud-config``, the roles' scripts, MIME, gzip, the size limit.
+
+The cloud-init role's ``finalize`` builds each host's user-data from the artifacts of all its
+roles (see :mod:`bootstrap.roles` for the ``userdata`` kinds):
+
+* ``cloud-config`` fragments (YAML mappings) and the ``cloud_init`` settings are merged into
+  **one** ``#cloud-config`` part, in role order, by these rules: lists append, mappings merge
+  key by key (deeply), any other value from a later role replaces an earlier one. cloud-init's
+  own merging of several parts is not relied on: its defaults replace lists unless every part
+  says otherwise.
+* ``file`` artifacts become ``write_files`` entries of that part, with their mode and owner
+  (``defer`` when the owner is not root, since other users exist only after the users module
+  and the packages ran).
+* ``script`` artifacts become ``text/x-shellscript`` parts, in role order. cloud-init runs them
+  in the final stage sorted by file name, so they are named ``NN-role-name`` and run in role
+  order and before ``runcmd``.
+
+One part is emitted as itself; several are wrapped in MIME multipart with a fixed boundary, so
+the same inventory always gives the same bytes. EC2 limits the raw bytes (before base64) to
+16,384: ``gzip: auto`` compresses only when over, ``always`` always, ``never`` never; when even
+the compressed form is over, the error names the host and the size and suggests S3.
+
+Three presets are written beside the host's files, each encoded once:
+``user-data`` (raw bytes, for boto3 ``run_instances``, which base64-encodes itself),
+``user-data.b64`` (for launch templates, which want base64) and ``user-data.txt`` (never
+compressed: for clouds that take plain text, and for reading and diffs), plus
+``user-data.report.json`` with the sizes. A secret in any part makes all three secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bootstrap.errors import BootstrapError
+from bootstrap.render import Artifact, Target
+from bootstrap.secrets import SecretRef
+from bootstrap.settings.cloud_init import SUDO_ALL, CloudInit, hostname_error
+
+ROLE = "cloud-init"
+HEADER = "#cloud-config\n"
+CLOUD_CONFIG = "text/cloud-config"
+SHELLSCRIPT = "text/x-shellscript"
+GZIP_MAGIC = b"\x1f\x8b"
+RAW, B64, TEXT, REPORT = "user-data", "user-data.b64", "user-data.txt", "user-data.report.json"
+# SMTP's line limit: a longer line, or a byte outside ASCII, is not "7bit"; such a part goes in
+# base64, because cloud-init's MIME parser would mangle 8-bit text.
+MAX_7BIT_LINE = 998
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One part of the user-data, with the copy shown in diffs (secrets replaced)."""
+
+    filename: str
+    content_type: str
+    content: bytes
+    redacted: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UserData:
+    """The assembled user-data of one host."""
+
+    raw: bytes  # what the instance receives (maybe gzip)
+    text: bytes  # the same, never compressed
+    redacted_text: bytes
+    gzipped: bool
+    parts: tuple[Part, ...]
+    secret: bool
+
+    @property
+    def redacted_raw(self) -> bytes:
+        return compress(self.redacted_text) if self.gzipped else self.redacted_text
+
+
+# -- merging ------------------------------------------------------------------------------------
+
+
+def merge(base: Any, over: Any) -> Any:
+    """Lists append, mappings merge deeply, any other value: ``over`` wins."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = merge(out[key], value) if key in out else value
+        return out
+    if isinstance(base, list) and isinstance(over, list):
+        return [*base, *over]
+    return over
+
+
+# -- the cloud_init settings as cloud-config ----------------------------------------------------
+
+
+def own_config(target: Target, settings: CloudInit) -> dict[str, Any]:
+    """The cloud-config keys of the ``cloud_init`` namespace (secrets still references)."""
+    hostname = settings.hostname or target.name
+    problem = hostname_error(hostname)
+    if settings.hostname is None and problem:
+        raise BootstrapError(f"the inventory name is not usable as the instance's host name: "
+                             f"{problem}; set cloud_init.hostname", origin=target.origin(),
+                             host=target.name, key="cloud_init.hostname")
+    config: dict[str, Any] = dict(settings.cloud_config)
+    config = merge(config, {"hostname": hostname})
+    if settings.fqdn:
+        config["fqdn"] = settings.fqdn
+        config["prefer_fqdn_over_hostname"] = False
+    if settings.users:
+        config["users"] = ["default", *(_user(u) for u in settings.users)]
+    if settings.packages:
+        config["packages"] = [list(p) if isinstance(p, tuple) else p for p in settings.packages]
+    if settings.raid1:
+        config = merge(config, _raid1(settings.raid1))
+    if settings.write_files:
+        owners = {u.name for u in settings.users}
+        config = merge(config, {"write_files": [_file(f, owners) for f in settings.write_files]})
+    if settings.runcmd:
+        config = merge(config, {"runcmd": list(settings.runcmd)})
+    if settings.phone_home:
+        config["phone_home"] = {"url": settings.phone_home.url, "post": "all",
+                                "tries": settings.phone_home.tries}
+    return config
+
+
+def _user(user: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": user.name, "lock_passwd": True}
+    if user.gecos is not None:
+        out["gecos"] = user.gecos
+    if user.groups:
+        out["groups"] = list(user.groups)
+    if user.sudo:
+        out["sudo"] = SUDO_ALL if user.sudo is True else user.sudo
+    if user.shell:
+        out["shell"] = user.shell
+    if user.ssh_authorized_keys:
+        out["ssh_authorized_keys"] = list(user.ssh_authorized_keys)
+    return out
+
+
+def _file(spec: Any, new_users: set[str]) -> dict[str, Any]:
+    mode = int(spec.mode.replace("o", ""), 8)
+    entry: dict[str, Any] = {"path": spec.path, "content": spec.content,
+                             "permissions": f"0o{mode:03o}", "owner": spec.owner}
+    if spec.append:
+        entry["append"] = True
+    user, _, group = spec.owner.partition(":")
+    if user in new_users or group in new_users:
+        entry["defer"] = True  # the owner exists only after the users module ran
+    return entry
+
+
+def _raid1(raid: Any) -> dict[str, Any]:
+    """The classic two-volume mirror: mdadm in bootcmd (once per instance), then mkfs, fstab.
+
+    bootcmd runs before disk_setup and mounts; cloud-init-per keeps it to the first boot of an
+    instance. Volumes that already carry an array are assembled, never re-created, so a mirror
+    moved to a new instance keeps its data. The array is mounted by filesystem label because the
+    kernel may assemble it under another md name after a reboot.
+    """
+    md = f"/dev/{raid.name}"
+    a, b = (_sh(d) for d in raid.devices)
+    script = (f"[ -e {md} ] && exit 0\n"
+              f"if mdadm --examine {a} >/dev/null 2>&1; then exec mdadm --assemble {md} {a} {b}; fi\n"
+              f"exec mdadm --create {md} --level=1 --raid-devices=2 --metadata=1.2 --run {a} {b}\n")
+    return {
+        "bootcmd": [["cloud-init-per", "instance", f"bootstrap-raid1-{raid.name}", "sh", "-c",
+                     script]],
+        "fs_setup": [{"label": raid.label, "filesystem": raid.fstype, "device": md,
+                      "partition": "auto"}],
+        "mounts": [[f"LABEL={raid.label}", raid.mount, raid.fstype, "defaults,nofail", "0", "2"]],
+    }
+
+
+def _sh(word: str) -> str:
+    return word if re.fullmatch(r"[A-Za-z0-9/_.:-]+", word) else "'" + word.replace("'", "'\\''") + "'"
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+
+def reveal(value: Any, basedir: Path) -> tuple[Any, Any, bool]:
+    """(value with secrets, value with placeholders, whether any secret was inside)."""
+    if isinstance(value, SecretRef):
+        return value.reveal(basedir), value.label, True
+    if isinstance(value, dict):
+        items = {k: reveal(v, basedir) for k, v in value.items()}
+        return ({k: r for k, (r, _, _) in items.items()}, {k: p for k, (_, p, _) in items.items()},
+                any(s for _, _, s in items.values()))
+    if isinstance(value, list | tuple):
+        triples = [reveal(v, basedir) for v in value]
+        return [r for r, _, _ in triples], [p for _, p, _ in triples], any(s for *_, s in triples)
+    return value, value, False
+
+
+# -- the other roles' contributions -------------------------------------------------------------
+
+
+def _fragment(art: Artifact, content: bytes, host: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(content.decode())
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise BootstrapError(f"cloud-config fragment {art.dest} of role {art.role} is not YAML: "
+                             f"{_first_line(exc)}", host=host) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BootstrapError(f"cloud-config fragment {art.dest} of role {art.role} must be a "
+                             f"mapping of cloud-config keys, found {type(data).__name__}", host=host)
+    return data
+
+
+def _embedded_file(art: Artifact, content: bytes, host: str) -> dict[str, Any]:
+    if not art.on_host:
+        raise BootstrapError(f"artifact {art.dest} of role {art.role} has userdata: file but no "
+                             f"absolute dest to write it to", host=host)
+    # Rendered templates are UTF-8 text, which YAML holds exactly (escaping what it must).
+    entry: dict[str, Any] = {"path": art.dest, "content": content.decode(),
+                             "permissions": f"0o{art.mode:03o}", "owner": art.owner}
+    if art.owner.split(":")[0] != "root" or art.owner.partition(":")[2] not in ("", "root"):
+        entry["defer"] = True
+    return entry
+
+
+def _script(index: int, art: Artifact, host: str) -> Part:
+    if not art.content.startswith(b"#!"):
+        raise BootstrapError(f"script {art.dest} of role {art.role} must start with '#!' to run "
+                             f"as a user-data script", host=host)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{index:02d}-{art.role}-{Path(art.dest).name}")
+    redacted = art.redacted if art.secret and art.redacted is not None else art.content
+    return Part(name, SHELLSCRIPT, art.content, redacted)
+
+
+# -- assembly -----------------------------------------------------------------------------------
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks, so scripts and files stay readable."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # PyYAML falls back to a quoted style when a block cannot hold the value exactly.
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump(config: dict[str, Any]) -> bytes:
+    """A ``#cloud-config`` document in ASCII (other characters escaped), keys in merge order."""
+    text = yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=False,
+                     default_flow_style=False, width=100)
+    return (HEADER + text).encode()
+
+
+def mime(parts: Iterable[Part], boundary: str, *, redacted: bool = False) -> bytes:
+    """MIME multipart with a fixed boundary (cloud-init's ``make-mime`` picks a random one)."""
+    out = [f'Content-Type: multipart/mixed; boundary="{boundary}"\nMIME-Version: 1.0\n\n']
+    for part in parts:
+        body = part.redacted if redacted else part.content
+        seven_bit = body.isascii() and all(len(line) <= MAX_7BIT_LINE for line in body.split(b"\n"))
+        out.append(f"--{boundary}\n"
+                   f'Content-Type: {part.content_type}; charset="utf-8"\n'
+                   f"MIME-Version: 1.0\n"
+                   f"Content-Transfer-Encoding: {'7bit' if seven_bit else 'base64'}\n"
+                   f'Content-Disposition: attachment; filename="{part.filename}"\n\n')
+        # The line break before a delimiter belongs to the delimiter, so one is added.
+        out.append((body.decode() if seven_bit else base64.encodebytes(body).decode()) + "\n")
+    out.append(f"--{boundary}--\n")
+    return "".join(out).encode()
+
+
+def compress(data: bytes) -> bytes:
+    """gzip with a zero timestamp: the same input gives the same bytes."""
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+def assemble(parts: list[Part], settings: CloudInit,
+             host: str) -> tuple[bytes, bytes, bytes, bool]:
+    """(raw, text, redacted text, gzipped) within the size limit, or an error saying what to do."""
+    if len(parts) == 1:
+        text, redacted = parts[0].content, parts[0].redacted
+    else:
+        delimiter = f"--{settings.boundary}".encode()
+        for part in parts:
+            if delimiter in part.content or delimiter in part.redacted:
+                raise BootstrapError(f"part {part.filename} contains the MIME boundary "
+                                     f"{settings.boundary!r}; set another boundary",
+                                     host=host, key="cloud_init.boundary")
+        text, redacted = mime(parts, settings.boundary), mime(parts, settings.boundary,
+                                                              redacted=True)
+    limit = settings.size_limit
+    want_gzip = settings.gzip == "always" or (settings.gzip == "auto" and len(text) > limit)
+    raw = compress(text) if want_gzip else text
+    if len(raw) > limit:
+        if want_gzip:
+            detail = f"{len(raw)} bytes gzipped ({len(text)} bytes uncompressed)"
+            advice = ""
+        else:
+            detail = f"{len(text)} bytes"
+            advice = (f"cloud_init.gzip is 'never' (gzip would make it {len(compress(text))} "
+                      f"bytes); ")
+        raise BootstrapError(f"user-data is {detail}, over the limit of {limit} bytes "
+                             f"(EC2 counts the raw bytes before base64): {advice}move large files "
+                             f"and scripts to S3 and fetch them at boot (the instance role can "
+                             f"read them)", host=host, key="cloud_init.gzip")
+    return raw, text, redacted, want_gzip
+
+
+def build(target: Target, settings: CloudInit, artifacts: list[Artifact]) -> UserData:
+    """Merge the host's contributions in role order and assemble its user-data."""
+    host = target.name
+    rank = {name: i for i, name in enumerate(target.roles)}
+    own_rank = rank.get(ROLE, -1)
+    contributions: list[tuple[int, Any, Any, bool]] = []
+    real, shown, secret = reveal(own_config(target, settings), target.basedir)
+    contributions.append((own_rank, real, shown, secret))
+    scripts: list[Part] = []
+    for art in artifacts:
+        if art.userdata is None:
+            continue
+        hidden = art.redacted if art.secret and art.redacted is not None else art.content
+        if art.userdata == "cloud-config":
+            pair = (_fragment(art, art.content, host), _fragment(art, hidden, host))
+        elif art.userdata == "file":
+            pair = ({"write_files": [_embedded_file(art, art.content, host)]},
+                    {"write_files": [_embedded_file(art, hidden, host)]})
+        else:
+            scripts.append(_script(len(scripts) + 1, art, host))
+            secret = secret or art.secret
+            continue
+        contributions.append((rank.get(art.role, own_rank), *pair, art.secret))
+    # A stable sort keeps each role's artifacts in their own order.
+    contributions.sort(key=lambda c: c[0])
+    config: dict[str, Any] = {}
+    redacted: dict[str, Any] = {}
+    for _, real, shown, was_secret in contributions:
+        config, redacted = merge(config, real), merge(redacted, shown)
+        secret = secret or was_secret
+    parts = [Part("cloud-config.yaml", CLOUD_CONFIG, dump(config), dump(redacted)), *scripts]
+    raw, text, redacted_text, gzipped = assemble(parts, settings, host)
+    return UserData(raw, text, redacted_text, gzipped, tuple(parts), secret)
+
+
+def report(target: Target, settings: CloudInit, data: UserData) -> dict[str, Any]:
+    return {
+        "host": target.name,
+        "size": len(data.raw),
+        "limit": settings.size_limit,
+        "headroom": settings.size_limit - len(data.raw),
+        "gzip": data.gzipped,
+        "gzip_setting": settings.gzip,
+        "uncompressed_size": len(data.text),
+        "base64_size": len(base64.b64encode(data.raw)),
+        "format": "mime" if len(data.parts) > 1 else data.parts[0].content_type,
+        "parts": [{"filename": p.filename, "content_type": p.content_type,
+                   "size": len(p.content)} for p in data.parts],
+    }
+
+
+def finalize(target: Target, settings: CloudInit, artifacts: list[Artifact]) -> list[Artifact]:
+    """The cloud-init role's hook: user-data outputs added, cloud-config fragments dropped."""
+    data = build(target, settings, artifacts)
+    mode = 0o600 if data.secret else 0o644
+
+    def output(dest: str, content: bytes, redacted: bytes) -> Artifact:
+        return Artifact(dest, content, mode, "root:root", ROLE, data.secret,
+                        redacted if data.secret else None)
+
+    summary = json.dumps(report(target, settings, data), indent=2, sort_keys=True) + "\n"
+    kept = [a for a in artifacts if a.userdata != "cloud-config"]
+    return [
+        *kept,
+        output(RAW, data.raw, data.redacted_raw),
+        output(B64, base64.b64encode(data.raw), base64.b64encode(data.redacted_raw)),
+        output(TEXT, data.text, data.redacted_text),
+        Artifact(REPORT, summary.encode(), 0o644, "root:root", ROLE),
+    ]
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
