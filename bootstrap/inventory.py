@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.errors import BootstrapError, Origin
-from bootstrap.yamlfile import KeyPath, YamlFile
+from bootstrap.yamlfile import KeyPath, YamlFile, json_key
 
 ROLES_KEY = "bootstrap_roles"
 # Extensions Ansible's host_group_vars plugin tries, in order; the first that exists wins.
@@ -48,12 +48,28 @@ class Where:
 
 @dataclass(slots=True)
 class Layer:
-    """One source of variables for a host (a group's inline vars, a group_vars file, ...)."""
+    """One source of variables for a host (a group's inline vars, its group_vars files, ...).
+
+    A key set twice within one layer (the files of a group_vars directory, a group defined in
+    two places, a host listed in two groups) keeps the last value; ``shadowed`` keeps the
+    earlier ones, lowest first, for ``explain`` and the ``bootstrap_roles`` union.
+    """
 
     label: str
     vars: dict[str, Any]
     where: dict[str, Where]
     group: Group | None = None
+    shadowed: dict[str, list[tuple[Any, Where]]] = field(default_factory=dict)
+
+    def assign(self, key: str, value: Any, where: Where) -> None:
+        if key in self.vars:
+            self.shadowed.setdefault(key, []).append((self.vars[key], self.where[key]))
+        self.vars[key] = value
+        self.where[key] = where
+
+    def values(self, key: str) -> list[tuple[Any, Where]]:
+        """Every value this layer gave ``key``, lowest first (the last one is in effect)."""
+        return [*self.shadowed.get(key, ()), (self.vars[key], self.where[key])]
 
 
 @dataclass(eq=False)
@@ -122,7 +138,7 @@ class Inventory:
         self.groups: dict[str, Group] = {}
         self.hosts: dict[str, Host] = {}
         self.warnings: list[str] = []
-        self._group_cache: dict[tuple[str, ...], tuple[list[Layer], list[str]]] = {}
+        self._group_cache: dict[tuple[str, ...], tuple[list[Layer], list[tuple[str, str]]]] = {}
         files = _inventory_files(source)
         for file in files:
             self._parse_file(file)
@@ -149,71 +165,71 @@ class Inventory:
                 origin=file.origin(("plugin",)),
             )
         for name, body in data.items():
-            self._parse_group(file, str(name), body, (name,))
+            self._parse_group(file, name, body, (name,))
 
-    def _parse_group(self, file: YamlFile, name: str, body: Any, path: KeyPath) -> Group:
-        group = self._group(name, Where(file, path))
+    def _parse_group(self, file: YamlFile, name: Any, body: Any, path: KeyPath) -> Group | None:
+        where = Where(file, path)
+        if not isinstance(body, dict | None):
+            # Ansible skips such a group with a warning (and never creates it).
+            self.warnings.append(f"{where.origin}: skipping group {name!r}: not a valid group "
+                                 f"definition (a mapping of hosts, vars and children)")
+            return self.groups.get(name) if isinstance(name, str) else None
+        group = self._group(_check_name(name, "group", where), where)
         if body is None:
-            return group
-        if not isinstance(body, dict):
-            self.warnings.append(
-                f"{file.origin(path)}: skipping group {name!r}: not a valid group definition"
-            )
             return group
         for key, value in body.items():
             sub = (*path, key)
-            if key not in GROUP_KEYS:
-                self.warnings.append(
-                    f"{file.origin(sub)}: skipping unexpected key {key!r} in group {name!r}"
-                )
-            elif key == "vars":
+            if key in GROUP_KEYS:
+                # As in Ansible, a section given as one string names one entry with no value.
+                if isinstance(value, str):
+                    value = {value: None}
                 if value is None:
                     continue
                 if not isinstance(value, dict):
                     raise BootstrapError(
-                        f"'vars' of group {name!r} must be a mapping, found {_kind(value)}",
+                        f"{key!r} of group {group.name!r} must be a mapping, found {_kind(value)}",
                         origin=file.origin(sub),
                     )
+            else:
+                self.warnings.append(
+                    f"{file.origin(sub)}: skipping unexpected key {key!r} in group {group.name!r}"
+                    " (only 'hosts', 'vars' and 'children' are valid)"
+                )
+                continue
+            if key == "vars":
                 for var, val in value.items():
                     if var == "ansible_group_priority":
                         # As in Ansible: inline it sets the priority and is not a variable.
                         group.priority = _priority(val, file.origin((*sub, var)))
                         continue
-                    group.inline = _set(group.inline, f"group {name} (inline)", group)
-                    group.inline.vars[str(var)] = val
-                    group.inline.where[str(var)] = Where(file, (*sub, var))
+                    group.inline = _set(group.inline, f"group {group.name} (inline)", group)
+                    group.inline.assign(json_key(var), val, Where(file, (*sub, var)))
             elif key == "children":
-                if value is None:
-                    continue
-                if not isinstance(value, dict):
-                    raise BootstrapError(
-                        f"'children' of group {name!r} must be a mapping, found {_kind(value)}",
-                        origin=file.origin(sub),
-                    )
                 for child_name, child_body in value.items():
-                    child = self._parse_group(file, str(child_name), child_body, (*sub, child_name))
-                    self._add_child(group, child, Where(file, (*sub, child_name)))
-            elif key == "hosts":
-                if value is None:
-                    continue
-                if not isinstance(value, dict):
-                    raise BootstrapError(
-                        f"'hosts' of group {name!r} must be a mapping, found {_kind(value)}",
-                        origin=file.origin(sub),
-                    )
+                    child_where = Where(file, (*sub, child_name))
+                    child = self._parse_group(file, child_name, child_body, (*sub, child_name))
+                    if child is None:
+                        raise BootstrapError(f"child {child_name!r} of group {group.name!r} is not "
+                                             "a valid group definition", origin=child_where.origin)
+                    self._add_child(group, child, child_where)
+            else:
                 for pattern, host_vars in value.items():
-                    self._parse_hosts(file, group, str(pattern), host_vars, (*sub, pattern))
+                    self._parse_hosts(file, group, pattern, host_vars, (*sub, pattern))
         return group
 
     def _parse_hosts(
-        self, file: YamlFile, group: Group, pattern: str, host_vars: Any, path: KeyPath
+        self, file: YamlFile, group: Group, pattern: Any, host_vars: Any, path: KeyPath
     ) -> None:
         where = Where(file, path)
+        if not isinstance(pattern, str):
+            raise BootstrapError(f"host name {pattern!r} must be a string; quote it",
+                                 origin=where.origin)
         try:
             names, port = expand_host_pattern(pattern)
         except ValueError as exc:
             raise BootstrapError(f"host pattern {pattern!r}: {exc}", origin=where.origin) from None
-        if host_vars is not None and not isinstance(host_vars, dict):
+        host_vars = host_vars or {}  # Ansible reads any empty value as no vars
+        if not isinstance(host_vars, dict):
             raise BootstrapError(
                 f"vars of host {pattern!r} must be a mapping, found {_kind(host_vars)}",
                 origin=where.origin,
@@ -222,18 +238,16 @@ class Inventory:
             host = self.hosts.get(name)
             if host is None:
                 host = self.hosts[name] = Host(name, where)
+                if port:  # as in Ansible, a port counts only where the host first appears
+                    host.inline = _set(host.inline, f"host {name} (inline)")
+                    host.inline.assign("ansible_port", port, where)
             if group not in host.groups:
                 host.groups.append(group)
             if name not in group.hosts:
                 group.hosts.append(name)
-            if port is not None:
+            for var, val in host_vars.items():
                 host.inline = _set(host.inline, f"host {name} (inline)")
-                host.inline.vars["ansible_port"] = port
-                host.inline.where["ansible_port"] = where
-            for var, val in (host_vars or {}).items():
-                host.inline = _set(host.inline, f"host {name} (inline)")
-                host.inline.vars[str(var)] = val
-                host.inline.where[str(var)] = Where(file, (*path, var))
+                host.inline.assign(json_key(var), val, Where(file, (*path, var)))
 
     def _group(self, name: str, where: Where) -> Group:
         group = self.groups.get(name)
@@ -266,10 +280,14 @@ class Inventory:
         if ungrouped not in all_group.children:
             self._add_child(all_group, ungrouped, all_group.defined)
         for host in self.hosts.values():
-            if all(g is all_group for g in host.groups):
-                host.groups = [g for g in host.groups if g is not all_group] + [ungrouped]
-                if host.name not in ungrouped.hosts:
-                    ungrouped.hosts.append(host.name)
+            others = [g for g in host.groups if g is not all_group and g is not ungrouped]
+            if not others and ungrouped not in host.groups:
+                host.groups.append(ungrouped)
+                ungrouped.hosts.append(host.name)
+            elif others and ungrouped in host.groups:
+                # Ansible keeps in 'ungrouped' only hosts that are in no other group.
+                host.groups.remove(ungrouped)
+                ungrouped.hosts.remove(host.name)
         clash = sorted(set(self.groups) & set(self.hosts))
         if clash:
             name = clash[0]
@@ -287,18 +305,21 @@ class Inventory:
 
     def _vars_layer(self, kind: str, name: str, group: Group | None) -> Layer | None:
         layer: Layer | None = None
+        if name.startswith("/"):  # Ansible never looks up vars files for a path-like name
+            return None
         for path in find_vars_files(self.basedir / kind, name):
             file = YamlFile.load(path, self._display(path))
-            if file.data is None:
+            if not file.data:  # Ansible skips empty files, whatever their empty value
                 continue
             if not isinstance(file.data, dict):
-                raise BootstrapError(
-                    f"a vars file must be a mapping, found {_kind(file.data)}", origin=file.origin(())
-                )
+                found = _kind(file.data)
+                if isinstance(file.data, str) and file.data.startswith("$ANSIBLE_VAULT;"):
+                    found = "an ansible-vault encrypted file (not supported; use secret references)"
+                raise BootstrapError(f"a vars file must be a mapping, found {found}",
+                                     origin=file.origin(()))
             layer = _set(layer, f"{kind}/{name}", group)
             for var, val in file.data.items():
-                layer.vars[str(var)] = val
-                layer.where[str(var)] = Where(file, (var,))
+                layer.assign(json_key(var), val, Where(file, (var,)))
         return layer
 
     def _display(self, path: Path) -> str:
@@ -335,7 +356,7 @@ class Inventory:
         group_layers, _ = self._group_layers(host)
         return [*group_layers, *(x for x in (host.inline, host.files) if x is not None)]
 
-    def _group_layers(self, host: Host) -> tuple[list[Layer], list[str]]:
+    def _group_layers(self, host: Host) -> tuple[list[Layer], list[tuple[str, str]]]:
         groups = self.host_groups(host)
         key = tuple(g.name for g in groups)
         cached = self._group_cache.get(key)
@@ -344,7 +365,7 @@ class Inventory:
             ordered = [all_group.inline, *(g.inline for g in groups), all_group.files]
             ordered += [g.files for g in groups]
             layers = [layer for layer in ordered if layer is not None]
-            cached = self._group_cache[key] = (layers, _conflicts(groups))
+            cached = self._group_cache[key] = (layers, _conflicts(groups, layers))
         return cached
 
     def resolve(self, host: Host) -> dict[str, Any]:
@@ -353,17 +374,18 @@ class Inventory:
         roles: list[Any] = []
         for layer in self.layers(host):
             out.update(layer.vars)
-            value = layer.vars.get(ROLES_KEY)
-            if isinstance(value, list):
-                roles.extend(r for r in value if r not in roles)
+            if ROLES_KEY in layer.vars:
+                for value, _ in layer.values(ROLES_KEY):
+                    if isinstance(value, list):
+                        roles.extend(r for r in value if r not in roles)
         if ROLES_KEY in out and isinstance(out[ROLES_KEY], list):
             out[ROLES_KEY] = roles
         return out
 
     def explain(self, host: Host, key: str) -> Value | None:
         """The winning value of ``key`` for the host, its origin, and the values it overrode."""
-        found = [(layer.vars[key], layer.where[key], layer.label)
-                 for layer in self.layers(host) if key in layer.vars]
+        found = [(value, where, layer.label) for layer in self.layers(host) if key in layer.vars
+                 for value, where in layer.values(key)]
         if not found:
             return None
         value, where, label = found[-1]
@@ -372,40 +394,44 @@ class Inventory:
         return Value(value, where, label, tuple(reversed(found[:-1])))
 
     def conflicts(self, host: Host) -> list[str]:
-        """Warnings for keys set differently by two groups of equal depth and priority."""
+        """Warnings for keys whose value a tie between two groups decides (see ``_conflicts``).
+
+        A key the host sets itself is decided by the host, so its group tie does not matter.
+        """
         _, warnings = self._group_layers(host)
-        return [f"host {host.name}: {w}" for w in warnings]
+        own = [layer.vars for layer in (host.inline, host.files) if layer is not None]
+        return [f"host {host.name}: {w}" for key, w in warnings if not any(key in v for v in own)]
 
     def ordered_groups(self) -> list[Group]:
         return list(self.groups.values())
 
 
-def _conflicts(groups: list[Group]) -> list[str]:
-    """Same-rank groups that give a key different values: Ansible picks one by name, silently."""
-    out: list[str] = []
-    by_rank: dict[tuple[int, int], list[Group]] = {}
-    for group in groups:
-        by_rank.setdefault((group.depth, group.priority), []).append(group)
-    for peers in by_rank.values():
-        if len(peers) < 2:
+def _conflicts(groups: list[Group], layers: list[Layer]) -> list[tuple[str, str]]:
+    """(key, warning) for each key whose group value is decided by a tie on name alone.
+
+    Ansible sorts a host's groups by (depth, priority, name) and lets the last one win, silently.
+    A tie only matters where the tied group's layer is the one that wins the key: when a deeper
+    group or a higher tier (group_vars/ over inline) sets it too, the tie decides nothing.
+    """
+    winners: dict[str, Layer] = {}
+    for layer in layers:
+        for key in layer.vars:
+            winners[key] = layer
+    out: list[tuple[str, str]] = []
+    for key, layer in winners.items():
+        group = layer.group
+        if key == ROLES_KEY or group is None or group.name == "all":
             continue
-        for tier in ("inline", "files"):
-            seen: dict[str, tuple[Any, Group, Where]] = {}
-            for group in peers:
-                layer: Layer | None = getattr(group, tier)
-                if layer is None:
-                    continue
-                for key, value in layer.vars.items():
-                    if key == ROLES_KEY:
-                        continue
-                    if key in seen and seen[key][0] != value:
-                        _, other, where = seen[key]
-                        out.append(
-                            f"key {key}: groups {other.name!r} ({where.origin}) and {group.name!r} "
-                            f"({layer.where[key].origin}) have the same depth and priority and "
-                            f"set different values; {group.name!r} wins by name"
-                        )
-                    seen[key] = (value, group, layer.where[key])
+        tier = "inline" if layer is group.inline else "files"
+        value = layer.vars[key]
+        for peer in groups:
+            peer_layer: Layer | None = getattr(peer, tier)
+            if (peer is group or peer.sort_key[:2] != group.sort_key[:2] or peer_layer is None
+                    or key not in peer_layer.vars or peer_layer.vars[key] == value):
+                continue
+            out.append((key, f"key {key}: groups {peer.name!r} ({peer_layer.where[key].origin}) "
+                             f"and {group.name!r} ({layer.where[key].origin}) have the same depth "
+                             f"and priority and set different values; {group.name!r} wins by name"))
     return out
 
 
@@ -414,17 +440,23 @@ def _set(layer: Layer | None, label: str, group: Group | None = None) -> Layer:
 
 
 def _set_depths(root: Group) -> None:
-    # A group's depth is its longest path from 'all' (Ansible raises depths as children are added).
-    def visit(group: Group, depth: int) -> None:
-        if depth <= group.depth and group is not root:
-            return
-        group.depth = depth
+    """A group's depth is its longest path from 'all', as Ansible raises depths while linking."""
+    pending = {id(root): 0}
+    for group in root.descendants_or_self():
         for child in group.children:
-            visit(child, depth + 1)
-
+            pending[id(child)] = pending.get(id(child), 0) + 1
+    # Kahn's order: a group is placed once every parent's depth is final.
+    ready = [root]
     root.depth = 0
-    for child in root.children:
-        visit(child, 1)
+    depth: dict[int, int] = {}
+    while ready:
+        group = ready.pop()
+        for child in group.children:
+            depth[id(child)] = max(depth.get(id(child), 0), group.depth + 1)
+            pending[id(child)] -= 1
+            if not pending[id(child)]:
+                child.depth = depth[id(child)]
+                ready.append(child)
 
 
 def _priority(value: Any, origin: Origin) -> int:
@@ -434,6 +466,13 @@ def _priority(value: Any, origin: Origin) -> int:
         raise BootstrapError(
             f"ansible_group_priority must be an integer, found {value!r}", origin=origin
         ) from None
+
+
+def _check_name(name: Any, what: str, where: Where) -> str:
+    if not isinstance(name, str) or not name:
+        raise BootstrapError(f"{what} name {name!r} must be a non-empty string; quote it",
+                             origin=where.origin)
+    return name
 
 
 def _kind(value: Any) -> str:
@@ -450,6 +489,35 @@ def _inventory_files(source: Path) -> list[Path]:
     if not source.exists():
         raise BootstrapError("inventory not found", origin=Origin(str(source)))
     return [source]
+
+
+# Host patterns, after Ansible's parsing/utils/addresses.py: a [begin:end(:step)] range may stand
+# for any part of a name or address.
+_NUM_RANGE = r"\[[0-9]+:[0-9]+(?::[0-9]+)?\]"
+_HEX_RANGE = r"\[[0-9a-f]+:[0-9a-f]+(?::[0-9]+)?\]"
+_ALNUM_RANGE = r"\[(?:[a-z]:[a-z]|[0-9]+:[0-9]+)(?::[0-9]+)?\]"
+_V4 = rf"(?:[01]?[0-9]{{1,2}}|2[0-4][0-9]|25[0-5]|{_NUM_RANGE})"
+_V6 = rf"(?:[0-9a-f]{{1,4}}|{_HEX_RANGE})"
+_V4_DOTTED = rf"(?:{_V4}\.){{3}}{_V4}"
+_V6_DOTTED = rf"(?:{_V6}\.){{3}}{_V6}"
+_LABEL = rf"(?:\w|{_ALNUM_RANGE})(?:[\w-]|{_ALNUM_RANGE})*(?<![_-])"
+_BRACKETED_HOSTPORT = re.compile(r"^\[(.+)\]:([0-9]+)$")
+_HOSTPORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$")
+_IPV4 = re.compile(rf"^{_V4_DOTTED}$", re.I)
+_IPV6 = re.compile(
+    "^(?:" + "|".join([
+        rf"(?:{_V6}:){{7}}{_V6}",  # 1:2:3:4:5:6:7:8
+        rf"(?:{_V6}:){{1,6}}:",  # a:b::
+        *(rf"(?:{_V6}:){{{n}}}(?::{_V6}){{1,{7 - n}}}" for n in range(1, 7)),  # a::b
+        rf":(?::{_V6}){{1,6}}",  # ::a
+        rf"{_V6}?::",  # a::, ::
+        rf"(?:0:){{6}}{_V6_DOTTED}",  # IPv4 in IPv6 (its parts matched loosely, as Ansible does)
+        rf"::(?:ffff:)?{_V6_DOTTED}",
+        rf"(?:0:){{5}}ffff:{_V6_DOTTED}",
+    ]) + ")$",
+    re.I,
+)
+_HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$", re.I)
 
 
 def find_vars_files(base: Path, name: str) -> list[Path]:
@@ -473,15 +541,33 @@ def _dir_vars_files(path: Path) -> Iterable[Path]:
             yield entry
 
 
+def parse_address(text: str) -> tuple[str, int | None] | None:
+    """Ansible's parse_address: ``(host, port)`` of a host name, IPv4 or IPv6 address (ranges
+    allowed) with an optional ``:port`` (``[...]:port`` for IPv6); None when it is none of those.
+    """
+    address, port = text, None
+    for split in (_BRACKETED_HOSTPORT, _HOSTPORT):  # Ansible tries both, in turn
+        match = split.match(address)
+        if match:
+            address, port = match.group(1), int(match.group(2))
+    if any(form.match(address) for form in (_IPV4, _IPV6, _HOSTNAME)):
+        return address, port
+    return None
+
+
 def expand_host_pattern(pattern: str) -> tuple[list[str], int | None]:
-    """``web[01:03].x:2222`` → ([web01.x, web02.x, web03.x], 2222), as Ansible expands them."""
-    port: int | None = None
-    outside_ranges = re.sub(r"\[[^\]]*\]", "", pattern)
-    if outside_ranges.count(":") == 1:
-        head, _, tail = pattern.rpartition(":")
-        if tail.isdigit():
-            pattern, port = head, int(tail)
-    return _expand_ranges(pattern), port
+    """``web[01:03].x:2222`` → ([web01.x, web02.x, web03.x], 2222), as Ansible expands them.
+
+    As in Ansible, a ``:port`` counts only when what precedes it is a valid address (see
+    :func:`parse_address`); otherwise the whole pattern is the name.
+    """
+    if not pattern:
+        raise ValueError("a host name must not be empty")
+    address, port = parse_address(pattern) or (pattern, None)
+    names = _expand_ranges(address)
+    if not names:  # Ansible silently defines no host for [3:1]; that is never what was meant
+        raise ValueError("the range expands to no host (is begin greater than end?)")
+    return names, port
 
 
 def _expand_ranges(name: str) -> list[str]:

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import datetime
+import json
 from typing import Any
 
 from bootstrap.inventory import Inventory
 from bootstrap.secrets import redacted
+from bootstrap.yamlfile import UnsafeText, json_key
+
+# Names Ansible computes itself (inventory_hostname, groups, ...): ansible-inventory drops them
+# from a host's vars whatever the inventory says (constants.py INTERNAL_STATIC_VARS).
+ANSIBLE_INTERNAL_VARS = frozenset({
+    "ansible_async_path", "ansible_collection_name", "ansible_config_file",
+    "ansible_dependent_role_names", "ansible_diff_mode", "ansible_facts", "ansible_forks",
+    "ansible_inventory_sources", "ansible_limit", "ansible_play_batch", "ansible_play_hosts",
+    "ansible_play_hosts_all", "ansible_play_role_names", "ansible_playbook_python",
+    "ansible_role_name", "ansible_role_names", "ansible_run_tags", "ansible_skip_tags",
+    "ansible_verbosity", "ansible_version", "inventory_dir", "inventory_file", "inventory_hostname",
+    "inventory_hostname_short", "groups", "group_names", "hostvars", "playbook_dir", "play_hosts",
+    "role_name", "role_names", "role_path", "role_uuid",
+})
 
 
 def ansible_list(inventory: Inventory) -> dict[str, Any]:
@@ -15,7 +32,7 @@ def ansible_list(inventory: Inventory) -> dict[str, Any]:
     """
     out: dict[str, Any] = {"_meta": {"hostvars": {}}}
     for name, host in inventory.hosts.items():
-        hostvars = inventory.resolve(host)
+        hostvars = _shown(inventory.resolve(host))
         if hostvars:
             out["_meta"]["hostvars"][name] = hostvars
     for name, group in inventory.groups.items():
@@ -34,22 +51,42 @@ def ansible_list(inventory: Inventory) -> dict[str, Any]:
 
 def host_vars(inventory: Inventory, name: str) -> dict[str, Any]:
     """A host's resolved variables, secret references shown as placeholders."""
-    return redacted(inventory.resolve(inventory.host(name)))
+    return _shown(redacted(inventory.resolve(inventory.host(name))))
 
 
 def explain(inventory: Inventory, name: str, key: str) -> str:
     """The winning value of ``key``, the file:line it came from, and what it overrode."""
-    import json
-
     host = inventory.host(name)
     value = inventory.explain(host, key)
     if value is None:
         return f"{name}: {key} is not set\n"
-    lines = [f"{name}: {key} = {json.dumps(redacted(value.value), sort_keys=True)}",
+    lines = [f"{name}: {key} = {_json(value.value)}",
              f"  from {value.where.origin} ({value.layer})"]
     for old, where, layer in value.overridden:
-        lines.append(f"  overrides {json.dumps(redacted(old), sort_keys=True)} "
-                     f"from {where.origin} ({layer})")
+        lines.append(f"  overrides {_json(old)} from {where.origin} ({layer})")
     if key == "bootstrap_roles" and value.overridden:
         lines.append("  (bootstrap_roles is the union of every layer's list, lowest first)")
     return "\n".join(lines) + "\n"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(_plain(redacted(value)), sort_keys=True)
+
+
+def _shown(hostvars: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in hostvars.items() if k not in ANSIBLE_INTERNAL_VARS}
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready, the way ansible-inventory prints YAML's other types."""
+    if isinstance(value, UnsafeText):
+        return {"__ansible_unsafe": str(value)}
+    if isinstance(value, dict):
+        return {json_key(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime.date):  # datetime too: YAML timestamps print as ISO 8601
+        return value.isoformat()
+    if isinstance(value, bytes):  # !!binary: printed as the base64 the file held
+        return base64.b64encode(value).decode()
+    return value

@@ -3,10 +3,15 @@
 Provenance (which file:line set a value) is needed for errors and ``--explain``, rarely for a
 render. Parsing with marks costs a second Python walk over every node, so a file is parsed plainly
 first and re-composed for its marks only when a line is requested.
+
+Files are read as Ansible reads them: as JSON first, then as YAML 1.1 (so ``1e3`` in a ``.json``
+file is a number, as in Ansible, while in YAML it is a string). ``!unsafe`` marks a string Ansible
+must not template; it loads as :class:`UnsafeText`. ``!vault`` is refused with a clear message.
 """
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -16,11 +21,43 @@ import yaml
 from bootstrap.errors import BootstrapError, Origin
 
 try:
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+    _Base: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
 except AttributeError:  # PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
 
 KeyPath = tuple[Any, ...]
+
+
+class UnsafeText(str):
+    """A string tagged ``!unsafe``: Ansible never templates it; it is plain text to us too."""
+
+    __slots__ = ()
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A YAML construct the inventory does not accept (the message says why, not 'malformed')."""
+
+
+class _Loader(_Base):  # type: ignore[misc,valid-type]
+    pass
+
+
+def _unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return UnsafeText(loader.construct_scalar(node))
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+
+
+def _vault(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    raise _Refused(problem="ansible-vault encrypted values are not supported; "
+                   "use a secret reference {env: NAME} or {file: path}",
+                   problem_mark=node.start_mark)
+
+
+_Loader.add_constructor("!unsafe", _unsafe)
+_Loader.add_constructor("!vault", _vault)
 
 
 class YamlFile:
@@ -41,12 +78,21 @@ class YamlFile:
         except OSError as exc:
             raise BootstrapError(f"cannot read file: {exc.strerror}", origin=Origin(shown)) from None
         try:
+            # Ansible's loader tries JSON first; YAML files fail on their first byte, cheaply.
+            return cls(path, shown, json.loads(text))
+        except ValueError as exc:
+            json_error = exc
+        try:
             data = yaml.load(text, Loader=_Loader)
         except yaml.MarkedYAMLError as exc:
+            if path.suffix == ".json" and isinstance(json_error, json.JSONDecodeError):
+                origin = Origin(shown, json_error.lineno, json_error.colno)
+                raise BootstrapError(f"malformed JSON: {json_error.msg}", origin=origin) from None
             mark = exc.problem_mark or exc.context_mark
             origin = Origin(shown, mark.line + 1, mark.column + 1) if mark else Origin(shown)
             problem = exc.problem or exc.context or "parse error"
-            raise BootstrapError(f"malformed YAML: {problem}", origin=origin) from None
+            prefix = "" if isinstance(exc, _Refused) else "malformed YAML: "
+            raise BootstrapError(f"{prefix}{problem}", origin=origin) from None
         except yaml.YAMLError as exc:
             raise BootstrapError(f"malformed YAML: {exc}", origin=Origin(shown)) from None
         return cls(path, shown, data)
@@ -54,7 +100,10 @@ class YamlFile:
     @cached_property
     def marks(self) -> dict[KeyPath, int]:
         """Line (1-based) of each key path: mapping keys and sequence items, at every depth."""
-        loader = _Loader(self.path.read_bytes())
+        try:
+            loader = _Loader(self.path.read_bytes())
+        except OSError:
+            return {}
         try:
             node = loader.get_single_node()
             if node is None:
@@ -64,6 +113,8 @@ class YamlFile:
             out: dict[KeyPath, int] = {}
             _walk(loader, node, (), out, set())
             return out
+        except yaml.YAMLError:  # JSON that YAML 1.1 cannot read: lines unknown, the file still named
+            return {}
         finally:
             loader.dispose()
 
@@ -102,6 +153,15 @@ def _walk(
             sub = (*path, index)
             out[sub] = item.start_mark.line + 1
             _walk(loader, item, sub, out, seen)
+
+
+def json_key(key: Any) -> str:
+    """The name a YAML mapping key gets in JSON, as Ansible prints it (``yes:`` → "true")."""
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool | int | float):
+        return json.dumps(key)
+    return str(key)
 
 
 def dump(data: Any) -> str:
