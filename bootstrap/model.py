@@ -41,7 +41,8 @@ class KeyProblem(ValueError):
 def _require_reference(value: Any) -> Any:
     if isinstance(value, SecretRef):
         return value
-    raise ValueError("must be a secret reference such as {env: NAME} or {file: path}, not a literal")
+    # A KeyProblem's message is shown alone: the literal, likely a secret, is never echoed.
+    raise KeyProblem("must be a secret reference such as {env: NAME} or {file: path}, not a literal")
 
 
 # A field that holds a secret: only a reference is accepted, never the secret itself.

@@ -292,8 +292,8 @@ def key_problem(value: str) -> str | None:
 def _check_key(ref: SecretRef, basedir: Any, host: str, key: str) -> None:
     problem = key_problem(ref.reveal(basedir))
     if problem:
-        raise BootstrapError(f"{ref.label}: {problem}", origin=ref.origin, host=ref.host or host,
-                             key=ref.key or key)
+        raise BootstrapError(f"{ref.label}: {problem}", origin=ref.locate() if ref.locate else None,
+                             host=ref.host or host, key=ref.key or key)
 
 
 def emit_warnings(router: Router) -> None:
