@@ -10,6 +10,8 @@ if [ "$(id -u)" = 0 ]; then
   apt-get update -qq
   # policy-rc.d keeps packaged daemons from starting: each test starts what it needs.
   if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
+  # cloud-init is installed for its schema; it must never configure this machine.
+  mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled
   apt-get install -y -qq --no-install-recommends $packages >/dev/null
 else
   sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends $packages >/dev/null
