@@ -39,6 +39,7 @@ SEED = "/var/lib/cloud/seed/nocloud"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGd3bW9ZbUNhcGhvMWp0c2xRVmZ6WG1aTnp0Zz09 ops@example"
 APP_NAME = "shop$(touch /tmp/pwned-app)`touch /tmp/pwned-app2`'\";"
 GECOS = "O'Brien $(touch /tmp/pwned-gecos) `touch /tmp/pwned-bt`; \"x\""
+TOKEN = "t0ken-$(touch /tmp/pwned-secret)"
 ENV_FILE = "A=1\nB='$(touch /tmp/pwned-file)'\nC=`touch /tmp/pwned-file2`; echo \"q\"\n"
 
 
@@ -86,10 +87,12 @@ def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booted]:
                     {"path": "/etc/app/app.env", "content": ENV_FILE, "mode": "0640",
                      "owner": "root:ops"},
                     {"path": "/home/ops/notes.txt", "content": "héllo ✓\n", "owner": "ops:ops"},
+                    {"path": "/etc/app/token", "content": {"file": "secrets/token"},
+                     "mode": "0600"},
                 ],
                 "runcmd": ["echo own >> /var/lib/app/order"],
                 "phone_home": f"http://127.0.0.1:{server.server_address[1]}/$INSTANCE_ID",
-            }}}, APP_ROLE)
+            }}}, {**APP_ROLE, "secrets/token": TOKEN + "\n"})
         build = work / "build"
         rendered = run_cli("render", inv, "-o", build)
         assert rendered.rc == 0, rendered.err
@@ -136,6 +139,10 @@ def test_files_have_their_content_mode_and_owner(booted):
     assert sh(booted, "stat -c '%a %U:%G' /etc/app/app.conf") == "600 root:root\n"
     expected = (booted.build / "node1" / "files/etc/app/app.conf").read_text()
     assert sh(booted, "cat /etc/app/app.conf") == expected
+    # A secret from the inventory's secrets folder: the user-data holding it is private too.
+    assert sh(booted, "stat -c '%a %U:%G' /etc/app/token") == "600 root:root\n"
+    assert sh(booted, "cat /etc/app/token") == TOKEN
+    assert (booted.build / "node1" / "user-data").stat().st_mode & 0o777 == 0o600
 
 
 def test_users_with_groups_sudo_and_keys(booted):
