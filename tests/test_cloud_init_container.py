@@ -90,6 +90,9 @@ def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booted]:
                     {"path": "/etc/app/token", "content": {"file": "secrets/token"},
                      "mode": "0600"},
                 ],
+                # Installed from Debian's mirror, as an instance would (the container shares
+                # this machine's network).
+                "packages": ["jq"],
                 "runcmd": ["echo own >> /var/lib/app/order"],
                 "phone_home": f"http://127.0.0.1:{server.server_address[1]}/$INSTANCE_ID",
             }}}, {**APP_ROLE, "secrets/token": TOKEN + "\n"})
@@ -143,6 +146,10 @@ def test_files_have_their_content_mode_and_owner(booted):
     assert sh(booted, "stat -c '%a %U:%G' /etc/app/token") == "600 root:root\n"
     assert sh(booted, "cat /etc/app/token") == TOKEN
     assert (booted.build / "node1" / "user-data").stat().st_mode & 0o777 == 0o600
+
+
+def test_packages_are_installed(booted):
+    assert sh(booted, "dpkg-query -W -f '${Status}' jq") == "install ok installed"
 
 
 def test_users_with_groups_sudo_and_keys(booted):
