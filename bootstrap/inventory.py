@@ -167,16 +167,27 @@ class Inventory:
         for name, body in data.items():
             self._parse_group(file, name, body, (name,))
 
-    def _parse_group(self, file: YamlFile, name: Any, body: Any, path: KeyPath) -> Group | None:
+    def _parse_group(
+        self, file: YamlFile, name: Any, body: Any, path: KeyPath, parent: Group | None = None
+    ) -> None:
         where = Where(file, path)
         if not isinstance(body, dict | None):
             # Ansible skips such a group with a warning (and never creates it).
             self.warnings.append(f"{where.origin}: skipping group {name!r}: not a valid group "
                                  f"definition (a mapping of hosts, vars and children)")
-            return self.groups.get(name) if isinstance(name, str) else None
+            known = self.groups.get(name) if isinstance(name, str) else None
+            if parent is not None and known is None:
+                raise BootstrapError(f"child {name!r} of group {parent.name!r} is not a valid "
+                                     "group definition", origin=where.origin)
+            if parent is not None and known is not None:
+                self._add_child(parent, known, where)
+            return
         group = self._group(_check_name(name, "group", where), where)
+        if parent is not None:
+            # Linked before its body is read, so a cycle is reported where it closes.
+            self._add_child(parent, group, where)
         if body is None:
-            return group
+            return
         for key, value in body.items():
             sub = (*path, key)
             if key in GROUP_KEYS:
@@ -206,16 +217,10 @@ class Inventory:
                     group.inline.assign(json_key(var), val, Where(file, (*sub, var)))
             elif key == "children":
                 for child_name, child_body in value.items():
-                    child_where = Where(file, (*sub, child_name))
-                    child = self._parse_group(file, child_name, child_body, (*sub, child_name))
-                    if child is None:
-                        raise BootstrapError(f"child {child_name!r} of group {group.name!r} is not "
-                                             "a valid group definition", origin=child_where.origin)
-                    self._add_child(group, child, child_where)
+                    self._parse_group(file, child_name, child_body, (*sub, child_name), group)
             else:
                 for pattern, host_vars in value.items():
                     self._parse_hosts(file, group, pattern, host_vars, (*sub, pattern))
-        return group
 
     def _parse_hosts(
         self, file: YamlFile, group: Group, pattern: Any, host_vars: Any, path: KeyPath
@@ -256,11 +261,11 @@ class Inventory:
         return group
 
     def _add_child(self, parent: Group, child: Group, where: Where) -> None:
-        if child is parent or parent in child.descendants_or_self():
-            raise BootstrapError(
-                f"adding group {child.name!r} as a child of {parent.name!r} makes a cycle in 'children'",
-                origin=where.origin,
-            )
+        loop = _path_down(child, parent)
+        if loop:
+            cycle = " > ".join(g.name for g in (parent, *loop))
+            raise BootstrapError(f"group {child.name!r} under {parent.name!r} makes a cycle in "
+                                 f"'children': {cycle}", origin=where.origin)
         if child not in parent.children:
             parent.children.append(child)
         if parent not in child.parents:
@@ -292,7 +297,8 @@ class Inventory:
         if clash:
             name = clash[0]
             raise BootstrapError(
-                f"{name!r} is both a host and a group; give them different names",
+                f"{name!r} is both a host and a group (the group is at "
+                f"{self.groups[name].defined.origin}); give them different names",
                 origin=self.hosts[name].defined.origin,
             )
         _set_depths(all_group)
@@ -316,7 +322,7 @@ class Inventory:
                 if isinstance(file.data, str) and file.data.startswith("$ANSIBLE_VAULT;"):
                     found = "an ansible-vault encrypted file (not supported; use secret references)"
                 raise BootstrapError(f"a vars file must be a mapping, found {found}",
-                                     origin=file.origin(()))
+                                     origin=file.origin(()), host=None if group else name)
             layer = _set(layer, f"{kind}/{name}", group)
             for var, val in file.data.items():
                 layer.assign(json_key(var), val, Where(file, (var,)))
@@ -433,6 +439,20 @@ def _conflicts(groups: list[Group], layers: list[Layer]) -> list[tuple[str, str]
                              f"and {group.name!r} ({layer.where[key].origin}) have the same depth "
                              f"and priority and set different values; {group.name!r} wins by name"))
     return out
+
+
+def _path_down(top: Group, target: Group) -> list[Group]:
+    """The groups from ``top`` down its children to ``target`` (both included), or []."""
+    stack: list[tuple[Group, list[Group]]] = [(top, [top])]
+    seen: set[int] = set()
+    while stack:
+        group, path = stack.pop()
+        if group is target:
+            return path
+        if id(group) not in seen:
+            seen.add(id(group))
+            stack.extend((child, [*path, child]) for child in reversed(group.children))
+    return []
 
 
 def _set(layer: Layer | None, label: str, group: Group | None = None) -> Layer:

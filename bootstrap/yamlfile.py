@@ -91,6 +91,10 @@ class YamlFile:
             mark = exc.problem_mark or exc.context_mark
             origin = Origin(shown, mark.line + 1, mark.column + 1) if mark else Origin(shown)
             problem = exc.problem or exc.context or "parse error"
+            cm = exc.context_mark
+            if exc.problem and exc.context and cm and mark and cm.line != mark.line:
+                # Where the broken part began, when that is another line.
+                problem += f" ({exc.context} started at line {cm.line + 1}, column {cm.column + 1})"
             prefix = "" if isinstance(exc, _Refused) else "malformed YAML: "
             raise BootstrapError(f"{prefix}{problem}", origin=origin) from None
         except yaml.YAMLError as exc:
@@ -110,7 +114,7 @@ class YamlFile:
                 return {}
             # Constructing flattens merge keys (<<) in place, so the walk sees the real pairs.
             loader.construct_document(node)
-            out: dict[KeyPath, int] = {}
+            out: dict[KeyPath, int] = {(): node.start_mark.line + 1}  # the document itself
             _walk(loader, node, (), out, set())
             return out
         except yaml.YAMLError:  # JSON that YAML 1.1 cannot read: lines unknown, the file still named
@@ -127,7 +131,7 @@ class YamlFile:
             if line:
                 return Origin(self.display, line)
             path = path[:-1]
-        return Origin(self.display, 1 if marks else 0)
+        return Origin(self.display, marks.get((), 0))
 
 
 def _walk(
