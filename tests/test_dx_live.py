@@ -1,0 +1,112 @@
+"""Live BGP with MD5: the rendered FRR, BIRD and OpenBGPD configs peer with an AWS side in network
+namespaces, and AWS receives exactly what the inventory says, tagged as AWS expects."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+from conftest import ROOT, run_cli
+from dx.live import Topology, missing, wait_for
+from dx.routers import KEYS, router, write_inventory
+
+from bootstrap.checks import load_module
+
+PLATFORMS = ("frr", "bird", "openbgpd")
+ESTABLISH_TIMEOUT = 40
+
+
+# loaded as verify loads it
+CHECKS = load_module("dx-router", ROOT / "roles/dx-router/checks.py")
+
+
+@pytest.fixture(scope="module", params=PLATFORMS)
+def topology(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    platform = request.param
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    absent = missing(platform)
+    if absent:
+        pytest.skip(f"not installed: {', '.join(absent)}")
+    tmp = tmp_path_factory.mktemp(f"dx-{platform}")
+    dx = router(platform, interface="dxp")
+    name = f"live-{platform}"
+    result = run_cli("render", write_inventory(tmp / "inv", {name: dx}), "-o", tmp / "build")
+    assert result.rc == 0, result.err
+    topo = Topology(platform, dx, KEYS, tmp / "build" / name, tmp / "run")
+    try:
+        topo.start()
+        wait_for("every session Established", lambda: all(
+            topo.aws_state(s) == "Established" for s in topo.sessions()), ESTABLISH_TIMEOUT)
+        yield topo
+    finally:
+        topo.stop()
+
+
+def test_every_session_established_with_md5(topology: Topology) -> None:
+    # The AWS side requires the key, so Established means both ends signed with the same key.
+    states = {s.name: topology.aws_state(s) for s in topology.sessions()}
+    assert states == {"vlan101_v4": "Established", "vlan101_v6": "Established",
+                      "vlan102_v4": "Established"}
+
+
+def test_aws_receives_exactly_the_advertised_prefixes_tagged(topology: Topology) -> None:
+    sessions = {s.name: s for s in topology.sessions()}
+
+    def routes(name: str) -> dict[str, dict[str, str]]:
+        return wait_for(f"routes on {name}", lambda: topology.aws_routes(sessions[name]), 15)
+
+    active4, active6, passive4 = routes("vlan101_v4"), routes("vlan101_v6"), routes("vlan102_v4")
+    assert sorted(active4) == ["10.20.0.0/16", "10.21.0.0/16"]
+    assert sorted(active6) == ["2001:db8:100::/48"]
+    assert sorted(passive4) == ["10.20.0.0/16", "10.21.0.0/16"]
+    for attrs in [*active4.values(), *active6.values()]:
+        assert attrs["BGP.community"] == "(7224,7300)"
+        assert attrs["BGP.as_path"] == "65000"
+    for attrs in passive4.values():
+        assert attrs["BGP.community"] == "(7224,7100)"
+        assert attrs["BGP.as_path"] == "65000 65000 65000"  # prepend: 2
+
+
+def test_bfd_up_where_enabled(topology: Topology) -> None:
+    if topology.platform == "openbgpd":
+        pytest.skip("OpenBGPD has no BFD (the example acknowledges nothing, so none is asked)")
+    up = wait_for("BFD up on the AWS side", lambda: (
+        {"169.254.10.2", "2600:1f00:1::3"} <= topology.aws_bfd_up() and topology.aws_bfd_up()), 15)
+    assert "169.254.11.2" not in up  # the passive VIF asks for no BFD
+
+
+@pytest.mark.parametrize("check", [n for n in dir(CHECKS) if n.startswith("test_")])
+def test_role_check_passes_on_the_live_router(topology: Topology, check: str) -> None:
+    """The dx-router role's own checks, as verify runs them, against the running router."""
+    manifest = {"host": f"live-{topology.platform}", "roles": ["dx-router"]}
+    function = getattr(CHECKS, check)
+    deadline = time.monotonic() + 15
+    while True:  # BFD and route exchange settle a moment after Established
+        try:
+            function(topology.host(), {"dx": topology.dx}, manifest)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_wrong_key_keeps_the_session_down(topology: Topology) -> None:
+    passive = next(s for s in topology.sessions() if s.name == "vlan102_v4")
+    failures = topology.md5_failures()
+    topology.configure_aws(wrong_key_for=passive.name)
+    try:
+        wait_for("the session to drop", lambda: topology.aws_state(passive) != "Established", 15)
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            assert topology.aws_state(passive) != "Established"
+            time.sleep(0.5)
+        assert topology.md5_failures() > failures  # the kernel dropped segments signed with the other key
+        with pytest.raises(AssertionError, match=r"dxvif-fgabc102 IPv4"):
+            CHECKS.test_bgp_sessions_established(topology.host(), {"dx": topology.dx}, {})
+    finally:
+        topology.configure_aws()
+    wait_for("the session back up", lambda: topology.aws_state(passive) == "Established", ESTABLISH_TIMEOUT)
