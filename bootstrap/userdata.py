@@ -43,7 +43,7 @@ import yaml
 from bootstrap.errors import BootstrapError
 from bootstrap.render import Artifact, Target
 from bootstrap.secrets import SecretRef
-from bootstrap.settings.cloud_init import SUDO_ALL, CloudInit, hostname_error
+from bootstrap.settings.cloud_init import SUDO_ALL, CloudInit, default_names
 
 ROLE = "cloud-init"
 HEADER = "#cloud-config\n"
@@ -102,16 +102,19 @@ def merge(base: Any, over: Any) -> Any:
 
 def own_config(target: Target, settings: CloudInit) -> dict[str, Any]:
     """The cloud-config keys of the ``cloud_init`` namespace (secrets still references)."""
-    hostname = settings.hostname or target.name
-    problem = hostname_error(hostname)
-    if settings.hostname is None and problem:
-        raise BootstrapError(f"the inventory name is not usable as the instance's host name: "
-                             f"{problem}; set cloud_init.hostname", origin=target.origin(),
-                             host=target.name, key="cloud_init.hostname")
+    hostname, fqdn = settings.hostname, settings.fqdn
+    if hostname is None:
+        try:
+            hostname, from_name = default_names(target.name)
+        except ValueError as exc:
+            raise BootstrapError(f"the inventory name is not usable as the instance's host name: "
+                                 f"{exc}; set cloud_init.hostname", origin=target.origin(),
+                                 host=target.name, key="cloud_init.hostname") from None
+        fqdn = fqdn or from_name
     config: dict[str, Any] = dict(settings.cloud_config)
     config = merge(config, {"hostname": hostname})
-    if settings.fqdn:
-        config["fqdn"] = settings.fqdn
+    if fqdn:
+        config["fqdn"] = fqdn
         config["prefer_fqdn_over_hostname"] = False
     if settings.users:
         config["users"] = ["default", *(_user(u) for u in settings.users)]

@@ -151,6 +151,17 @@ def test_single_part_is_emitted_as_itself(tree, tmp_path):
     assert "ok   web1 user-data (cloud-init schema)" in validate(build)
 
 
+def test_an_fqdn_inventory_name_gives_hostname_and_fqdn(tree, tmp_path):
+    inv = inventory(tree, {"web1.example.internal": {"bootstrap_roles": ["cloud-init"]},
+                           "db1": {"bootstrap_roles": ["cloud-init"]}})
+    build = tmp_path / "build"
+    render(inv, build)
+    web = yaml.safe_load((build / "web1.example.internal" / "user-data").read_bytes())
+    assert (web["hostname"], web["fqdn"]) == ("web1", "web1.example.internal")
+    db = yaml.safe_load((build / "db1" / "user-data").read_bytes())
+    assert db["hostname"] == "db1" and "fqdn" not in db
+
+
 def test_raid1_is_the_bootcmd_mdadm_recipe(tree, tmp_path):
     inv = inventory(tree, {"backup1": {"bootstrap_roles": ["cloud-init"], "cloud_init": {
         "raid1": {"devices": ["/dev/nvme1n1", "/dev/nvme2n1"], "mount": "/backup",

@@ -38,6 +38,20 @@ def hostname_error(value: str) -> str | None:
     return None
 
 
+def default_names(name: str) -> tuple[str, str | None]:
+    """(hostname, fqdn) from an inventory host name: a label is the hostname, an FQDN gives both.
+
+    Raises ValueError saying why the name is neither.
+    """
+    if hostname_error(name) is None:
+        return name, None
+    try:
+        fqdn = _fqdn(name)
+    except ValueError:
+        raise ValueError(hostname_error(name)) from None
+    return fqdn.split(".")[0], fqdn
+
+
 def _hostname(value: str) -> str:
     problem = hostname_error(value)
     if problem:
