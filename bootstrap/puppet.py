@@ -5,9 +5,13 @@ source installs on which OS family, which release package adds the vendor's repo
 which OS release (a table, so a missing codename can never produce a half-empty URL), where
 the configuration lives, and which lines puppet.conf and csr_attributes.yaml hold.
 
-The certname defaults to the EC2 instance id. It is never rendered: the bootstrap script reads
-it through IMDSv2 when the instance boots, writes it into puppet.conf and adds it to
-csr_attributes.yaml as ``pp_instance_id``, before the agent package is even installed.
+The certname defaults to the EC2 instance id, which is never rendered: the bootstrap script
+reads it through IMDSv2 when the instance boots. So the build's puppet.conf and
+csr_attributes.yaml are delivered to a staging folder, and the script copies them into Puppet's
+confdir adding the certname and ``pp_instance_id``, before the agent package is even installed.
+The delivered files then stay exactly as built (``bootstrap verify`` finds no drift), and a
+later ``bootstrap push`` of a changed puppet.conf cannot drop the certname: the role's apply
+step (the same script) refreshes the live copy and keeps the registered certname.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from bootstrap.settings.puppet import BOOT_EXTENSION, Puppet
 FAMILIES = ("debian", "redhat")
 CHALLENGE_PASSWORD_OID = "1.2.840.113549.1.9.7"
 SCRIPT = "/usr/local/sbin/bootstrap-puppet-agent"
+STAGING = "/etc/bootstrap/puppet-agent"
 MARKER = "/var/lib/bootstrap/puppet-agent.done"
 SERVICE = "puppet"
 
@@ -174,6 +179,9 @@ def context(target: Target, settings: Puppet) -> dict[str, Any]:
         "is_debian": family == "debian",
         "is_redhat": family == "redhat",
         "confdir": plan.confdir,
+        "staging": STAGING,
+        "staged_conf": f"{STAGING}/puppet.conf",
+        "staged_csr": f"{STAGING}/csr_attributes.yaml",
         "puppet_conf": f"{plan.confdir}/puppet.conf",
         "csr_attributes": f"{plan.confdir}/csr_attributes.yaml",
         "puppet_bin": plan.puppet,

@@ -84,7 +84,7 @@ FULL = {
 def test_puppet_reads_every_value_of_the_rendered_puppet_conf(tmp_path, tree):
     result, host = render(tmp_path, tree, FULL)
     assert result.rc == 0, result.err
-    conf = host / "files/etc/puppet/puppet.conf"
+    conf = host / "files/etc/bootstrap/puppet-agent/puppet.conf"
     values, errors = print_settings(conf, "agent", ["server", "serverport", "ca_server",
                                                     "certname", "environment", "runinterval",
                                                     "waitforcert"])
@@ -100,11 +100,11 @@ def test_files_modes_and_the_secret_stay_out_of_the_redacted_copy(tmp_path, tree
     assert result.rc == 0, result.err
     manifest = json.loads((host / "manifest.json").read_text())
     files = {f["dest"]: f for f in manifest["files"]}
-    assert files["/etc/puppet/puppet.conf"]["mode"] == "0644"
-    assert files["/etc/puppet/csr_attributes.yaml"]["mode"] == "0600"
-    assert files["/etc/puppet/csr_attributes.yaml"]["secret"] is True
+    assert files["/etc/bootstrap/puppet-agent/puppet.conf"]["mode"] == "0644"
+    assert files["/etc/bootstrap/puppet-agent/csr_attributes.yaml"]["mode"] == "0600"
+    assert files["/etc/bootstrap/puppet-agent/csr_attributes.yaml"]["secret"] is True
     assert files["/usr/local/sbin/bootstrap-puppet-agent"]["mode"] == "0755"
-    redacted = (host / ".redacted/files/etc/puppet/csr_attributes.yaml").read_text()
+    redacted = (host / ".redacted/files/etc/bootstrap/puppet-agent/csr_attributes.yaml").read_text()
     assert "s3cret" not in redacted and f"<secret:env:{PASSWORD_ENV}>" in redacted
     assert "s3cret" not in (host / SCRIPT).read_text()
 
@@ -119,7 +119,7 @@ def test_puppet_builds_a_csr_carrying_exactly_the_given_attributes(tmp_path, tre
     }
     result, host = render(tmp_path, tree, {**FULL, "extension_requests": payloads})
     assert result.rc == 0, result.err
-    carried, error = read_csr_attributes(host / "files/etc/puppet/csr_attributes.yaml")
+    carried, error = read_csr_attributes(host / "files/etc/bootstrap/puppet-agent/csr_attributes.yaml")
     assert error == ""
     assert carried == {
         "custom_attributes": {"challengePassword": PASSWORD},
@@ -130,12 +130,12 @@ def test_puppet_builds_a_csr_carrying_exactly_the_given_attributes(tmp_path, tre
 def test_certname_defaults_to_the_instance_id_read_at_boot(tmp_path, tree):
     result, host = render(tmp_path, tree, {"server": "puppet.example.internal"})
     assert result.rc == 0, result.err
-    conf = (host / "files/etc/puppet/puppet.conf").read_text()
+    conf = (host / "files/etc/bootstrap/puppet-agent/puppet.conf").read_text()
     assert not re.search(r"^certname", conf, re.M)
     script = (host / SCRIPT).read_text()
     assert "CERTNAME=''" in script
     assert "latest/api/token" in script and "X-aws-ec2-metadata-token" in script
-    csr = yaml.safe_load((host / "files/etc/puppet/csr_attributes.yaml").read_text())
+    csr = yaml.safe_load((host / "files/etc/bootstrap/puppet-agent/csr_attributes.yaml").read_text())
     assert csr == {"extension_requests": None}
 
 
@@ -156,8 +156,8 @@ def test_one_script_per_os_family_with_its_packages(tmp_path, tree, source, fami
     assert f"PACKAGES=({' '.join(packages)})" in script
     assert ("apt-get install" in script) == (family == "debian")
     assert ("dnf" in script) == (family.lower() == "redhat")
-    assert (host / f"files{confdir}/puppet.conf").is_file()
-    assert (host / f"files{confdir}/csr_attributes.yaml").is_file()
+    assert f"\nPUPPET_CONF={confdir}/puppet.conf\n" in script
+    assert f"\nCSR_ATTRIBUTES={confdir}/csr_attributes.yaml\n" in script
     exact = str(version) if version and "." in str(version) else ""
     assert f"VERSION={exact}\n" in script or (not exact and "VERSION=''" in script)
 
@@ -167,8 +167,8 @@ def test_validate_accepts_every_rendered_file(tmp_path, tree):
     assert result.rc == 0, result.err
     report = run_cli("validate", host.parent)
     assert report.rc == 0, report.out
-    for line in ("ok   web1 /etc/puppetlabs/puppet/puppet.conf (puppet config print)",
-                 "ok   web1 /etc/puppetlabs/puppet/csr_attributes.yaml (puppet csr_attributes)",
+    for line in ("ok   web1 /etc/bootstrap/puppet-agent/puppet.conf (puppet config print)",
+                 "ok   web1 /etc/bootstrap/puppet-agent/csr_attributes.yaml (puppet csr_attributes)",
                  "ok   web1 /usr/local/sbin/bootstrap-puppet-agent (shellcheck)"):
         assert line in report.out
     assert "s3cret" not in report.out + report.err
@@ -177,16 +177,17 @@ def test_validate_accepts_every_rendered_file(tmp_path, tree):
 def test_validate_catches_what_puppet_would_silently_ignore(tmp_path, tree):
     result, host = render(tmp_path, tree, FULL)
     assert result.rc == 0, result.err
-    conf = host / "files/etc/puppet/puppet.conf"
+    conf = host / "files/etc/bootstrap/puppet-agent/puppet.conf"
     # An illegal section: puppet config print exits 0 and falls back to the defaults.
     conf.write_text(conf.read_text().replace("[agent]", "[agnet]"))
-    csr = host / "files/etc/puppet/csr_attributes.yaml"
+    csr = host / "files/etc/bootstrap/puppet-agent/csr_attributes.yaml"
     csr.write_text(csr.read_text().replace('"pp_role"', '"pp_rol"'))
     report = run_cli("validate", host.parent)
     assert report.rc == 1
-    assert "FAIL web1 /etc/puppet/puppet.conf (puppet config print)" in report.out
+    assert "FAIL web1 /etc/bootstrap/puppet-agent/puppet.conf (puppet config print)" in report.out
     assert "Illegal section 'agnet'" in report.out
-    assert "FAIL web1 /etc/puppet/csr_attributes.yaml (puppet csr_attributes)" in report.out
+    assert "FAIL web1 /etc/bootstrap/puppet-agent/csr_attributes.yaml (puppet csr_attributes)" \
+        in report.out
     assert "pp_rol" in report.out
     assert "s3cret" not in report.out
 

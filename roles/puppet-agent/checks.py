@@ -1,5 +1,5 @@
-"""Checks of the puppet-agent role: the agent is installed, reads the settings the inventory gave
-it, and holds a certificate its CA signed."""
+"""Checks of the puppet-agent role: the agent is installed, its live puppet.conf holds the settings
+the inventory gave it and the certname it registered with, and its CA signed its certificate."""
 
 from __future__ import annotations
 
@@ -16,11 +16,6 @@ def _puppet(host: Any, hostvars: dict[str, Any], *args: str) -> Any:
     return host.run(shlex.join([plan.puppet, *args]))
 
 
-def _conf_dest(manifest: dict[str, Any]) -> str:
-    return next(f["dest"] for f in manifest["files"]
-                if f["role"] == "puppet-agent" and f["dest"].endswith("/puppet.conf"))
-
-
 def test_agent_package_installed(host: Any, hostvars: dict[str, Any]) -> None:
     _, plan = host_plan(hostvars)
     installed = [p for p in plan.packages if host.package(p).is_installed]
@@ -31,9 +26,9 @@ def test_bootstrap_finished(host: Any) -> None:
     assert host.file(MARKER).exists, f"{MARKER} is missing: the bootstrap script did not finish"
 
 
-def test_puppet_conf_values(host: Any, hostvars: dict[str, Any], manifest: dict[str, Any]) -> None:
-    settings, _ = host_plan(hostvars)
-    conf = _conf_dest(manifest)
+def test_puppet_conf_values(host: Any, hostvars: dict[str, Any]) -> None:
+    settings, plan = host_plan(hostvars)
+    conf = f"{plan.confdir}/puppet.conf"
     for section in conf_sections(settings):
         names = [name for name, _ in section["settings"]]
         result = _puppet(host, hostvars, "config", "print", *names, "--config", conf,
@@ -46,11 +41,10 @@ def test_puppet_conf_values(host: Any, hostvars: dict[str, Any], manifest: dict[
                 f"{printed.get(name)!r}"
 
 
-def test_certname_is_the_registered_one(host: Any, hostvars: dict[str, Any],
-                                        manifest: dict[str, Any]) -> None:
-    settings, _ = host_plan(hostvars)
+def test_certname_is_the_registered_one(host: Any, hostvars: dict[str, Any]) -> None:
+    settings, plan = host_plan(hostvars)
     result = _puppet(host, hostvars, "config", "print", "certname", "--config",
-                     _conf_dest(manifest), "--section", "agent")
+                     f"{plan.confdir}/puppet.conf", "--section", "agent")
     certname = result.stdout.strip()
     expected = settings.certname or host.file(MARKER).content_string.strip()
     assert certname == expected, f"certname is {certname!r}, registered as {expected!r}"
