@@ -43,6 +43,11 @@ class Distribution:
     def client_bin(self) -> str:
         return f"/opt/{self.conf_dir.rsplit('/', 1)[1]}/bin/{self.client}"
 
+    @property
+    def ruby(self) -> str:
+        """The Ruby the client ships with, which has chef-config and Ohai."""
+        return f"/opt/{self.conf_dir.rsplit('/', 1)[1]}/embedded/bin/ruby"
+
 
 DISTRIBUTIONS = {
     "cinc": Distribution("/etc/cinc", "cinc-client", "/var/cinc", "https://omnitruck.cinc.sh/install.sh"),
@@ -86,6 +91,19 @@ def s3_url(location: S3Location, key: str) -> str:
     if "." in location.bucket:
         return f"https://s3.{location.region}.{domain}/{location.bucket}/{key}"
     return f"https://{location.bucket}.s3.{location.region}.{domain}/{key}"
+
+
+def host_settings(hostvars: dict[str, Any]) -> Chef:
+    """A rendered host's chef settings from its resolved vars, for the role's checks.
+
+    In resolved vars a secret is only a placeholder, so the secret fields get a reference that
+    is never read: the checks need names and paths, not keys.
+    """
+    given = dict(hostvars.get("chef") or {})
+    for key in ("validation_key", "license_key"):
+        if key in given:
+            given[key] = SecretRef("env", "UNUSED_IN_CHECKS")
+    return Chef.model_validate(given)
 
 
 def s3_objects(settings: Chef) -> list[tuple[str, SecretRef]]:

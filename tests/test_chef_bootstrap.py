@@ -44,6 +44,7 @@ PAYLOADS = {
 STAND_IN = """#!/bin/sh
 # Stand-in for the Cinc client: records what the first converge gets, then registers.
 set -e
+if [ "$1" = --version ]; then echo "Cinc Client: 18.4.12"; exit 0; fi
 echo "$@" > /tmp/converge-args
 stat -c '%a %U' /etc/cinc/validation.pem > /tmp/converge-validation-mode
 cp /etc/cinc/validation.pem /tmp/converge-validation.pem
@@ -119,7 +120,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         pytest.skip(f"chef bootstrap in a container: {missing}")
     daemon = docker.ensure_daemon()
     try:
-        image = docker.image("chef-node", ["curl", "ca-certificates"])
+        # Debian's Ruby with chef-config and Ohai stands in for the client's embedded Ruby.
+        image = docker.image("chef-node", ["curl", "ca-certificates", "ruby", "ruby-chef-config",
+                                           "ohai"],
+                             "mkdir -p /opt/cinc/embedded/bin && "
+                             "ln -s /usr/bin/ruby /opt/cinc/embedded/bin/ruby")
         work = tmp_path_factory.mktemp("chef-lab")
         with motolib.moto_server(work / "moto.log") as server:
             yield Lab(image, server, work)
@@ -318,3 +323,26 @@ def test_an_instance_without_a_role_is_told_so(lab, boot):
     assert node.result.returncode == 1
     assert "the instance has no IAM role: attach an instance profile whose role has the policy " \
            "chef-fleet-bootstrap_chef+fleet.policy.json" in node.result.stderr
+
+
+def test_the_role_checks_pass_on_the_bootstrapped_node_and_see_a_leftover_key(lab, boot):
+    import testinfra
+
+    from bootstrap.checks import load_module
+
+    build = render(lab.work, {"web1": {}})
+    node = boot(build, "web1", instance_role(lab, build, "chef-fleet-bootstrap_chef+fleet"))
+    assert node.result.returncode == 0, node.result.stderr
+    checks = load_module("chef-client", ROOT / "roles" / "chef-client" / "checks.py")
+    host = testinfra.get_host(f"docker://{node.container}")
+    hostvars = yaml.safe_load((lab.work / "inv" / "hosts.yml").read_text())["all"]["hosts"]["web1"]
+    checks.test_client_installed_at_the_pinned_version(host, hostvars)
+    checks.test_client_rb_values(host, hostvars)
+    checks.test_registered_and_validation_key_deleted(host, hostvars)
+
+    node.sh("echo leftover > /etc/cinc/validation.pem")
+    with pytest.raises(AssertionError, match=r"validation\.pem is still there after the first"):
+        checks.test_registered_and_validation_key_deleted(host, hostvars)
+    node.sh("echo \"node_name 'someone-else'\" > /etc/cinc/client.d/node_name.rb")
+    with pytest.raises(AssertionError, match="node_name is 'someone-else', not web-%s"):
+        checks.test_client_rb_values(host, hostvars)

@@ -21,7 +21,7 @@ from typing import Any
 from bootstrap.checkers import Checker
 
 ROLE = "chef-client"
-# Prints, as JSON, the settings bootstrap writes, after a strict load of ARGV[0].
+# Prints, as JSON, the settings bootstrap writes, after a strict load of the files in ARGV.
 READ_CLIENT_RB = r"""
 require "json"
 require "chef-config/config"
@@ -34,7 +34,8 @@ end
 config = ChefConfig::Config
 config.config_strict_mode = true
 begin
-  config.from_file(ARGV[0])
+  # client.rb, then any client.d files given after it, as chef-client loads them
+  ARGV.each { |path| config.from_file(path) }
 rescue Exception => e
   warn "#{e.class}: #{e.message}"
   exit 2
@@ -56,18 +57,18 @@ end
 """
 
 
-def _ruby(program: str, path: Path) -> tuple[Any, str]:
-    proc = subprocess.run(["ruby", "-e", program, str(path)], capture_output=True, text=True,
-                          timeout=120)
+def _ruby(program: str, *paths: Path) -> tuple[Any, str]:
+    proc = subprocess.run(["ruby", "-e", program, *map(str, paths)], capture_output=True,
+                          text=True, timeout=120)
     if proc.returncode:
         return None, proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else \
             f"ruby exited {proc.returncode}"
     return json.loads(proc.stdout), ""
 
 
-def read_client_rb(path: Path) -> tuple[dict[str, Any] | None, str]:
-    """The settings ChefConfig holds after a strict load of ``path``, or the loader's error."""
-    return _ruby(READ_CLIENT_RB, path)
+def read_client_rb(*paths: Path) -> tuple[dict[str, Any] | None, str]:
+    """The settings ChefConfig holds after a strict load of ``paths``, or the loader's error."""
+    return _ruby(READ_CLIENT_RB, *paths)
 
 
 def read_json(path: Path) -> tuple[Any, str]:
