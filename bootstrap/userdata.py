@@ -287,7 +287,7 @@ def compress(data: bytes) -> bytes:
 
 
 def assemble(parts: list[Part], settings: CloudInit,
-             host: str) -> tuple[bytes, bytes, bytes, bool]:
+             target: Target) -> tuple[bytes, bytes, bytes, bool]:
     """(raw, text, redacted text, gzipped) within the size limit, or an error saying what to do."""
     if len(parts) == 1:
         text, redacted = parts[0].content, parts[0].redacted
@@ -297,7 +297,8 @@ def assemble(parts: list[Part], settings: CloudInit,
             if delimiter in part.content or delimiter in part.redacted:
                 raise BootstrapError(f"part {part.filename} contains the MIME boundary "
                                      f"{settings.boundary!r}; set another boundary",
-                                     host=host, key="cloud_init.boundary")
+                                     origin=target.origin("cloud_init", "boundary"),
+                                     host=target.name, key="cloud_init.boundary")
         text, redacted = mime(parts, settings.boundary), mime(parts, settings.boundary,
                                                               redacted=True)
     limit = settings.size_limit
@@ -314,7 +315,8 @@ def assemble(parts: list[Part], settings: CloudInit,
         raise BootstrapError(f"user-data is {detail}, over the limit of {limit} bytes "
                              f"(EC2 counts the raw bytes before base64): {advice}move large files "
                              f"and scripts to S3 and fetch them at boot (the instance role can "
-                             f"read them)", host=host, key="cloud_init.gzip")
+                             f"read them)", origin=target.origin("cloud_init", "gzip"),
+                             host=target.name, key="cloud_init.gzip")
     return raw, text, redacted, want_gzip
 
 
@@ -349,7 +351,7 @@ def build(target: Target, settings: CloudInit, artifacts: list[Artifact]) -> Use
         config, redacted = merge(config, real), merge(redacted, shown)
         secret = secret or was_secret
     parts = [Part("cloud-config.yaml", CLOUD_CONFIG, dump(config), dump(redacted)), *scripts]
-    raw, text, redacted_text, gzipped = assemble(parts, settings, host)
+    raw, text, redacted_text, gzipped = assemble(parts, settings, target)
     return UserData(raw, text, redacted_text, gzipped, tuple(parts), secret)
 
 

@@ -333,7 +333,7 @@ def test_over_the_limit_even_gzipped_is_an_error_and_the_build_stays(tree, tmp_p
     result = run_cli("render", inv, "-o", build)
     assert result.rc == 1 and "Traceback" not in result.err
     message = result.err
-    assert "host h" in message and "key cloud_init.gzip" in message
+    assert "hosts.yml:" in message and "host h" in message and "key cloud_init.gzip" in message
     assert "bytes gzipped" in message and "over the limit of 16384 bytes" in message
     assert "S3" in message
     assert (build / "h" / "user-data").read_bytes() == before
@@ -343,7 +343,7 @@ def test_over_the_limit_with_gzip_never_says_what_gzip_would_give(tree, tmp_path
     inv = inventory(tree, {"h": big_host("never", "repeat\n" * 3000)}, APP_ROLE)
     result = run_cli("render", inv, "-o", tmp_path / "build")
     assert result.rc == 1
-    assert "host h" in result.err and "user-data is" in result.err
+    assert "hosts.yml:" in result.err and "host h" in result.err and "user-data is" in result.err
     assert "cloud_init.gzip is 'never' (gzip would make it" in result.err
     assert not (tmp_path / "build" / "h").exists()
 
@@ -379,7 +379,8 @@ def test_boundary_is_configurable_and_may_not_occur_in_a_part(tree, tmp_path):
     inventory(tree, {"h": host}, APP_ROLE)
     result = run_cli("render", inv, "-o", build)
     assert result.rc == 1
-    assert "key cloud_init.boundary" in result.err and "contains the MIME boundary '//'" in result.err
+    assert "hosts.yml:" in result.err and "key cloud_init.boundary" in result.err
+    assert "contains the MIME boundary '//'" in result.err
 
 
 # -- secrets -------------------------------------------------------------------------------------
