@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -33,6 +34,10 @@ FAKE_CREDENTIALS = {
     "AWS_CONFIG_FILE": "/dev/null",
     "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
     "AWS_PROFILE": None,
+    # boto3 must never ask the instance metadata service (a link-local address) for credentials.
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_MAX_ATTEMPTS": None,
+    "AWS_RETRY_MODE": None,
 }
 
 
@@ -239,7 +244,7 @@ def _error_body(body: bytes, fault: Fault) -> bytes:
     return text.encode()
 
 
-def admin_client(service: str, endpoint: str, region: str = "eu-west-1"):  # type: ignore[no-untyped-def]
+def admin_client(service: str, endpoint: str, region: str = "eu-west-1") -> Any:
     """A boto3 client for the test itself (to set up and inspect moto), fake credentials."""
     import boto3
 
