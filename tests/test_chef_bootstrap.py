@@ -32,6 +32,8 @@ from conftest import ROOT, run_cli
 from support import docker
 from support import moto as motolib
 
+from bootstrap.chef import DISTRIBUTIONS
+
 KEY = (ROOT / "inventory" / "secrets" / "chef-demo-validator.pem").read_text()
 INSTANCE_ID = "i-0123456789abcdef0"
 SCRIPT = "/usr/local/sbin/bootstrap-chef-client"
@@ -42,14 +44,15 @@ PAYLOADS = {
     "lines": "a\ntouch /tmp/pwned-newline\n; touch /tmp/pwned-semicolon",
 }
 STAND_IN = """#!/bin/sh
-# Stand-in for the Cinc client: records what the first converge gets, then registers.
+# Stand-in for the client: records what the first converge gets, then registers.
 set -e
 if [ "$1" = --version ]; then echo "Cinc Client: 18.4.12"; exit 0; fi
 echo "$@" > /tmp/converge-args
-stat -c '%a %U' /etc/cinc/validation.pem > /tmp/converge-validation-mode
-cp /etc/cinc/validation.pem /tmp/converge-validation.pem
-cp /etc/cinc/client.d/node_name.rb /tmp/converge-node-name.rb 2>/dev/null || true
-(umask 077 && echo "client key of this node" > /etc/cinc/client.pem)
+stat -c '%a %U' {conf}/validation.pem > /tmp/converge-validation-mode
+cp {conf}/validation.pem /tmp/converge-validation.pem
+cp {conf}/client.d/node_name.rb /tmp/converge-node-name.rb 2>/dev/null || true
+echo "${{CHEF_LICENSE:-}} ${{CHEF_LICENSE_KEY:-}}" > /tmp/converge-license
+(umask 077 && echo "client key of this node" > {conf}/client.pem)
 """
 
 
@@ -161,7 +164,8 @@ def moto_auth(lab: Lab, count: str) -> None:
         pass
 
 
-def instance_role(lab: Lab, build: Path, location: str, *, upload: bool = True) -> dict[str, str]:
+def instance_role(lab: Lab, build: Path, location: str, *, upload: bool = True,
+                  license_key: str | None = None) -> dict[str, str]:
     """What `bootstrap launch` sets up, from the build's files; returns the role's credentials."""
     lab.moto.reset()
     moto_auth(lab, "inf")
@@ -177,6 +181,8 @@ def instance_role(lab: Lab, build: Path, location: str, *, upload: bool = True) 
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     if upload:
         s3.put_object(Bucket=BUCKET, Key="chef/fleet/validation.pem", Body=KEY.encode())
+    if license_key:
+        s3.put_object(Bucket=BUCKET, Key="chef/fleet/license_key", Body=license_key.encode())
     credentials = sts.assume_role(RoleArn=role["Arn"], RoleSessionName=INSTANCE_ID)["Credentials"]
     moto_auth(lab, "0")  # from here on every request must be signed and allowed by the policy
     return credentials
@@ -204,19 +210,19 @@ def boot(lab: Lab) -> Iterator:
     servers: list[Imds] = []
 
     def start(build: Path, host: str, credentials: dict[str, str], *,
-              role: str | None = "chef-node-role") -> Boot:
+              role: str | None = "chef-node-role", distribution: str = "cinc") -> Boot:
         imds = Imds(role, credentials)
         servers.append(imds)
         name = docker.run(lab.image, docker.unique("chef-node"), ["sleep", "infinity"])
         started.append(name)
         # What cloud-init's write_files and the user-data script part put on the instance.
         subprocess.run(["docker", "cp", f"{build / host / 'files'}/.", f"{name}:/"], check=True)
-        stand_in = lab.work / "cinc-client"
-        stand_in.write_text(STAND_IN)
+        dist = DISTRIBUTIONS[distribution]
+        stand_in = lab.work / dist.client
+        stand_in.write_text(STAND_IN.format(conf=dist.conf_dir))
         stand_in.chmod(0o755)
-        docker.exec_(name, ["mkdir", "-p", "/opt/cinc/bin"])
-        subprocess.run(["docker", "cp", str(stand_in), f"{name}:/opt/cinc/bin/cinc-client"],
-                       check=True)
+        docker.exec_(name, ["mkdir", "-p", str(Path(dist.client_bin).parent)])
+        subprocess.run(["docker", "cp", str(stand_in), f"{name}:{dist.client_bin}"], check=True)
         env = ["-e", f"BOOTSTRAP_IMDS_ENDPOINT={imds.url}",
                "-e", f"BOOTSTRAP_S3_ENDPOINT={lab.moto.url}",
                "-e", "BOOTSTRAP_ATTEMPTS=2", "-e", "BOOTSTRAP_RETRY_DELAY=0"]
@@ -346,3 +352,19 @@ def test_the_role_checks_pass_on_the_bootstrapped_node_and_see_a_leftover_key(la
     node.sh("echo \"node_name 'someone-else'\" > /etc/cinc/client.d/node_name.rb")
     with pytest.raises(AssertionError, match="node_name is 'someone-else', not web-%s"):
         checks.test_client_rb_values(host, hostvars)
+
+
+def test_chefs_own_client_gets_its_license_key_from_s3_too(lab, boot):
+    (lab.work / "inv" / "secrets").mkdir(parents=True, exist_ok=True)
+    (lab.work / "inv" / "secrets" / "license").write_text("free-0123-abcd\n")
+    build = render(lab.work, {"db1": {"distribution": "chef", "node_name": "db01",
+                                      "license_key": {"file": "secrets/license"}}})
+    credentials = instance_role(lab, build, "chef-fleet-bootstrap_chef+fleet",
+                                license_key="free-0123-abcd\n")
+    node = boot(build, "db1", credentials, distribution="chef")
+    assert node.result.returncode == 0, node.result.stderr
+    assert node.sh("cat /tmp/converge-license").split() == ["accept", "free-0123-abcd"]
+    assert node.sh("cat /tmp/converge-args").split() == [
+        "-c", "/etc/chef/client.rb", "-j", "/etc/chef/first-boot.json"]
+    assert node.sh("cat /tmp/converge-validation.pem") == KEY
+    assert node.sh("ls /etc/chef/validation.pem /etc/chef/client.d 2>/dev/null") == ""

@@ -167,8 +167,7 @@ def test_os_family_must_be_one_the_role_knows(tmp_path, family, message):
     assert "hosts.yml:" in result.err
 
 
-PAYLOADS = ["$(touch /tmp/pwned)", "`touch /tmp/pwned`", "x'; touch /tmp/pwned; '", 'x"y',
-            "a;b", "a\nb"]
+PAYLOADS = ["$(touch /tmp/pwned)", "`touch /tmp/pwned`", "x'\"; touch /tmp/pwned; \"'", "a\nb"]
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
