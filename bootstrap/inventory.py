@@ -17,6 +17,7 @@ deliberate difference: ``bootstrap_roles`` is the union of the lists of every la
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from collections.abc import Iterable, Iterator
@@ -304,16 +305,33 @@ class Inventory:
         _set_depths(all_group)
 
     def _load_vars_files(self) -> None:
+        listings = {kind: self._listing(self.basedir / kind) for kind in ("group_vars", "host_vars")}
         for group in self.groups.values():
-            group.files = self._vars_layer("group_vars", group.name, group)
+            group.files = self._vars_layer("group_vars", group.name, group, listings["group_vars"])
         for host in self.hosts.values():
-            host.files = self._vars_layer("host_vars", host.name, None)
+            host.files = self._vars_layer("host_vars", host.name, None, listings["host_vars"])
 
-    def _vars_layer(self, kind: str, name: str, group: Group | None) -> Layer | None:
+    def _listing(self, base: Path) -> frozenset[str]:
+        """The names in a group_vars/ or host_vars/ folder, read once rather than stat'ing four
+        names for every group and host."""
+        try:
+            return frozenset(entry.name for entry in os.scandir(base))
+        except FileNotFoundError:
+            return frozenset()
+        except NotADirectoryError:
+            self.warnings.append(f"{self._display(base)}: not a folder; no vars files read from it")
+            return frozenset()
+        except OSError as exc:  # Ansible would silently read nothing here: say so instead
+            raise BootstrapError(f"cannot read folder: {exc.strerror}",
+                                 origin=Origin(self._display(base))) from None
+
+    def _vars_layer(
+        self, kind: str, name: str, group: Group | None, listing: frozenset[str]
+    ) -> Layer | None:
         layer: Layer | None = None
         if name.startswith("/"):  # Ansible never looks up vars files for a path-like name
             return None
-        for path in find_vars_files(self.basedir / kind, name):
+        for path in find_vars_files(self.basedir / kind, name, listing):
             file = YamlFile.load(path, self._display(path))
             if not file.data:  # Ansible skips empty files, whatever their empty value
                 continue
@@ -540,9 +558,14 @@ _IPV6 = re.compile(
 _HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$", re.I)
 
 
-def find_vars_files(base: Path, name: str) -> list[Path]:
-    """Ansible's discovery: the first of NAME, NAME.yml, NAME.yaml, NAME.json; a directory merges."""
+def find_vars_files(base: Path, name: str, listing: frozenset[str] | None = None) -> list[Path]:
+    """Ansible's discovery: the first of NAME, NAME.yml, NAME.yaml, NAME.json; a directory merges.
+
+    ``listing``, the names in ``base`` when already known, spares a stat for each absent name.
+    """
     for ext in VARS_EXTENSIONS:
+        if listing is not None and f"{name}{ext}" not in listing:
+            continue
         candidate = base / f"{name}{ext}"
         if candidate.is_dir():
             return list(_dir_vars_files(candidate))
