@@ -9,7 +9,7 @@ from typing import Any
 
 from bootstrap.inventory import Inventory
 from bootstrap.secrets import redacted
-from bootstrap.yamlfile import UnsafeText, json_key
+from bootstrap.yamlfile import json_key
 
 # Names Ansible computes itself (inventory_hostname, groups, ...): ansible-inventory drops them
 # from a host's vars whatever the inventory says (constants.py INTERNAL_STATIC_VARS).
@@ -79,8 +79,6 @@ def _shown(hostvars: dict[str, Any]) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     """JSON-ready, the way ansible-inventory prints YAML's other types."""
-    if isinstance(value, UnsafeText):
-        return {"__ansible_unsafe": str(value)}
     if isinstance(value, dict):
         return {json_key(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

@@ -5,8 +5,9 @@ render. Parsing with marks costs a second Python walk over every node, so a file
 first and re-composed for its marks only when a line is requested.
 
 Files are read as Ansible reads them: as JSON first, then as YAML 1.1 (so ``1e3`` in a ``.json``
-file is a number, as in Ansible, while in YAML it is a string). ``!unsafe`` marks a string Ansible
-must not template; it loads as :class:`UnsafeText`. ``!vault`` is refused with a clear message.
+file is a number, as in Ansible, while in YAML it is a string). ``!unsafe`` marks a value Ansible
+must not template; bootstrap never templates inventory values, so it loads as the plain value.
+``!vault`` is refused with a clear message.
 """
 
 from __future__ import annotations
@@ -28,12 +29,6 @@ except AttributeError:  # PyYAML built without libyaml
 KeyPath = tuple[Any, ...]
 
 
-class UnsafeText(str):
-    """A string tagged ``!unsafe``: Ansible never templates it; it is plain text to us too."""
-
-    __slots__ = ()
-
-
 class _Refused(yaml.MarkedYAMLError):
     """A YAML construct the inventory does not accept (the message says why, not 'malformed')."""
 
@@ -44,7 +39,7 @@ class _Loader(_Base):  # type: ignore[misc,valid-type]
 
 def _unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
-        return UnsafeText(loader.construct_scalar(node))
+        return loader.construct_scalar(node)
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_sequence(node, deep=True)
     return loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]

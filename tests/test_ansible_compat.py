@@ -86,7 +86,7 @@ FACTS: dict[str, dict[tuple[str, str], Any]] = {
         ("h1", "version"): 1.1,
         ("h1", "date"): "2024-02-29",
         ("h1", "merged"): {"timeout": 30, "retries": 5},
-        ("h1", "unsafe"): {"__ansible_unsafe": "{{ not_a_template }}"},
+        ("h1", "unsafe"): "{{ not_a_template }}",
     },
     "replace": {
         ("web1", "ntp"): {"iburst": True},  # group_vars/web replaces the dict, no merge
@@ -123,13 +123,26 @@ def bootstrap_list(*args: str | Path) -> dict[str, Any]:
     return json.loads(result.out)
 
 
+def without_unsafe_tags(value: Any) -> Any:
+    """Ansible prints a ``!unsafe`` string as ``{"__ansible_unsafe": s}``: a mark meaning "never
+    template this", which bootstrap has no use for (it never templates inventory values), so it
+    holds the plain string. That mark is the only thing this removes."""
+    if isinstance(value, dict):
+        if list(value) == ["__ansible_unsafe"]:
+            return value["__ansible_unsafe"]
+        return {k: without_unsafe_tags(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_unsafe_tags(v) for v in value]
+    return value
+
+
 def test_every_case_is_checked() -> None:
     assert sorted(p.name for p in FIXTURES.iterdir() if p.is_dir()) == sorted(FACTS)
 
 
 @pytest.mark.parametrize("case", sorted(FACTS))
 def test_list_equals_ansible_inventory(case: str, ansible_lists: dict[str, Any]) -> None:
-    theirs = ansible_lists[case]
+    theirs = without_unsafe_tags(ansible_lists[case])
     ours = bootstrap_list(source(case))
     hostvars = theirs["_meta"]["hostvars"]
     for (host, key), value in FACTS[case].items():
