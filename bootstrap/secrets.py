@@ -9,6 +9,7 @@ build can flag the file as secret and write a redacted copy for diffs.
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,8 +29,18 @@ class Revealed:
     forms: dict[str, str] = field(default_factory=dict)
 
     def add(self, text: str, label: str) -> None:
-        if text:
-            self.forms[text] = label
+        """Record a value and the forms it takes once embedded: JSON/YAML-escaped, and line by
+        line for a multi-line value that a template indents (a PEM key in a YAML block)."""
+        if not text:
+            return
+        self.forms[text] = label
+        escaped = json.dumps(text)[1:-1]
+        if escaped != text:
+            self.forms[escaped] = label
+        if "\n" in text.strip():
+            for line in text.splitlines():
+                if len(line.strip()) >= 8:
+                    self.forms[line.strip()] = label
 
     def redact(self, text: str) -> str:
         # Longest first, so a quoted form is replaced before the bare value inside it.

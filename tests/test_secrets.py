@@ -121,3 +121,33 @@ def test_missing_secret_file(tmp_path, tree):
     assert "hosts.yml:6" in result.err and "key app_password" in result.err
     assert "secrets/app1.pass" in result.err and "Traceback" not in result.err
     assert not (tmp_path / "b").exists()
+
+
+def test_secrets_nested_in_json_and_multiline_keys_are_redacted_in_diffs(tmp_path, tree):
+    pem = ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAsecretline1\n"
+           "QWERTYsecretline2xyz\n-----END RSA PRIVATE KEY-----\n")
+    inv = tree({
+        "hosts.yml": """
+            all:
+              hosts:
+                h1:
+                  bootstrap_roles: [cfg]
+                  cfg: {password: {env: PW}, key: {file: secrets/key.pem}}
+            """,
+        "secrets/key.pem": pem,
+        "roles/cfg/role.yml": "artifacts:\n  - {template: cfg.j2, dest: /etc/cfg.json}\n"
+                              "  - {template: key.j2, dest: /etc/key.yml}\n",
+        "templates/cfg.j2": "{{ vars.cfg | json }}\n",
+        "templates/key.j2": "key: |\n  {{ vars.cfg.key | string | indent(2) }}\n",
+    })
+    out = tmp_path / "build"
+    result = run_cli("render", inv, "-o", out, env={"PW": 'a"b\\c\nnext'})
+    assert result.rc == 0, result.err
+    data = json.loads((out / "h1/files/etc/cfg.json").read_text())
+    assert data["password"] == 'a"b\\c\nnext'
+    redacted_json = (out / "h1/.redacted/files/etc/cfg.json").read_text()
+    redacted_yaml = (out / "h1/.redacted/files/etc/key.yml").read_text()
+    for text in (redacted_json, redacted_yaml):
+        assert "secretline" not in text and 'a\\"b' not in text
+    assert "<secret:env:PW>" in redacted_json
+    assert "<secret:file:secrets/key.pem>" in redacted_yaml
