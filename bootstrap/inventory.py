@@ -12,7 +12,14 @@ what ``ansible-inventory --list`` prints. Lowest to highest precedence:
 6. ``host_vars/<host>``
 
 Each layer replaces whole top-level keys (Ansible's default ``hash_behaviour=replace``). The one
-deliberate difference: ``bootstrap_roles`` is the union of the lists of every layer, lowest first.
+deliberate difference in values: ``bootstrap_roles`` is the union of every list that applies to the
+host (each layer's, and one layer's earlier lists too), lowest first, each role once.
+
+Where Ansible only warns or silently does something never meant, bootstrap stops with an error:
+a name that is both a host and a group, a range that expands to no host (``web[3:1]``), an
+unreadable group_vars/ or host_vars/ folder. A folder given as the inventory is read as its
+``*.yml``, ``*.yaml`` and ``*.json`` files (Ansible would also try every other file in it and its
+subfolders, such as secrets/, as inventory sources).
 """
 
 from __future__ import annotations
