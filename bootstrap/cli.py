@@ -44,8 +44,16 @@ def _inventory(args: argparse.Namespace) -> int:
                 print(f"warning: {warning}", file=sys.stderr)
         sys.stdout.write(inventory_view.explain(inv, host, key))
     elif args.host:
+        for warning in inv.conflicts(inv.host(args.host)):
+            print(f"warning: {warning}", file=sys.stderr)
         print(json.dumps(inventory_view.host_vars(inv, args.host), indent=4, sort_keys=True))
     else:
+        seen: set[str] = set()
+        for host in inv.hosts.values():
+            for warning in inv.conflicts(host):
+                if warning not in seen:
+                    seen.add(warning)
+                    print(f"warning: {warning}", file=sys.stderr)
         print(json.dumps(inventory_view.ansible_list(inv), indent=4, sort_keys=True))
     return 0
 

@@ -258,10 +258,11 @@ class _Locator:
     def roles_origin(self, name: str) -> Origin:
         # bootstrap_roles is a union: point at the layer that named this role.
         for layer in reversed(self.inventory.layers(self.host)):
-            names = layer.vars.get(ROLES_KEY)
-            if isinstance(names, list) and name in names:
-                where = layer.where[ROLES_KEY]
-                return where.file.origin((*where.keypath, names.index(name)))
+            if ROLES_KEY not in layer.vars:
+                continue
+            for names, where in reversed(layer.values(ROLES_KEY)):
+                if isinstance(names, list) and name in names:
+                    return where.file.origin((*where.keypath, names.index(name)))
         return self.host.defined.origin
 
 
