@@ -85,6 +85,11 @@ def test_transit_and_public_mtus_and_public_limits(tmp_path: Path) -> None:
     message = render_error(tmp_path / "p", public)
     assert "AWS takes at most 1000 on a public VIF" in message
 
+    jumbo = changed(changed(public, "vifs.1.advertise.ipv4", ["203.0.113.0/24"]), "vifs.1.mtu", 9001)
+    message = render_error(tmp_path / "m", jumbo)
+    assert "AWS allows MTU 1500 on a public VIF, not 9001" in message
+    assert_names(message, "dx.vifs.1.mtu", tmp_path / "m", "mtu")
+
 
 @pytest.mark.parametrize(("key", "says"), [
     ("short", "6-80 characters long (this one has 5)"),

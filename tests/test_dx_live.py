@@ -4,15 +4,17 @@ namespaces, and AWS receives exactly what the inventory says, tagged as AWS expe
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 
 import pytest
 from conftest import ROOT, run_cli
-from dx.live import Topology, missing, wait_for
+from dx.live import Topology, missing, sh, wait_for
 from dx.routers import KEYS, router, write_inventory
 
 from bootstrap.checks import load_module
+from bootstrap.dx import capabilities
 
 PLATFORMS = ("frr", "bird", "openbgpd")
 ESTABLISH_TIMEOUT = 40
@@ -76,6 +78,21 @@ def test_bfd_up_where_enabled(topology: Topology) -> None:
     up = wait_for("BFD up on the AWS side", lambda: (
         {"169.254.10.2", "2600:1f00:1::3"} <= topology.aws_bfd_up() and topology.aws_bfd_up()), 15)
     assert "169.254.11.2" not in up  # the passive VIF asks for no BFD
+
+
+def test_routes_from_aws_reach_the_kernel_as_the_capability_table_says(topology: Topology) -> None:
+    """AWS's route, learned on both VIFs, goes to the kernel via the active VIF only."""
+    def kernel_route() -> bool:
+        routes = sh("ip", "-n", topology.customer_ns, "route").stdout  # FRR adds "nhid N"
+        return re.search(r"^10\.100\.0\.0/16 .*via 169\.254\.10\.1 dev dxp\.101 ", routes, re.M) \
+            is not None
+
+    if gap := capabilities.FEATURES_BY_TITLE["Routes from AWS installed in the kernel"].missing_on(
+            topology.platform):
+        time.sleep(2)
+        assert not kernel_route(), f"the table says: {gap}; update it"
+    else:
+        wait_for("the AWS route in the customer's kernel", kernel_route, 15)
 
 
 @pytest.mark.parametrize("check", [n for n in dir(CHECKS) if n.startswith("test_")])

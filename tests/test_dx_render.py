@@ -83,6 +83,9 @@ def test_derived_policy_per_platform(example_build: Path) -> None:
     assert re.search(r"route-map DXVIF-FFRR0101-V4-OUT permit 10\n.*\n set community 7224:7300\n", frr)
     assert re.search(r"route-map DXVIF-FFRR0102-V4-OUT permit 10\n.*\n set community 7224:7100\n"
                      r" set as-path prepend 65020 65020\n", frr)
+    # our side of active/passive: what the active VIF learns wins
+    assert re.search(r"route-map DXVIF-FFRR0101-V4-IN permit 10\n.*\n set local-preference 200\n", frr)
+    assert re.search(r"route-map DXVIF-FFRR0102-V4-IN permit 10\n.*\n set local-preference 50\n", frr)
     assert "ip route 10.20.0.0/16 blackhole" in frr and "ipv6 route 2001:db8:20::/48 blackhole" in frr
     # RFC 8212: every neighbor has both an inbound and an outbound route-map
     for peer in ("169.254.20.1", "2600:1f00:20::2", "169.254.21.1"):

@@ -22,6 +22,10 @@ class Feature:
     gap: str | None = None  # the name to acknowledge where a platform cannot
     missing: str = ""  # why, for the error message
 
+    def missing_on(self, platform: str) -> str | None:
+        """Why ``platform`` lacks this feature, or None when it has it."""
+        return None if platform in self.how else f"{TITLES[platform]} {self.missing}"
+
 
 FEATURES = (
     Feature("TCP-MD5 key", {
@@ -61,6 +65,10 @@ FEATURES = (
         "ios-xe": "`maximum-paths`", "junos": "`multipath` + load-balance export",
         "frr": "`maximum-paths`", "bird": "kernel `merge paths on`"},
         gap="ecmp", missing="cannot install more than one path per prefix"),
+    Feature("Routes from AWS installed in the kernel", {
+        "ios-xe": "yes", "junos": "yes", "frr": "zebra", "bird": "`protocol kernel`"},
+        missing="portable 7.7 on Linux keeps them in its RIB only (measured: `fib-update yes` "
+        "installs nothing); pair it with a FIB programmer or use FRR/BIRD"),
     Feature("Anchor route for advertised prefixes", {
         "ios-xe": "`ip route … Null0`", "junos": "`static route … discard`",
         "frr": "`ip route … blackhole` (staticd)", "bird": "`protocol static` blackhole",
@@ -76,15 +84,14 @@ FEATURES = (
 )
 
 GAPS = tuple(f.gap for f in FEATURES if f.gap)
+FEATURES_BY_TITLE = {f.title: f for f in FEATURES}
 
 
 def gap_for(platform: str, gap: str) -> str | None:
     """Why ``platform`` cannot do the feature named ``gap``, or None when it can."""
     for feature in FEATURES:
         if feature.gap == gap:
-            if platform in feature.how:
-                return None
-            return f"{TITLES[platform]} {feature.missing}"
+            return feature.missing_on(platform)
     raise KeyError(gap)
 
 
@@ -94,7 +101,8 @@ def table() -> str:
     rule = "|---" * (len(PLATFORMS) + 1) + "|"
     rows = [head, rule]
     for feature in FEATURES:
-        cells = [feature.how.get(p) or f"**no**: acknowledge `{feature.gap}`" for p in PLATFORMS]
+        missing = f"**no**: acknowledge `{feature.gap}`" if feature.gap else f"**no**: {feature.missing}"
+        cells = [feature.how.get(p) or missing for p in PLATFORMS]
         rows.append(f"| {feature.title} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 

@@ -2,7 +2,8 @@
 
 From the validated ``dx`` settings this derives, per VIF and address family, the session: which
 communities to attach (active 7224:7300, passive 7224:7100 plus an AS-path prepend, public scope
-7224:9100/9200/9300), the prefix limits, BFD and timers after the platform's gaps, and the names
+7224:9100/9200/9300), the local preference of what it receives (active over passive), the prefix
+limits, BFD and timers after the platform's gaps, and the names
 of the filters; per router the anchor routes of the advertised prefixes, ECMP path counts,
 interface names, IOS dotted masks and Junos media MTUs.
 """
@@ -20,6 +21,9 @@ from bootstrap.secrets import SecretRef
 from bootstrap.settings.dx import ADVERTISE_LIMIT, MAX_PREFIX_IN, AcceptRule, Dx, Vif, is_private_asn
 
 LOCAL_PREF = {"active": "7224:7300", "passive": "7224:7100"}
+# Our side of active/passive: routes learned on the active VIF win over the passive one's, so
+# traffic to AWS leaves over the active VIF too (ECMP VIFs keep the default of 100).
+RECEIVED_LOCAL_PREF = {"active": 200, "passive": 50}
 SCOPE = {"region": "7224:9100", "continent": "7224:9200", "global": "7224:9300"}
 # Junos names its communities; the names say what AWS does with them.
 COMMUNITY_NAMES = {"7224:7300": "AWS-LP-HIGH", "7224:7100": "AWS-LP-LOW",
@@ -67,6 +71,7 @@ class Session:
     accept: list[Accept]
     communities: list[str]
     community_names: list[str]
+    local_pref: int | None  # set on the routes received on this session
     prepend: int
     prepend_path: str  # "65000 65000"
     max_prefix_in: int
@@ -244,6 +249,7 @@ def _session(settings: Dx, vif: Vif, family: str, interface: str, bfd: Any) -> S
         accept=[_accept(r) for r in getattr(vif.accept, family)],
         communities=communities,
         community_names=[COMMUNITY_NAMES[c] for c in communities],
+        local_pref=RECEIVED_LOCAL_PREF.get(vif.redundancy),
         prepend=prepend,
         prepend_path=" ".join([str(settings.asn)] * prepend),
         max_prefix_in=vif.max_prefix_in or MAX_PREFIX_IN[vif.type],
