@@ -10,17 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# One line per path argument, in order, so no path ever has to be parsed back.
+# First one kind per path argument, in order, so no path ever has to be parsed back; then, for
+# the readable regular files only and in the same order, one sha256sum and one stat for all.
 SURVEY = r"""
 for f do
+  shift
   if [ -L "$f" ]; then echo link
   elif [ -f "$f" ]; then
-    if h=$(sha256sum < "$f" 2>/dev/null); then
-      echo "file ${h%% *} $(stat -c '%a %U:%G %u:%g' -- "$f")"
-    else echo unreadable; fi
+    if [ -r "$f" ]; then echo file; set -- "$@" "$f"; else echo unreadable; fi
   elif [ -e "$f" ]; then echo other
   else echo missing; fi
 done
+[ $# -eq 0 ] && exit 0
+sha256sum -- "$@"
+stat -c '%a %U:%G %u:%g' -- "$@"
 """
 
 
@@ -60,15 +63,21 @@ class FileState:
 def parse(output: str, count: int) -> list[FileState]:
     """The states printed by :data:`SURVEY` for ``count`` paths."""
     lines = output.splitlines()
-    if len(lines) < count:
-        raise ValueError(f"expected {count} lines, got: {output.strip()[-300:]!r}")
+    kinds = lines[:count]
+    if len(kinds) < count or not set(kinds) <= {"file", "missing", "link", "other", "unreadable"}:
+        raise ValueError(f"unexpected answer: {output.strip()[-300:]!r}")
+    files = kinds.count("file")
+    sums, stats = lines[count:count + files], lines[count + files:count + 2 * files]
+    if len(stats) < files:
+        raise ValueError(f"unexpected answer: {output.strip()[-300:]!r}")
     states = []
-    for line in lines[:count]:
-        fields = line.split()
-        if fields and fields[0] == "file" and len(fields) == 5:
-            states.append(FileState("file", fields[1], int(fields[2], 8), fields[3], fields[4]))
-        elif fields and fields[0] in ("missing", "link", "other", "unreadable"):
-            states.append(FileState(fields[0]))
-        else:
-            raise ValueError(f"unexpected line {line!r}")
+    found = iter(zip(sums, stats, strict=True))
+    for kind in kinds:
+        if kind != "file":
+            states.append(FileState(kind))
+            continue
+        listed, stat = next(found)
+        digest = listed.lstrip("\\")[:64]  # a name with a newline is escaped after a backslash
+        mode, owner, ids = stat.split()
+        states.append(FileState("file", digest, int(mode, 8), owner, ids))
     return states

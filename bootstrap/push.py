@@ -35,7 +35,7 @@ _CHUNK = 1 << 16
 # Removes temporary files a killed upload may have left next to the managed files.
 _CLEAN = r"""
 for f do
-  for t in "${f%/*}/.${f##*/}".bootstrap-??????; do
+  for t in "${f%/*}/.${f##*/}".bootstrap-*; do
     if [ -f "$t" ]; then rm -f -- "$t"; fi
   done
 done
@@ -47,9 +47,14 @@ echo pending; ls -1 {PENDING} 2>/dev/null; exit 0
 
 # Arguments: backup suffix, then six per file: dest mode owner sha256 size apply-marker.
 # stdin: the files' bytes, one after the other. stdout: "ok I" or error lines then "fail I".
+# Temporary files are created with noclobber under umask 077 (private until renamed), and
+# only commands that must run are run: on a busy host every process counts.
 _INSTALL = r"""
 exec 2>&1
+umask 077
+set -C
 backup=$1; shift
+me=$(id -un):$(id -gn)
 tmp=
 trap 'if [ -n "$tmp" ]; then rm -f -- "$tmp"; fi' EXIT
 trap 'exit 129' HUP
@@ -57,8 +62,8 @@ trap 'exit 141' PIPE
 trap 'exit 143' TERM
 install_one() {
   dir=${dest%/*}
-  mkdir -p -- "${dir:-/}" || return 1
-  tmp=$(mktemp -- "$dir/.${dest##*/}.bootstrap-XXXXXX") || return 1
+  if [ ! -d "${dir:-/}" ]; then (umask 022 && mkdir -p -- "$dir") || return 1; fi
+  tmp="${dir}/.${dest##*/}.bootstrap-$$-$i"
   drained=1
   head -c "$size" > "$tmp" || return 1
   got=$(sha256sum < "$tmp") || return 1
@@ -66,12 +71,13 @@ install_one() {
     echo "incomplete upload: $(wc -c < "$tmp") of $size bytes received"
     return 1
   fi
-  chown -- "$owner" "$tmp" || return 1
-  chmod -- "$mode" "$tmp" || return 1
+  if [ "$owner" != "$me" ]; then chown -- "$owner" "$tmp" || return 1; fi
+  if [ "$mode" != 0600 ]; then chmod -- "$mode" "$tmp" || return 1; fi
   sync -- "$tmp" || return 1
   if [ -n "$backup" ] && [ -f "$dest" ]; then ln -f -- "$dest" "$dest$backup" || return 1; fi
   if [ -n "$marker" ]; then
-    mkdir -p PENDING && : > "PENDING/$marker" || return 1
+    if [ ! -d PENDING ]; then (umask 022 && mkdir -p PENDING) || return 1; fi
+    : >> "PENDING/$marker" || return 1
   fi
   mv -f -- "$tmp" "$dest" || return 1
   tmp=

@@ -97,9 +97,15 @@ class Session:
             channel.settimeout(timeout or self.options.command_timeout)
             channel.set_combine_stderr(True)
             channel.exec_command(self.command(script, args, privileged=privileged))
-            for chunk in stdin:
-                channel.sendall(chunk)
-            channel.shutdown_write()
+            try:
+                for chunk in stdin:
+                    channel.sendall(chunk)
+                channel.shutdown_write()
+            except (paramiko.SSHException, EOFError, OSError):
+                # The command may have ended without reading all of its input: then its
+                # output says why, and the connection is fine.
+                if not channel.exit_status_ready():
+                    raise
             output = bytearray()
             while data := channel.recv(_CHUNK):
                 output += data
