@@ -34,9 +34,16 @@ WRITES = {"CreateRole", "UpdateAssumeRolePolicy", "PutRolePolicy", "CreateInstan
           "CreateLaunchTemplate", "CreateLaunchTemplateVersion", "ModifyLaunchTemplate"}
 
 
+# moto's images are the example inventory's two AMIs only (it lists them fast, and the example
+# inventory launches as it is).
+AMIS = ROOT / "tests" / "fixtures" / "aws" / "example-amis.json"
+DEBIAN_AMI = "ami-0d1e2b3c4a5f60718"
+
+
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory) -> MotoServer:
-    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with moto_server(log, env={"MOTO_AMIS_PATH": str(AMIS)}) as server:
         yield server
 
 
@@ -49,7 +56,7 @@ class Cloud:
         self.tmp = tmp
         self.build = tmp / "build"
         self.env: dict[str, str | None] = dict(FAKE_CREDENTIALS)
-        self.ami = register_image(self.client("ec2"))
+        self.ami = DEBIAN_AMI
         self.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={
             "LocationConstraint": REGION})
 
@@ -70,14 +77,6 @@ class Cloud:
             {"Name": "tag:bootstrap:host", "Values": [host]}])
         return [i for r in found["Reservations"] for i in r["Instances"]
                 if i["State"]["Name"] != "terminated"]
-
-
-def register_image(ec2: Any) -> str:
-    """An AMI of our own (listing moto's built-in ones costs seconds)."""
-    return str(ec2.register_image(
-        Name="bootstrap-test", Architecture="x86_64", VirtualizationType="hvm",
-        RootDeviceName="/dev/xvda",
-        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"])
 
 
 @pytest.fixture
@@ -167,7 +166,7 @@ def test_launch_runs_the_instance_with_the_builds_user_data_byte_for_byte(cloud)
              for v in ec2.describe_volumes(VolumeIds=list(volumes.values()))["Volumes"]}
     assert sizes[volumes["/dev/sdf"]] == (50, "gp3", True)
     assert sizes[volumes["/dev/sdg"]] == (50, "st1", True)
-    assert sizes[volumes["/dev/sda1"]][0] == 20  # the AMI's root device, as EC2 reports it
+    assert sizes[volumes["/dev/xvda"]][0] == 20  # the AMI's root device
     # web02's user-data is gzip: binary bytes, still identical after EC2's base64 round trip.
     assert (cloud.build / "web02" / "user-data").read_bytes()[:2] == b"\x1f\x8b"
 
@@ -464,35 +463,24 @@ def test_no_credentials_is_one_clear_message(cloud):
     assert "Traceback" not in result.err
 
 
-@pytest.fixture(scope="module")
-def guarded_moto(tmp_path_factory) -> MotoServer:
-    """A moto server that checks IAM policies after the first four calls (the test's setup)."""
-    log = tmp_path_factory.mktemp("moto-auth") / "moto.log"
-    with moto_server(log, env={"INITIAL_NO_AUTH_ACTION_COUNT": "4"}) as server:
-        yield server
-
-
-def test_access_denied_names_host_and_call_and_reports_what_was_created(guarded_moto, tmp_path):
-    ami = register_image(admin_client("ec2", guarded_moto.url))
-    iam = admin_client("iam", guarded_moto.url)
+def test_access_denied_names_host_and_call_and_reports_what_was_created(cloud):
+    iam = cloud.client("iam")
     iam.create_user(UserName="operator")
     iam.put_user_policy(UserName="operator", PolicyName="no-ec2-run", PolicyDocument=json.dumps({
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": ["iam:*", "s3:*", "ec2:Describe*"],
                        "Resource": "*"}]}))
     key = iam.create_access_key(UserName="operator")["AccessKey"]
-    env = {**FAKE_CREDENTIALS, "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-           "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"], "AWS_SESSION_TOKEN": None}
-    import boto3
-
-    boto3.client("s3", endpoint_url=guarded_moto.url, region_name=REGION,
-                 aws_access_key_id=key["AccessKeyId"],
-                 aws_secret_access_key=key["SecretAccessKey"]).create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    inv = inventory(tmp_path, ami)
-    assert run_cli("render", inv, "-o", tmp_path / "build").rc == 0
-    result = run_cli("launch", inv, "web01", "-b", tmp_path / "build", "--endpoint-url",
-                     guarded_moto.url, env=env)
+    inv = inventory(cloud.tmp, cloud.ami)
+    cloud.render(inv)
+    # From here on moto checks every request's signature and the operator's IAM policy.
+    cloud.server.authenticate_after(0)
+    try:
+        result = cloud.launch(inv, "web01", env={
+            "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"], "AWS_SESSION_TOKEN": None})
+    finally:
+        cloud.server.authenticate_after(None)
     assert result.rc == 1
     err = result.err
     assert err.count("\n") == 1, err
@@ -503,6 +491,7 @@ def test_access_denied_names_host_and_call_and_reports_what_was_created(guarded_
     assert "web01: s3://fleet-boot/chef/fleet/validation.pem uploaded (SSE-S3)" in err
     assert key["SecretAccessKey"] not in result.out + err
     assert_no_secret(result)
+    assert cloud.instances("web01") == []
 
 
 def test_help_never_imports_boto3():

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 from support.moto import FaultProxy, MotoServer, moto_server
-from test_launch import REGION, Cloud, inventory
+from test_launch import AMIS, REGION, Cloud, inventory
 
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory) -> MotoServer:
-    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with moto_server(log, env={"MOTO_AMIS_PATH": str(AMIS)}) as server:
         yield server
 
 

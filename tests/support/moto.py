@@ -103,6 +103,15 @@ class MotoServer:
         with urllib.request.urlopen(request, timeout=10):
             pass
 
+    def authenticate_after(self, count: int | None) -> None:
+        """Check signatures and IAM policies after ``count`` more requests (None: never)."""
+        request = urllib.request.Request(
+            f"{self.url}/moto-api/reset-auth", method="POST",
+            data=("inf" if count is None else str(count)).encode(),
+            headers={"Content-Type": "text/plain"})
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
