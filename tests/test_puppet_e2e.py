@@ -1,0 +1,372 @@
+"""End to end: a puppetserver and a fleet host, both containers built from Debian packages.
+
+The rendered bootstrap (package source ``distro``) runs on the host as it would from user-data:
+the files are copied to their places first, the instance id comes from an IMDSv2 endpoint that
+refuses requests without a session token, the CA's autosign policy admits the certificate
+request only with the right challenge password, and the first catalog writes trusted facts to
+files the test reads back. Values full of shell syntax travel all the way into the catalog and
+nothing in them runs.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import subprocess
+import textwrap
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import run_cli
+from support import docker
+
+pytestmark = pytest.mark.skipif(docker.available() is not None, reason=str(docker.available()))
+
+SERVER_PACKAGES = ["puppetserver"]
+HOST_PACKAGES = ["python3", "curl", "ca-certificates"]
+PASSWORD = "autosign-me-'\"$(touch /tmp/pwned-password)"
+INSTANCE_ID = "i-0a1b2c3d4e5f67890"
+SCRIPT = "/usr/local/sbin/bootstrap-puppet-agent"
+FACTS = "/var/tmp/puppet-e2e"
+ROLE = "web $(touch /tmp/pwned-role) `touch /tmp/pwned-tick`; touch /tmp/pwned-semi\n[agent]"
+PWNED = ["/tmp/pwned-role", "/tmp/pwned-tick", "/tmp/pwned-semi", "/tmp/pwned-password"]
+
+# Policy-based autosigning: puppetserver runs this with the certname as argument and the PEM
+# CSR on stdin; exit 0 signs. It admits a request whose challengePassword is the expected one.
+AUTOSIGN = """\
+#!/usr/bin/ruby
+require 'openssl'
+csr = OpenSSL::X509::Request.new($stdin.read)
+attribute = csr.attributes.find { |a| a.oid == 'challengePassword' }
+exit 1 unless attribute
+given = attribute.value.value.first.value
+exit(given == File.read('/etc/puppet/autosign-password').chomp ? 0 : 1)
+"""
+
+SITE = f"""\
+node default {{
+  file {{ '{FACTS}': ensure => directory }}
+  file {{ '{FACTS}/certname': content => $trusted['certname'] }}
+  file {{ '{FACTS}/instance_id': content => $trusted['extensions']['pp_instance_id'] }}
+  file {{ '{FACTS}/role': content => $trusted['extensions']['pp_role'] }}
+}}
+"""
+
+# A token-checking instance metadata service: PUT a token first, then GET with it (IMDSv2).
+IMDS = """\
+import http.server, sys
+port, instance_id = int(sys.argv[1]), sys.argv[2]
+TOKEN = "e2e-session-token"
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def reply(self, code, body=b""):
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PUT(self):
+        ok = self.path == "/latest/api/token" and \\
+            self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
+        self.reply(200, TOKEN.encode()) if ok else self.reply(400)
+
+    def do_GET(self):
+        if self.headers.get("X-aws-ec2-metadata-token") != TOKEN:
+            self.reply(401)
+        elif self.path == "/latest/meta-data/instance-id":
+            self.reply(200, instance_id.encode())
+        else:
+            self.reply(404)
+
+    def log_message(self, *args):
+        pass
+
+http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def sh(container: str, script: str, env: dict[str, str] | None = None,
+       check: bool = True) -> subprocess.CompletedProcess[str]:
+    args = ["docker", "exec", *(f"-e{k}={v}" for k, v in (env or {}).items()), container,
+            "bash", "-c", script]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    if check and result.returncode:
+        raise AssertionError(f"{script!r} failed ({result.returncode}): {result.stderr[-3000:]}")
+    return result
+
+
+def background(container: str, script: str) -> None:
+    subprocess.run(["docker", "exec", "-d", container, "bash", "-c", script], check=True,
+                   capture_output=True)
+
+
+def put_file(container: str, path: str, content: str, mode: str) -> None:
+    subprocess.run(["docker", "exec", "-i", container, "bash", "-c",
+                    f"mkdir -p \"$(dirname {path})\" && cat > {path} && chmod {mode} {path}"],
+                   input=content, text=True, check=True, capture_output=True)
+
+
+@dataclass
+class Server:
+    container: str
+    port: int
+    started_in: float
+
+
+@pytest.fixture(scope="session")
+def docker_daemon() -> Iterator[None]:
+    daemon = docker.ensure_daemon()
+    yield
+    docker.stop_daemon(daemon)
+
+
+@pytest.fixture(scope="session")
+def puppetserver(docker_daemon: None) -> Iterator[Server]:
+    name = docker.unique("bootstrap-puppetserver")
+    port = free_port()
+    try:
+        tag = docker.image("puppetserver", SERVER_PACKAGES)
+        docker.run(tag, name, ["sleep", "infinity"])
+        sh(name, textwrap.dedent(f"""\
+            set -e
+            cat > /etc/puppet/puppetserver/conf.d/webserver.conf <<EOF
+            webserver: {{
+                access-log-config: /etc/puppet/puppetserver/request-logging.xml
+                client-auth: want
+                ssl-host: 127.0.0.1
+                ssl-port: {port}
+                # Jetty's 30 s default keeps an agent waiting after its CSR on a kept-alive
+                # connection; a short one lets a new agent get its certificate at once.
+                idle-timeout-milliseconds: 2000
+            }}
+            EOF
+            sed -i 's/^\\( *\\)server-var-dir:/\\1max-active-instances: 1\\n&/' \\
+                /etc/puppet/puppetserver/conf.d/puppetserver.conf
+            sed -i 's/-Xms1g -Xmx1g/-Xms128m -Xmx256m/' /etc/default/puppetserver
+            cat > /etc/puppet/puppet.conf <<EOF
+            [main]
+            certname = localhost
+            server = localhost
+            serverport = {port}
+            [server]
+            dns_alt_names = localhost
+            autosign = /usr/local/bin/autosign-policy
+            EOF
+            """))
+        put_file(name, "/usr/local/bin/autosign-policy", AUTOSIGN, "0755")
+        put_file(name, "/etc/puppet/autosign-password", PASSWORD + "\n", "0644")
+        put_file(name, "/etc/puppet/code/environments/production/manifests/site.pp", SITE, "0644")
+        sh(name, "puppet parser validate /etc/puppet/code/environments/production/manifests/site.pp")
+        started = time.monotonic()
+        background(name, "puppetserver foreground > /var/log/puppetserver-fg.log 2>&1")
+        wait_running(name, port)
+        yield Server(name, port, time.monotonic() - started)
+    finally:
+        docker.remove(name)
+
+
+def wait_running(name: str, port: int, timeout: float = 300) -> None:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/status/v1/simple",
+                                        context=context, timeout=5) as response:
+                if response.read().decode().strip() == "running":
+                    return
+        except OSError:
+            pass
+        time.sleep(1)
+    log = sh(name, "tail -n 40 /var/log/puppetserver-fg.log", check=False).stdout
+    raise AssertionError(f"puppetserver did not start in {timeout} s:\n{log}")
+
+
+def render_host(tmp_path: Path, port: int, name: str, password: str,
+                **puppet: object) -> Path:
+    """Render one Debian host of the puppet-agent role; returns its build folder."""
+    inv = tmp_path / f"inv-{name}"
+    (inv / "secrets").mkdir(parents=True, exist_ok=True)
+    (inv / "secrets" / "challenge").write_text(password + "\n")
+    settings = {"server": "localhost", "serverport": port,
+                "challenge_password": {"file": "secrets/challenge"}, **puppet}
+    hosts = {"all": {"hosts": {name: {"os_family": "debian", "bootstrap_roles": ["puppet-agent"],
+                                      "puppet": settings}}}}
+    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))
+    out = tmp_path / f"build-{name}"
+    result = run_cli("render", inv, "-o", out)
+    assert result.rc == 0, result.err
+    return out / name
+
+
+def start_host(packages: list[str]) -> tuple[str, int]:
+    """A Debian container with an IMDSv2 endpoint on its own loopback port."""
+    name = docker.unique("bootstrap-puppet-host")
+    imds_port = free_port()
+    tag = docker.image("puppet-agent-host", packages)
+    docker.run(tag, name, ["sleep", "infinity"])
+    put_file(name, "/usr/local/lib/fake-imds.py", IMDS, "0644")
+    background(name, f"python3 /usr/local/lib/fake-imds.py {imds_port} {INSTANCE_ID}")
+    return name, imds_port
+
+
+@pytest.fixture
+def fleet_host(docker_daemon: None) -> Iterator[tuple[str, int]]:
+    """A fresh Debian host: the bootstrap installs the agent itself."""
+    name, imds_port = start_host(HOST_PACKAGES)
+    try:
+        yield name, imds_port
+    finally:
+        docker.remove(name)
+
+
+@pytest.fixture
+def baked_host(docker_daemon: None) -> Iterator[tuple[str, int]]:
+    """A Debian host whose image already has the agent package, as a baked AMI would."""
+    name, imds_port = start_host([*HOST_PACKAGES, "puppet-agent"])
+    try:
+        yield name, imds_port
+    finally:
+        docker.remove(name)
+
+
+def deliver(container: str, host_build: Path) -> None:
+    """What user-data write_files (or bootstrap push) does: every file at its place."""
+    subprocess.run(["docker", "cp", f"{host_build / 'files'}/.", f"{container}:/"], check=True,
+                   capture_output=True)
+
+
+def digest(container: str) -> str:
+    return sh(container, "find /etc/bootstrap /etc/puppet /var/lib/puppet/ssl /var/lib/bootstrap "
+                         "-type f -exec sha256sum {} + | sort").stdout
+
+
+def test_bootstrap_registers_the_host_and_applies_its_catalog(tmp_path, puppetserver,
+                                                              fleet_host):
+    container, imds_port = fleet_host
+    settings = {"environment": "production", "waitforcert": 30,
+                "extension_requests": {"pp_role": ROLE}}
+    build = render_host(tmp_path, puppetserver.port, "app1", PASSWORD, **settings)
+    report = run_cli("validate", build.parent)
+    assert report.rc == 0, report.out
+    deliver(container, build)
+    env = {"IMDS_ENDPOINT": f"http://127.0.0.1:{imds_port}"}
+
+    started = time.monotonic()
+    first = sh(container, SCRIPT, env=env, check=False)
+    took = time.monotonic() - started
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    out = first.stdout
+    assert f"instance id: {INSTANCE_ID}" in out
+    assert f"/etc/puppet/puppet.conf in place (certname {INSTANCE_ID})" in out
+    assert f"/etc/puppet/csr_attributes.yaml in place (pp_instance_id {INSTANCE_ID})" in out
+    assert "installing puppet-agent" in out
+    assert f"done: {INSTANCE_ID} is registered with its Puppet server" in out
+
+    # The catalog ran with the trusted facts of the signed certificate, exactly as given.
+    facts = {k: sh(container, f"cat {FACTS}/{k}").stdout
+             for k in ("certname", "instance_id", "role")}
+    assert facts == {"certname": INSTANCE_ID, "instance_id": INSTANCE_ID, "role": ROLE}
+    signed = sh(puppetserver.container, f"puppetserver ca list --certname {INSTANCE_ID}").stdout
+    assert "Signed Certificates" in signed and INSTANCE_ID in signed
+    # Nothing inside any value ran, on the host or on the CA.
+    for path in PWNED:
+        for box in (container, puppetserver.container):
+            assert sh(box, f"test ! -e {path}", check=False).returncode == 0, f"{path} on {box}"
+
+    before = digest(container)
+    second = sh(container, SCRIPT, env=env, check=False)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == \
+        f"bootstrap-puppet-agent: already bootstrapped as {INSTANCE_ID}; nothing to do"
+    assert digest(container) == before
+
+    # A later push of a changed puppet.conf, then the role's apply step: the live copy follows
+    # the build and keeps the certname the host registered with.
+    build = render_host(tmp_path, puppetserver.port, "app1", PASSWORD,
+                        **{**settings, "runinterval": "1h"})
+    deliver(container, build)
+    applied = sh(container, SCRIPT, check=False)
+    assert applied.returncode == 0, applied.stderr
+    assert "puppet.conf updated from /etc/bootstrap/puppet-agent/puppet.conf" in applied.stdout
+    printed = json.loads(sh(container, "puppet config print certname runinterval environment "
+                                       "--section agent --render-as json").stdout)
+    assert printed == {"certname": INSTANCE_ID, "runinterval": 3600, "environment": "production"}
+    print(f"\nfirst bootstrap run: {took:.1f} s; puppetserver started in "
+          f"{puppetserver.started_in:.1f} s")
+
+    run_checks(container, build)
+
+
+def run_checks(container: str, build: Path) -> None:
+    """What ``bootstrap verify`` runs: the build's file checks and the role's checks, through
+    testinfra on the bootstrapped container."""
+    testinfra = pytest.importorskip("testinfra")
+    from bootstrap.checks import Library
+    from bootstrap.roles import Registry
+
+    inventory = build.parent.parent / "inv-app1"
+    manifest = json.loads((build / "manifest.json").read_text())
+    hostvars = json.loads(run_cli("inventory", inventory, "--host", "app1").out)
+    fixtures = {"host": testinfra.get_host(f"docker://{container}"), "hostvars": hostvars,
+                "manifest": manifest}
+    ran = []
+    for check in Library(Registry(inventory)).for_roles(["puppet-agent"]):
+        check.function(**{k: fixtures[k] for k in check.fixtures}, **check.params)
+        ran.append(check.name)
+    assert "manifest::test_managed_files" in ran
+    assert "puppet-agent::test_agent_certificate_signed" in ran
+
+
+def test_a_wrong_challenge_password_is_not_signed(tmp_path, puppetserver, baked_host):
+    container, imds_port = baked_host
+    build = render_host(tmp_path, puppetserver.port, "intruder", "not-the-password",
+                        certname="intruder.example.internal", waitforcert=0)
+    deliver(container, build)
+    result = sh(container, SCRIPT, env={"IMDS_ENDPOINT": f"http://127.0.0.1:{imds_port}"},
+                check=False)
+    assert result.returncode == 1
+    assert "puppet-agent is already installed" in result.stdout
+    assert "error: no signed certificate for intruder.example.internal: sign it on the CA" \
+        in result.stderr
+    assert sh(container, "test -e /var/lib/bootstrap/puppet-agent.done",
+              check=False).returncode == 1
+    pending = sh(puppetserver.container, "puppetserver ca list").stdout
+    assert "intruder.example.internal" in pending
+
+
+def test_without_imds_or_certname_the_script_says_what_to_set(tmp_path, fleet_host):
+    container, _ = fleet_host
+    build = render_host(tmp_path, 8140, "offec2", PASSWORD)
+    deliver(container, build)
+    result = sh(container, SCRIPT, env={"IMDS_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+                                        "IMDS_TRIES": "2"}, check=False)
+    assert result.returncode == 1
+    assert "cannot read the EC2 instance id from IMDSv2" in result.stderr
+    assert "set puppet.certname for this host" in result.stderr
+    # It stopped before touching anything: no package, no live configuration.
+    assert sh(container, "command -v puppet", check=False).returncode == 1
+    assert sh(container, "test -e /etc/puppet/puppet.conf", check=False).returncode == 1
+
+
+def test_the_script_refuses_to_run_as_a_user(tmp_path, fleet_host):
+    container, _ = fleet_host
+    build = render_host(tmp_path, 8140, "user", PASSWORD)
+    deliver(container, build)
+    result = subprocess.run(["docker", "exec", "-u", "nobody", container, SCRIPT],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "error: must run as root" in result.stderr
