@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shlex
+import socket
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -167,6 +168,8 @@ def _connect_once(name: str, connection: Connection, options: SshOptions,
         _AcceptNew(known_hosts) if options.accept_new_host_keys else _Reject(known_hosts))
     where = f"{conn.host}:{conn.port}"
     known_name = _known_name(conn.host, conn.port)
+    if not conn.gateway:
+        conn.connect_kwargs["sock"] = _socket(conn.host, conn.port, options.timeout, where)
     try:
         conn.open()
     except _UnknownHostKey as exc:
@@ -196,6 +199,19 @@ def _connect_once(name: str, connection: Connection, options: SshOptions,
         conn.close()
         raise TransportError(f"cannot connect to {where}: {_describe(exc)}") from None
     return Session(name, conn, connection.ansible_become_user, options)
+
+
+def _socket(host: str, port: int, timeout: float, where: str) -> socket.socket:
+    """A TCP connection with Nagle's algorithm off: SSH's small request/reply packets would
+    otherwise wait for delayed ACKs, about 40 ms per command on loopback."""
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except TimeoutError:
+        raise TransportError(f"cannot connect to {where}: timed out after {timeout:g} s") from None
+    except OSError as exc:
+        raise TransportError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def _describe(exc: BaseException) -> str:
