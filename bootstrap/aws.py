@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
 
-# Attempts per call (the first one included) when the AWS config does not say.
-DEFAULT_ATTEMPTS = 8
+from bootstrap.errors import BootstrapError
+
+# Attempts per call (the first one included) when the AWS config does not say: backoff of up
+# to 1, 2, 4 and 8 seconds between them.
+DEFAULT_ATTEMPTS = 5
 DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
                     "AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch",
                     "ExpiredToken", "UnrecognizedClientException"})
@@ -145,8 +148,11 @@ class Live:
     dry_run = False
 
     def __init__(self, region: str, endpoint_url: str | None = None) -> None:
-        import boto3
-        from botocore.config import Config
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError:
+            raise BootstrapError("boto3 is not installed: pip install 'bootstrap[aws]'") from None
 
         session = _botocore_session()
         self.attempts = int(session.get_config_variable("max_attempts") or DEFAULT_ATTEMPTS)

@@ -71,31 +71,36 @@ class MotoServer:
     """``moto_server -H 127.0.0.1 -p PORT`` as a subprocess; stopped by its PID."""
 
     def __init__(self, log: Path, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         command = _moto_command()
         if command is None:
             raise RuntimeError("moto_server is not installed (pip install 'moto[server]')")
         self._handle = open(log, "ab")  # noqa: SIM115 - lives as long as the server
-        self.proc = subprocess.Popen(
-            [*command, "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self._handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-        )
-        self._wait_ready()
+        # moto_server takes a port number, so another process may take it between our probe and
+        # its bind: then it exits at once, and we try another port.
+        for _ in range(5):
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.proc = subprocess.Popen(
+                [*command, "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=self._handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            )
+            if self._wait_ready():
+                return
+        raise RuntimeError(f"moto_server did not start; see {self.log}")
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {self.proc.returncode}; see {self.log}")
+                return False
             try:
-                with urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=1):
-                    return
+                with urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=5):
+                    return True
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"moto_server did not answer on {self.url} in 30 s; see {self.log}")
+        raise RuntimeError(f"moto_server did not answer on {self.url} in 60 s; see {self.log}")
 
     def reset(self) -> None:
         """Forget every resource (moto's own reset endpoint)."""
@@ -157,8 +162,6 @@ class FaultProxy:
     injected: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self._lock = threading.Lock()
         proxy = self
 
@@ -171,7 +174,10 @@ class FaultProxy:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        # Port 0: the kernel picks a free port, so no other test run can take it first.
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self._server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
