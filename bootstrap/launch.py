@@ -468,10 +468,11 @@ class Launcher:
             if state != "pending":
                 reason = (instances[0].get("StateReason") or {}).get("Message", "")
                 raise BootstrapError(f"{instance_id} went {state} instead of running: {reason}")
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise BootstrapError(f"{instance_id} still pending after {self.timeout:.0f} s "
                                      "(it was launched; see the console, or bootstrap terminate)")
-            time.sleep(self.poll)
+            time.sleep(min(self.poll, left))
 
     def _report(self, spec: Spec, instance: dict[str, Any]) -> None:
         private = instance.get("PrivateIpAddress")

@@ -451,6 +451,22 @@ def test_a_new_instance_profile_not_yet_visible_to_ec2_is_waited_for(cloud):
     assert len(cloud.instances("web01")) == 1
 
 
+def test_an_instance_that_stays_pending_is_reported_after_the_timeout(cloud):
+    inv = inventory(cloud.tmp, cloud.ami)
+    cloud.render(inv)
+    proxy = FaultProxy(cloud.endpoint)
+    proxy.rewrite("DescribeInstances", b"<name>running</name>", b"<name>pending</name>")
+    try:
+        result = cloud.launch(inv, "web01", "--timeout", "1", endpoint=proxy.url)
+    finally:
+        proxy.stop()
+    assert result.rc == 1
+    [instance] = cloud.instances("web01")
+    iid = instance["InstanceId"]
+    assert f"host web01: {iid} still pending after 1 s (it was launched" in result.err
+    assert f"web01: {iid} launched (t3.micro, {cloud.ami})" in result.err.split("left in place:")[1]
+
+
 def test_no_credentials_is_one_clear_message(cloud):
     inv = inventory(cloud.tmp, cloud.ami)
     cloud.render(inv)

@@ -158,6 +158,8 @@ class FaultProxy:
 
     upstream: str
     faults: list[Fault] = field(default_factory=list)
+    # action -> (old, new): bytes replaced in every upstream answer to that action
+    rewrites: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
     seen: list[str] = field(default_factory=list)
     injected: list[str] = field(default_factory=list)
 
@@ -184,6 +186,11 @@ class FaultProxy:
     def fail(self, action: str, code: str, message: str, *, status: int = 400, times: int = 1) -> None:
         with self._lock:
             self.faults.append(Fault(action, code, message, status, times))
+
+    def rewrite(self, action: str, old: bytes, new: bytes) -> None:
+        """Edit moto's answers to ``action`` (e.g. keep an instance pending)."""
+        with self._lock:
+            self.rewrites[action] = (old, new)
 
     def count(self, action: str) -> int:
         return self.seen.count(action)
@@ -220,6 +227,8 @@ class FaultProxy:
             data = response.read()
         finally:
             conn.close()
+        if action in self.rewrites:
+            data = data.replace(*self.rewrites[action])
         request.send_response(response.status)
         for key, value in response.getheaders():
             if key.lower() not in {"transfer-encoding", "connection", "content-length", "server",
