@@ -189,6 +189,21 @@ def test_instance_role_policy_and_profile_match_the_build(cloud):
         assert line in result.out
 
 
+def test_a_host_without_chef_gets_the_role_it_names_with_the_ec2_trust_only(cloud):
+    inv = inventory(cloud.tmp, cloud.ami, hosts={"pup01": {"aws": {
+        "ami": cloud.ami, "region": REGION, "iam_role": "puppet-node"}}})
+    cloud.render(inv)
+    result = cloud.launch(inv, "pup01")
+    assert result.rc == 0, result.err
+    iam = cloud.client("iam")
+    trust = iam.get_role(RoleName="puppet-node")["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"] == [{"Effect": "Allow", "Principal": {
+        "Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    assert iam.list_role_policies(RoleName="puppet-node")["PolicyNames"] == []
+    [instance] = cloud.instances("pup01")
+    assert instance["IamInstanceProfile"]["Arn"].endswith(":instance-profile/puppet-node")
+
+
 def test_a_changed_policy_or_a_stranger_in_the_profile_is_put_right(cloud):
     inv = inventory(cloud.tmp, cloud.ami)
     cloud.render(inv)
