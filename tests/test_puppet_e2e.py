@@ -1,11 +1,13 @@
 """End to end: a puppetserver and a fleet host, both containers built from Debian packages.
 
-The rendered bootstrap (package source ``distro``) runs on the host as it would from user-data:
-the files are copied to their places first, the instance id comes from an IMDSv2 endpoint that
-refuses requests without a session token, the CA's autosign policy admits the certificate
-request only with the right challenge password, and the first catalog writes trusted facts to
-files the test reads back. Values full of shell syntax travel all the way into the catalog and
-nothing in them runs.
+The host boots from its rendered user-data alone (roles cloud-init and puppet-agent, package
+source ``distro``): cloud-init itself runs it through the NoCloud datasource, write_files puts
+the staged puppet.conf and csr_attributes.yaml in place and the bootstrap script runs as a
+user-data part. The instance id comes from an IMDSv2 endpoint that refuses requests without a
+session token; the CA's autosign policy admits the certificate request only with the right
+challenge password; the first catalog writes trusted facts to files the test reads back. Values
+full of shell syntax travel all the way into the catalog and nothing in them runs. Other tests
+run the script as ``bootstrap push --apply`` would, after copying the build's files.
 """
 
 from __future__ import annotations
@@ -30,6 +32,17 @@ pytestmark = pytest.mark.skipif(docker.available() is not None, reason=str(docke
 
 SERVER_PACKAGES = ["puppetserver"]
 HOST_PACKAGES = ["python3", "curl", "ca-certificates"]
+# cloud-init reads the seed folder only and leaves the container's network alone.
+CLOUD_PACKAGES = [*HOST_PACKAGES, "cloud-init", "locales"]
+CLOUD_SETUP = r"""
+printf 'datasource_list: [ NoCloud, None ]\n' > /etc/cloud/cloud.cfg.d/98-test-datasource.cfg
+printf 'network: {config: disabled}\n' > /etc/cloud/cloud.cfg.d/99-test-no-network.cfg
+sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen
+locale-gen
+"""
+SEED = "/var/lib/cloud/seed/nocloud"
+BOOT = ("cloud-init init --local && cloud-init init && cloud-init modules --mode config"
+        " && cloud-init modules --mode final")
 PASSWORD = "autosign-me-'\"$(touch /tmp/pwned-password)"
 INSTANCE_ID = "i-0a1b2c3d4e5f67890"
 SCRIPT = "/usr/local/sbin/bootstrap-puppet-agent"
@@ -196,14 +209,14 @@ def wait_running(name: str, port: int, timeout: float = 300) -> None:
 
 
 def render_host(tmp_path: Path, port: int, name: str, password: str,
-                **puppet: object) -> Path:
+                roles: tuple[str, ...] = ("puppet-agent",), **puppet: object) -> Path:
     """Render one Debian host of the puppet-agent role; returns its build folder."""
     inv = tmp_path / f"inv-{name}"
     (inv / "secrets").mkdir(parents=True, exist_ok=True)
     (inv / "secrets" / "challenge").write_text(password + "\n")
     settings = {"server": "localhost", "serverport": port,
                 "challenge_password": {"file": "secrets/challenge"}, **puppet}
-    hosts = {"all": {"hosts": {name: {"os_family": "debian", "bootstrap_roles": ["puppet-agent"],
+    hosts = {"all": {"hosts": {name: {"os_family": "debian", "bootstrap_roles": list(roles),
                                       "puppet": settings}}}}
     (inv / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))
     out = tmp_path / f"build-{name}"
@@ -212,11 +225,11 @@ def render_host(tmp_path: Path, port: int, name: str, password: str,
     return out / name
 
 
-def start_host(packages: list[str]) -> tuple[str, int]:
+def start_host(packages: list[str], setup: str = "") -> tuple[str, int]:
     """A Debian container with an IMDSv2 endpoint on its own loopback port."""
     name = docker.unique("bootstrap-puppet-host")
     imds_port = free_port()
-    tag = docker.image("puppet-agent-host", packages)
+    tag = docker.image("puppet-agent-host", packages, setup)
     docker.run(tag, name, ["sleep", "infinity"])
     put_file(name, "/usr/local/lib/fake-imds.py", IMDS, "0644")
     background(name, f"python3 /usr/local/lib/fake-imds.py {imds_port} {INSTANCE_ID}")
@@ -227,6 +240,16 @@ def start_host(packages: list[str]) -> tuple[str, int]:
 def fleet_host(docker_daemon: None) -> Iterator[tuple[str, int]]:
     """A fresh Debian host: the bootstrap installs the agent itself."""
     name, imds_port = start_host(HOST_PACKAGES)
+    try:
+        yield name, imds_port
+    finally:
+        docker.remove(name)
+
+
+@pytest.fixture
+def cloud_host(docker_daemon: None) -> Iterator[tuple[str, int]]:
+    """A fresh Debian instance with cloud-init, waiting for its first boot."""
+    name, imds_port = start_host(CLOUD_PACKAGES, CLOUD_SETUP)
     try:
         yield name, imds_port
     finally:
@@ -254,22 +277,30 @@ def digest(container: str) -> str:
                          "-type f -exec sha256sum {} + | sort").stdout
 
 
-def test_bootstrap_registers_the_host_and_applies_its_catalog(tmp_path, puppetserver,
-                                                              fleet_host):
-    container, imds_port = fleet_host
+def boot(container: str, host_build: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A first boot: cloud-init's four stages on the host's user-data, as on EC2."""
+    sh(container, f"mkdir -p {SEED} && printf 'instance-id: {INSTANCE_ID}\\n' > {SEED}/meta-data")
+    subprocess.run(["docker", "cp", str(host_build / "user-data"), f"{container}:{SEED}/user-data"],
+                   check=True, capture_output=True)
+    return sh(container, BOOT, env=env, check=False)
+
+
+def test_user_data_alone_registers_the_host_and_applies_its_catalog(tmp_path, puppetserver,
+                                                                    cloud_host):
+    container, imds_port = cloud_host
     settings = {"environment": "production", "waitforcert": 30,
                 "extension_requests": {"pp_role": ROLE}}
-    build = render_host(tmp_path, puppetserver.port, "app1", PASSWORD, **settings)
+    build = render_host(tmp_path, puppetserver.port, "app1", PASSWORD,
+                        roles=("cloud-init", "puppet-agent"), **settings)
     report = run_cli("validate", build.parent)
     assert report.rc == 0, report.out
-    deliver(container, build)
     env = {"IMDS_ENDPOINT": f"http://127.0.0.1:{imds_port}"}
 
     started = time.monotonic()
-    first = sh(container, SCRIPT, env=env, check=False)
+    booted = boot(container, build, env)
     took = time.monotonic() - started
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    out = first.stdout
+    assert booted.returncode == 0, booted.stdout[-3000:] + booted.stderr[-3000:]
+    out = sh(container, "cat /var/log/cloud-init-output.log").stdout
     assert f"instance id: {INSTANCE_ID}" in out
     assert f"/etc/puppet/puppet.conf in place (certname {INSTANCE_ID})" in out
     assert f"/etc/puppet/csr_attributes.yaml in place (pp_instance_id {INSTANCE_ID})" in out
@@ -287,8 +318,10 @@ def test_bootstrap_registers_the_host_and_applies_its_catalog(tmp_path, puppetse
         for box in (container, puppetserver.container):
             assert sh(box, f"test ! -e {path}", check=False).returncode == 0, f"{path} on {box}"
 
+    # The script again, by hand: nothing left to do.
+    script = sh(container, "ls /var/lib/cloud/instance/scripts/*puppet-agent*").stdout.strip()
     before = digest(container)
-    second = sh(container, SCRIPT, env=env, check=False)
+    second = sh(container, script, env=env, check=False)
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == \
         f"bootstrap-puppet-agent: already bootstrapped as {INSTANCE_ID}; nothing to do"
@@ -297,7 +330,7 @@ def test_bootstrap_registers_the_host_and_applies_its_catalog(tmp_path, puppetse
     # A later push of a changed puppet.conf, then the role's apply step: the live copy follows
     # the build and keeps the certname the host registered with.
     build = render_host(tmp_path, puppetserver.port, "app1", PASSWORD,
-                        **{**settings, "runinterval": "1h"})
+                        roles=("cloud-init", "puppet-agent"), **{**settings, "runinterval": "1h"})
     deliver(container, build)
     applied = sh(container, SCRIPT, check=False)
     assert applied.returncode == 0, applied.stderr
@@ -305,7 +338,7 @@ def test_bootstrap_registers_the_host_and_applies_its_catalog(tmp_path, puppetse
     printed = json.loads(sh(container, "puppet config print certname runinterval environment "
                                        "--section agent --render-as json").stdout)
     assert printed == {"certname": INSTANCE_ID, "runinterval": 3600, "environment": "production"}
-    print(f"\nfirst bootstrap run: {took:.1f} s; puppetserver started in "
+    print(f"\nfirst boot (cloud-init and the bootstrap): {took:.1f} s; puppetserver started in "
           f"{puppetserver.started_in:.1f} s")
 
     run_checks(container, build)
@@ -324,7 +357,7 @@ def run_checks(container: str, build: Path) -> None:
     fixtures = {"host": testinfra.get_host(f"docker://{container}"), "hostvars": hostvars,
                 "manifest": manifest}
     ran = []
-    for check in Library(Registry(inventory)).for_roles(["puppet-agent"]):
+    for check in Library(Registry(inventory)).for_roles(["cloud-init", "puppet-agent"]):
         check.function(**{k: fixtures[k] for k in check.fixtures}, **check.params)
         ran.append(check.name)
     assert "manifest::test_managed_files" in ran
