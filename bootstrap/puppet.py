@@ -21,7 +21,7 @@ from typing import Any
 
 from bootstrap.errors import BootstrapError
 from bootstrap.render import Target
-from bootstrap.settings.puppet import BOOT_EXTENSION, Puppet
+from bootstrap.settings.puppet import BOOT_EXTENSION, DEFAULT_MAJOR, Puppet
 
 FAMILIES = ("debian", "redhat")
 CHALLENGE_PASSWORD_OID = "1.2.840.113549.1.9.7"
@@ -83,8 +83,10 @@ class Install:
         return ", ".join(p for r in self.releases for p in r.platforms)
 
 
-def install_plan(source: str, family: str, version: str | None, major: int) -> Install:
-    """The packages, paths and repositories of ``source`` on ``family``."""
+def install_plan(source: str, family: str, version: str | None) -> Install:
+    """The packages, paths and repositories of ``source`` on ``family``; ``version`` is a
+    collection ("8") or an exact release ("8.10.0")."""
+    major = int(version.split(".")[0]) if version else DEFAULT_MAJOR
     exact = version if version and "." in version else ""
     if source == "distro":
         if family != "debian":
@@ -161,14 +163,13 @@ def host_plan(hostvars: dict[str, Any]) -> tuple[Puppet, Install]:
     given = {k: v for k, v in (hostvars.get("puppet") or {}).items() if k != "challenge_password"}
     settings = Puppet.model_validate(given)
     family = str(hostvars.get("os_family", "")).lower()
-    return settings, install_plan(settings.package_source, family, settings.version,
-                                  settings.major)
+    return settings, install_plan(settings.package_source, family, settings.version)
 
 
 def context(target: Target, settings: Puppet) -> dict[str, Any]:
     family = os_family(target)
     try:
-        plan = install_plan(settings.package_source, family, settings.version, settings.major)
+        plan = install_plan(settings.package_source, family, settings.version)
     except ValueError as exc:
         raise BootstrapError(str(exc), origin=target.origin("puppet", "package_source"),
                              host=target.name, key="puppet.package_source") from None

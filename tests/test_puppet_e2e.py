@@ -209,14 +209,15 @@ def wait_running(name: str, port: int, timeout: float = 300) -> None:
 
 
 def render_host(tmp_path: Path, port: int, name: str, password: str,
-                roles: tuple[str, ...] = ("puppet-agent",), **puppet: object) -> Path:
-    """Render one Debian host of the puppet-agent role; returns its build folder."""
+                roles: tuple[str, ...] = ("puppet-agent",), os_family: str = "debian",
+                **puppet: object) -> Path:
+    """Render one host of the puppet-agent role; returns its build folder."""
     inv = tmp_path / f"inv-{name}"
     (inv / "secrets").mkdir(parents=True, exist_ok=True)
     (inv / "secrets" / "challenge").write_text(password + "\n")
     settings = {"server": "localhost", "serverport": port,
                 "challenge_password": {"file": "secrets/challenge"}, **puppet}
-    hosts = {"all": {"hosts": {name: {"os_family": "debian", "bootstrap_roles": list(roles),
+    hosts = {"all": {"hosts": {name: {"os_family": os_family, "bootstrap_roles": list(roles),
                                       "puppet": settings}}}}
     (inv / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))
     out = tmp_path / f"build-{name}"
@@ -403,3 +404,28 @@ def test_the_script_refuses_to_run_as_a_user(tmp_path, fleet_host):
                             capture_output=True, text=True)
     assert result.returncode == 1
     assert "error: must run as root" in result.stderr
+
+
+def test_an_os_release_missing_from_the_table_stops_before_installing(tmp_path, fleet_host):
+    container, imds_port = fleet_host
+    build = render_host(tmp_path, 8140, "future", PASSWORD, package_source="puppet",
+                        certname="future.example.internal")
+    deliver(container, build)
+    sh(container, "sed -i 's/^VERSION_ID=.*/VERSION_ID=\"99\"/' /etc/os-release")
+    result = sh(container, SCRIPT, env={"IMDS_ENDPOINT": f"http://127.0.0.1:{imds_port}"},
+                check=False)
+    assert result.returncode == 1
+    assert "error: no puppet-agent packages for debian:99; supported: debian:11, debian:12, " \
+           "ubuntu:20.04, ubuntu:22.04, ubuntu:24.04" in result.stderr
+    assert sh(container, "dpkg -s puppet-agent", check=False).returncode == 1
+
+
+def test_the_redhat_script_names_the_wrong_family(tmp_path, fleet_host):
+    container, _ = fleet_host
+    build = render_host(tmp_path, 8140, "rh", PASSWORD, os_family="redhat",
+                        package_source="openvox")
+    deliver(container, build)
+    result = sh(container, SCRIPT, check=False)
+    assert result.returncode == 1
+    assert "error: rpm not found: this script is for RHEL and Amazon Linux (check os_family of " \
+           "this host)" in result.stderr

@@ -287,7 +287,7 @@ def test_release_table_codenames_match_distro_info():
 @pytest.mark.parametrize("family", ["debian", "redhat"])
 @pytest.mark.parametrize("major", [7, 8])
 def test_every_release_url_is_complete_https(source, family, major):
-    plan = install_plan(source, family, str(major), major)
+    plan = install_plan(source, family, str(major))
     assert plan.releases
     vendor = {"puppet": ("puppet.com", f"puppet{major}-release-"),
               "openvox": ("voxpupuli.org", f"openvox{major}-release-")}[source]

@@ -122,7 +122,3 @@ class Puppet(Settings):
             if "\x00" in value[name]:
                 raise ValueError(f"{name}: a certificate extension cannot hold a NUL byte")
         return value
-
-    @property
-    def major(self) -> int:
-        return int(self.version.split(".")[0]) if self.version else DEFAULT_MAJOR
