@@ -60,6 +60,14 @@ OPENVOX_APT = "https://apt.voxpupuli.org"
 OPENVOX_YUM = "https://yum.voxpupuli.org"
 
 
+class PlanError(ValueError):
+    """A package source that cannot serve the host, and the setting to change."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 @dataclass(frozen=True, slots=True)
 class Release:
     """The release package that adds the vendor's repository on some OS releases."""
@@ -90,11 +98,11 @@ def install_plan(source: str, family: str, version: str | None) -> Install:
     exact = version if version and "." in version else ""
     if source == "distro":
         if family != "debian":
-            raise ValueError("RHEL and Amazon Linux ship no Puppet package: set "
-                             "puppet.package_source to puppet or openvox")
+            raise PlanError("RHEL and Amazon Linux ship no Puppet package: set "
+                            "puppet.package_source to puppet or openvox", "package_source")
         if version:
-            raise ValueError("distro packages follow the OS release: puppet.version applies to "
-                             "package_source puppet or openvox only")
+            raise PlanError("distro packages follow the OS release: puppet.version applies to "
+                            "package_source puppet or openvox only", "version")
         # Debian 12 and Ubuntu 24.04 call it puppet-agent; older releases call it puppet.
         return Install(("puppet-agent", "puppet"), "/etc/puppet", "/usr/bin/puppet")
     aio = {"confdir": "/etc/puppetlabs/puppet", "puppet": "/opt/puppetlabs/bin/puppet",
@@ -103,7 +111,7 @@ def install_plan(source: str, family: str, version: str | None) -> Install:
         return Install(("puppet-agent",), releases=_puppet_releases(family, major), **aio)
     if source == "openvox":
         return Install(("openvox-agent",), releases=_openvox_releases(family, major), **aio)
-    raise ValueError(f"unknown package source {source!r}")
+    raise PlanError(f"unknown package source {source!r}", "package_source")
 
 
 def _puppet_releases(family: str, major: int) -> tuple[Release, ...]:
@@ -170,9 +178,9 @@ def context(target: Target, settings: Puppet) -> dict[str, Any]:
     family = os_family(target)
     try:
         plan = install_plan(settings.package_source, family, settings.version)
-    except ValueError as exc:
-        raise BootstrapError(str(exc), origin=target.origin("puppet", "package_source"),
-                             host=target.name, key="puppet.package_source") from None
+    except PlanError as exc:
+        raise BootstrapError(str(exc), origin=target.origin("puppet", exc.key), host=target.name,
+                             key=f"puppet.{exc.key}") from None
     custom = {CHALLENGE_PASSWORD_OID: settings.challenge_password} \
         if settings.challenge_password is not None else {}
     return {

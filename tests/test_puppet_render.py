@@ -221,20 +221,21 @@ def test_redhat_has_no_distro_package(tmp_path, tree):
 
 
 @pytest.mark.parametrize(("puppet", "key", "message"), [
-    ({"extension_requests": {"pp_instance_id": "i-1"}}, "puppet.extension_requests",
-     "filled in at boot"),
-    ({"extension_requests": {"pp_rol": "web"}}, "puppet.extension_requests",
+    ({"extension_requests": {"pp_instance_id": "i-1"}},
+     "puppet.extension_requests.pp_instance_id", "filled in at boot"),
+    ({"extension_requests": {"pp_rol": "web"}}, "puppet.extension_requests.pp_rol",
      "neither a registered extension name"),
     ({"version": "6"}, "puppet.version", "Puppet 7 and 8 only"),
     ({"version": "8.10"}, "puppet.version", "8.10.0"),
     ({"runinterval": "half an hour"}, "puppet.runinterval", "Puppet duration"),
     ({"package_source": "gem"}, "puppet.package_source", "'distro', 'puppet' or 'openvox'"),
     ({"challenge_password": "plain"}, "puppet.challenge_password", "secret reference"),
+    ({"version": "8"}, "puppet.version", "distro packages follow the OS release"),
 ])
 def test_bad_values_are_refused(tmp_path, tree, puppet, key, message):
     result, _ = render(tmp_path, tree, {"server": "puppet.example.internal", **puppet})
     line = one_error(result)
-    assert "hosts.yml:" in line and "host web1" in line and f"key {key}" in line
+    assert "hosts.yml:" in line and "host web1" in line and f"key {key}:" in line
     assert message in line
 
 

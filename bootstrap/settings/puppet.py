@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
-from bootstrap.model import Secret, Settings
+from bootstrap.model import KeyProblem, Secret, Settings
 
 # RFC 1123 host names (an IPv4 address matches too): what puppet.conf's server settings hold.
 HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -49,7 +49,7 @@ BOOT_EXTENSION = "pp_instance_id"
 def _matches(pattern: re.Pattern[str], what: str) -> Any:
     def check(value: str) -> str:
         if not pattern.fullmatch(value):
-            raise ValueError(f"{value!r} is not a valid {what}")
+            raise KeyProblem(f"{value!r} is not a valid {what}")
         return value
 
     return AfterValidator(check)
@@ -104,7 +104,7 @@ class Puppet(Settings):
     @classmethod
     def _known_collection(cls, value: str | None) -> str | None:
         if value is not None and int(value.split(".")[0]) not in MAJORS:
-            raise ValueError(f"{value!r}: packages exist for Puppet "
+            raise KeyProblem(f"{value!r}: packages exist for Puppet "
                              f"{' and '.join(map(str, MAJORS))} only")
         return value
 
@@ -113,12 +113,12 @@ class Puppet(Settings):
     def _known_extensions(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
             if name == BOOT_EXTENSION:
-                raise ValueError(f"{BOOT_EXTENSION} is filled in at boot with the EC2 instance "
-                                 "id; leave it out")
+                raise KeyProblem(f"{BOOT_EXTENSION} is filled in at boot with the EC2 instance "
+                                 "id; leave it out", name)
             if name not in SHORT_NAMES and not EXTENSION_OID.fullmatch(name):
-                raise ValueError(f"{name!r} is neither a registered extension name (pp_role, "
+                raise KeyProblem(f"{name!r} is neither a registered extension name (pp_role, "
                                  "pp_environment, ...) nor an OID under 1.3.6.1.4.1.34380.1.1, "
-                                 ".1.2 or .1.3")
+                                 ".1.2 or .1.3", name)
             if "\x00" in value[name]:
-                raise ValueError(f"{name}: a certificate extension cannot hold a NUL byte")
+                raise KeyProblem("a certificate extension cannot hold a NUL byte", name)
         return value
