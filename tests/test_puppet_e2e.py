@@ -339,7 +339,10 @@ def test_user_data_alone_registers_the_host_and_applies_its_catalog(tmp_path, pu
     printed = json.loads(sh(container, "puppet config print certname runinterval environment "
                                        "--section agent --render-as json").stdout)
     assert printed == {"certname": INSTANCE_ID, "runinterval": 3600, "environment": "production"}
-    print(f"\nfirst boot (cloud-init and the bootstrap): {took:.1f} s; puppetserver started in "
+    # Shown with pytest -s: what the script says on a first boot, and how long things took.
+    print("", *(line for line in out.splitlines() if line.startswith("bootstrap-puppet-agent")),
+          applied.stdout.strip(), sep="\n")
+    print(f"first boot (cloud-init and the bootstrap): {took:.1f} s; puppetserver started in "
           f"{puppetserver.started_in:.1f} s")
 
     run_checks(container, build)
