@@ -178,9 +178,7 @@ def _push(host: FleetHost, registry: Registry, options: PushOptions, config: Any
             if result.failed:
                 return
         dests = [f["dest"] for f in files]
-        if not options.check and dests:
-            session.run(_CLEAN, dests)
-        states = _survey(session, dests)
+        states = _survey(session, dests, clean=not options.check)
         todo = [f for f, state in zip(files, states, strict=True) if state.drift(f)]
         appliers = {name: registry.get(name).apply for name in host.roles}
         if options.check:
@@ -211,29 +209,47 @@ def _check_build(folder: Path, files: list[dict[str, Any]]) -> str:
     return ""
 
 
+# Exit 127: no cloud-init; 124: not done in time; else cloud-init's own exit status. The last
+# line is what ``cloud-init status`` says. cloud-init before 23.4 stops waiting at the first
+# error while the boot goes on, so an error counts only once the final stage has written
+# result.json (it does so even after errors).
+_CLOUD_INIT_WAIT = r"""
+command -v cloud-init >/dev/null 2>&1 || exit 127
+deadline=$(( $(date +%s) + $1 ))
+while :; do
+  left=$(( deadline - $(date +%s) ))
+  if [ "$left" -le 0 ]; then rc=124; break; fi
+  timeout "$left" cloud-init status --wait >/dev/null 2>&1
+  rc=$?
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 0 ] || [ -e /run/cloud-init/result.json ]; then break; fi
+  sleep 1
+done
+cloud-init status 2>&1 | tail -n 1
+exit "$rc"
+"""
+
+
 def _wait_for_cloud_init(session: Session, timeout: float, result: HostResult) -> None:
     seconds = max(1, int(timeout))
-    script = ("command -v cloud-init >/dev/null 2>&1 || exit 127\n"
-              f"exec timeout {seconds} cloud-init status --wait")
-    outcome = session.run(script, timeout=timeout + 30)
-    last = outcome.output.strip().splitlines()[-1:] or [""]
+    outcome = session.run(_CLOUD_INIT_WAIT, [str(seconds)], timeout=timeout + 30)
+    status = (outcome.output.strip().splitlines()[-1:] or [""])[0].strip()
     if outcome.rc == 127:
         result.notes.append("cloud-init is not installed: did not wait for it")
     elif outcome.rc == 124:
         result.status = "failed"
-        result.reason = f"cloud-init still running after {seconds} s"
+        result.reason = f"cloud-init has not finished after {seconds} s ({status})"
     elif outcome.rc == 2:
-        result.notes.append(f"cloud-init finished with recoverable errors ({last[0].strip()})")
+        result.notes.append(f"cloud-init finished with recoverable errors ({status})")
     elif outcome.rc != 0:
         # The files may be what repairs the host, so push goes on and says so.
-        result.notes.append(f"cloud-init reported an error (exit {outcome.rc}: {last[0].strip()});"
-                            " see /var/log/cloud-init-output.log on the host")
+        result.notes.append(f"cloud-init reported an error (exit {outcome.rc}: {status}); "
+                            "see /var/log/cloud-init-output.log on the host")
 
 
-def _survey(session: Session, dests: list[str]) -> list[filestate.FileState]:
+def _survey(session: Session, dests: list[str], *, clean: bool) -> list[filestate.FileState]:
     if not dests:
         return []
-    outcome = session.run(filestate.SURVEY, dests)
+    outcome = session.run((_CLEAN if clean else "") + filestate.SURVEY, dests)
     if outcome.rc != 0:
         raise TransportError(f"cannot read the managed files (exit {outcome.rc}): "
                              f"{_tail(outcome.output)}")

@@ -94,6 +94,12 @@ def test_verify_names_a_drift_and_push_repairs_it(site: Site) -> None:
     assert "base::test_motd_names_this_host" in verified.out
     assert "4 hosts (3 ok, 1 not ok)" in verified.out
 
+    checked = site.push("--check", "--limit", "db1:web1")
+    assert checked.rc == 2
+    assert rows(checked.out) == {"db1": "would change 3 files", "web1": "unchanged"}
+    assert "2 hosts: 1 would change, 1 unchanged, 0 failed" in checked.out
+    assert "edited by hand" in site.on("db1", "cat /etc/motd")
+
     pushed = site.push("--backup")
     assert rows(pushed.out)["db1"] == "changed 3 files"
     assert rows(pushed.out)["web1"] == "unchanged"
