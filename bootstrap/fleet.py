@@ -62,7 +62,7 @@ class FleetHost:
         return list((self.manifest or {}).get("files", []))
 
     def not_rendered(self) -> str:
-        return f"not rendered: {self.folder / MANIFEST} is missing (run: bootstrap render)"
+        return f"{self.folder / MANIFEST} is missing (run: bootstrap render)"
 
 
 @dataclass

@@ -164,7 +164,7 @@ def push_host(host: FleetHost, registry: Registry, options: PushOptions,
 def _push(host: FleetHost, registry: Registry, options: PushOptions, config: Any,
           result: HostResult) -> None:
     if host.manifest is None:
-        result.status, result.reason = "failed", host.not_rendered()
+        result.status, result.reason = "failed", f"not rendered: {host.not_rendered()}"
         return
     files = host.files
     problem = _check_build(host.folder, files)

@@ -79,7 +79,7 @@ def _required(request: pytest.FixtureRequest, host: Any) -> fleet.FleetHost:
         pytest.fail(f"{host.backend.get_pytest_id()} is no host of the inventory "
                     "(match its name, or ansible_host and ansible_port)", pytrace=False)
     if found.manifest is None:
-        pytest.fail(found.not_rendered(), pytrace=False)
+        pytest.fail(f"not rendered: {found.not_rendered()}", pytrace=False)
     return found
 
 

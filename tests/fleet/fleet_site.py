@@ -62,6 +62,9 @@ def inventory_files(ports: dict[str, int], key: Path) -> dict[str, str]:
             TOKEN={{ vars.app_token }}
             """,
         "roles/app/checks.py": '''
+            import pytest
+
+
             def test_token_file_is_private(host):
                 token = host.file("/etc/app/token.env")
                 assert (token.mode, token.user) == (0o600, "root")
@@ -75,6 +78,17 @@ def inventory_files(ports: dict[str, int], key: Path) -> dict[str, str]:
             def test_config_has_the_inventory_port(host, hostvars):
                 config = host.file("/etc/app/app.conf").content_string
                 assert f"port = {hostvars['app_port']}" in config
+
+
+            @pytest.mark.parametrize("path", ["/etc/app/app.conf", "/etc/app/token.env"])
+            def test_files_belong_to_root(host, path):
+                assert host.file(path).group == "root"
+
+
+            def test_service_is_running(host):
+                if not host.exists("systemctl"):
+                    pytest.skip("no service manager on this host")
+                assert host.service("app").is_running
             ''',
         "roles/blob/role.yml": """
             description: one large file

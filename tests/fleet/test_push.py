@@ -48,12 +48,18 @@ def test_clean_push_installs_every_file_then_verify_is_green(site: Site, tmp_pat
 
     verified = site.verify("--json", tmp_path / "verify.json", "--junit", tmp_path / "junit.xml")
     assert verified.rc == 0, verified.out
-    assert "4 hosts (4 ok, 0 not ok), 24 checks: 24 passed, 0 failed" in verified.out
+    assert ("4 hosts (4 ok, 0 not ok), 36 checks: 32 passed, 0 failed, 0 errors, 4 skipped"
+            in verified.out)
+    assert re.search(r"^web3\s+app::test_files_belong_to_root\[/etc/app/token\.env\]\s+ok$",
+                     verified.out, re.M)
+    assert re.search(r"^web3\s+app::test_service_is_running\s+skipped\s+no service manager on "
+                     r"this host$", verified.out, re.M)
     for text in (pushed.out, pushed.err, verified.out, verified.err,
                  (tmp_path / "push.json").read_text(), (tmp_path / "verify.json").read_text()):
         assert TOKEN not in text
     junit = (tmp_path / "junit.xml").read_text()
-    assert '<testsuites name="bootstrap verify" tests="24" failures="0" errors="0"' in junit
+    assert ('<testsuites name="bootstrap verify" tests="36" failures="0" errors="0" skipped="4"'
+            in junit)
 
 
 def test_second_push_changes_nothing(site: Site) -> None:
@@ -147,7 +153,8 @@ def test_a_stopped_host_fails_alone(site: Site, tmp_path: Path) -> None:
         assert re.match(r"db1\s+-\s+UNREACHABLE\s+cannot connect to 127\.0\.0\.1:\d+: Connection "
                         r"refused", db1_lines[0])
         assert "Traceback" not in verified.out + verified.err
-        assert "4 hosts (3 ok, 1 not ok), 18 checks: 18 passed" in verified.out
+        assert "4 hosts (3 ok, 1 not ok), 27 checks: 24 passed, 0 failed, 0 errors, 3 skipped" \
+            in verified.out
         assert "not checked: db1" in verified.out
     finally:
         site.fleet.start_node(site.nodes["db1"])
