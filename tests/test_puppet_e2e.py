@@ -31,10 +31,11 @@ from support import docker
 pytestmark = pytest.mark.skipif(docker.available() is not None, reason=str(docker.available()))
 
 SERVER_PACKAGES = ["puppetserver"]
-HOST_PACKAGES = ["python3", "curl", "ca-certificates"]
-# cloud-init reads the seed folder only and leaves the container's network alone.
-CLOUD_PACKAGES = [*HOST_PACKAGES, "cloud-init", "locales"]
-CLOUD_SETUP = r"""
+# One image for every host: cloud-init is there for the first-boot test and stays idle in the
+# others (nothing starts it without systemd); it reads the seed folder only and leaves the
+# container's network alone.
+HOST_PACKAGES = ["python3", "curl", "ca-certificates", "cloud-init", "locales"]
+HOST_SETUP = r"""
 printf 'datasource_list: [ NoCloud, None ]\n' > /etc/cloud/cloud.cfg.d/98-test-datasource.cfg
 printf 'network: {config: disabled}\n' > /etc/cloud/cloud.cfg.d/99-test-no-network.cfg
 sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen
@@ -226,11 +227,11 @@ def render_host(tmp_path: Path, port: int, name: str, password: str,
     return out / name
 
 
-def start_host(packages: list[str], setup: str = "") -> tuple[str, int]:
+def start_host(packages: list[str]) -> tuple[str, int]:
     """A Debian container with an IMDSv2 endpoint on its own loopback port."""
     name = docker.unique("bootstrap-puppet-host")
     imds_port = free_port()
-    tag = docker.image("puppet-agent-host", packages, setup)
+    tag = docker.image("puppet-agent-host", packages, HOST_SETUP)
     docker.run(tag, name, ["sleep", "infinity"])
     put_file(name, "/usr/local/lib/fake-imds.py", IMDS, "0644")
     background(name, f"python3 /usr/local/lib/fake-imds.py {imds_port} {INSTANCE_ID}")
@@ -239,18 +240,8 @@ def start_host(packages: list[str], setup: str = "") -> tuple[str, int]:
 
 @pytest.fixture
 def fleet_host(docker_daemon: None) -> Iterator[tuple[str, int]]:
-    """A fresh Debian host: the bootstrap installs the agent itself."""
+    """A fresh Debian instance, before its first boot: the bootstrap installs the agent."""
     name, imds_port = start_host(HOST_PACKAGES)
-    try:
-        yield name, imds_port
-    finally:
-        docker.remove(name)
-
-
-@pytest.fixture
-def cloud_host(docker_daemon: None) -> Iterator[tuple[str, int]]:
-    """A fresh Debian instance with cloud-init, waiting for its first boot."""
-    name, imds_port = start_host(CLOUD_PACKAGES, CLOUD_SETUP)
     try:
         yield name, imds_port
     finally:
@@ -287,8 +278,8 @@ def boot(container: str, host_build: Path, env: dict[str, str]) -> subprocess.Co
 
 
 def test_user_data_alone_registers_the_host_and_applies_its_catalog(tmp_path, puppetserver,
-                                                                    cloud_host):
-    container, imds_port = cloud_host
+                                                                    fleet_host):
+    container, imds_port = fleet_host
     settings = {"environment": "production", "waitforcert": 30,
                 "extension_requests": {"pp_role": ROLE}}
     build = render_host(tmp_path, puppetserver.port, "app1", PASSWORD,
