@@ -67,9 +67,7 @@ class FleetHost:
 
 @dataclass
 class Fleet:
-    inventory: Inventory
     registry: Registry
-    build: Path
     hosts: list[FleetHost]
 
 
@@ -87,7 +85,7 @@ def load(source: Path, build: Path, limit: str | None) -> Fleet:
             manifest = None
         hosts.append(FleetHost(name, target.connection, redacted(target.vars), folder, manifest,
                                Redactor(_secret_values(target.vars, target.basedir))))
-    return Fleet(inventory, renderer.registry, build, hosts)
+    return Fleet(renderer.registry, hosts)
 
 
 def _secret_values(value: Any, basedir: Path) -> Iterable[str]:

@@ -23,9 +23,10 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bootstrap.model import Connection
+if TYPE_CHECKING:
+    from bootstrap.model import Connection
 
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 _CHUNK = 32768
@@ -77,16 +78,16 @@ class Session:
     def become(self) -> bool:
         return self.login_user != self.become_user
 
-    def command(self, script: str, args: Sequence[str] = (), *, privileged: bool = True) -> str:
+    def command(self, script: str, args: Sequence[str] = ()) -> str:
         """The command line that runs ``script`` with ``args`` (under sudo when needed)."""
         line = " ".join(shlex.quote(a) for a in ("sh", "-c", script, "sh", *args))
-        if privileged and self.become:
+        if self.become:
             # -n: never wait for a password prompt nobody will answer
             line = f"sudo -n -H -u {shlex.quote(self.become_user)} -- {line}"
         return line
 
     def run(self, script: str, args: Sequence[str] = (), *, stdin: Iterable[bytes] = (),
-            privileged: bool = True, timeout: float | None = None) -> Result:
+            timeout: float | None = None) -> Result:
         """Run a shell script on the host, streaming ``stdin`` to it; output is stdout+stderr."""
         import paramiko
 
@@ -97,7 +98,7 @@ class Session:
             channel = transport.open_session(timeout=self.options.timeout)
             channel.settimeout(timeout or self.options.command_timeout)
             channel.set_combine_stderr(True)
-            channel.exec_command(self.command(script, args, privileged=privileged))
+            channel.exec_command(self.command(script, args))
             try:
                 for chunk in stdin:
                     channel.sendall(chunk)
@@ -128,17 +129,17 @@ class Session:
 def connect(name: str, connection: Connection, options: SshOptions,
             config: Any = None) -> Session:
     """Connect to the host, retrying unreachable hosts with backoff; raise TransportError."""
-    attempts = options.retries + 1
-    for attempt in range(attempts):
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return _connect_once(name, connection, options, config)
         except TransportError as exc:
-            if exc.final or attempt == attempts - 1:
-                if attempts > 1 and not exc.final:
-                    raise TransportError(f"{exc} (after {attempts} attempts)") from None
+            if exc.final or attempt > options.retries:
+                if attempt > 1:
+                    raise TransportError(f"{exc} (after {attempt} attempts)") from None
                 raise
-        time.sleep(options.backoff * 2 ** attempt)
-    raise AssertionError("unreachable")  # the loop returns or raises
+        time.sleep(options.backoff * 2 ** (attempt - 1))
 
 
 def _connect_once(name: str, connection: Connection, options: SshOptions,

@@ -109,29 +109,23 @@ def _run(check: Check, fixtures: dict[str, Any], host: FleetHost) -> CheckResult
         except pytest.fail.Exception as exc:
             result.outcome, result.message = FAILED, str(exc.msg)
         except AssertionError as exc:
-            result.outcome, result.message = FAILED, _assertion(exc)
+            text = str(exc).strip() or "assertion failed"
+            result.outcome, result.message = FAILED, text + _where(exc, check)
         except TransportError as exc:
             result.outcome, result.message = ERROR, str(exc)
         except Exception as exc:  # a broken check is that check's result
-            result.outcome, result.message = ERROR, f"{type(exc).__name__}: {exc}{_where(exc)}"
+            result.outcome = ERROR
+            result.message = f"{type(exc).__name__}: {exc}{_where(exc, check)}"
     result.message = host.redact(result.message)
     result.seconds = time.monotonic() - started
     return result
 
 
-def _assertion(exc: AssertionError) -> str:
-    text = str(exc).strip()
-    return (text or "assertion failed") + _where(exc)
-
-
-def _where(exc: BaseException) -> str:
-    """The innermost line of a check file that raised, as file:line."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".py")
-              and ("checks" in f.filename)]
-    if not frames:
-        return ""
-    frame = frames[-1]
-    return f" ({frame.filename}:{frame.lineno})"
+def _where(exc: BaseException, check: Check) -> str:
+    """The line of the check's own file that raised, as ' (file:line)'."""
+    source = check.function.__code__.co_filename
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == source]
+    return f" ({source}:{lines[-1]})" if lines else ""
 
 
 def testinfra_host(session: Session) -> Any:
