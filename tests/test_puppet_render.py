@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,9 +54,8 @@ def line_of(text: str, key: str) -> int:
 
 def render(tmp_path: Path, tree, puppet: dict[str, Any], os_family: str | None = "debian",
            name: str = "web1") -> tuple[Any, Path]:
-    text = hosts_yml(puppet, os_family, name)
-    inv = tree({"hosts.yml": text}, name=f"inv-{len(list(tmp_path.iterdir()))}")
-    out = tmp_path / f"build-{len(list(tmp_path.iterdir()))}"
+    inv = tree({"hosts.yml": hosts_yml(puppet, os_family, name)})
+    out = tmp_path / "build"
     result = run_cli("render", inv, "-o", out, env={PASSWORD_ENV: PASSWORD})
     return result, out / name
 
@@ -160,6 +160,9 @@ def test_one_script_per_os_family_with_its_packages(tmp_path, tree, source, fami
     assert f"\nCSR_ATTRIBUTES={confdir}/csr_attributes.yaml\n" in script
     exact = str(version) if version and "." in str(version) else ""
     assert f"VERSION={exact}\n" in script or (not exact and "VERSION=''" in script)
+    checked = subprocess.run(["shellcheck", "--format=gcc", host / SCRIPT], capture_output=True,
+                             text=True)
+    assert checked.returncode == 0, checked.stdout
 
 
 def test_validate_accepts_every_rendered_file(tmp_path, tree):
