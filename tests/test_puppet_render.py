@@ -325,3 +325,22 @@ def test_example_inventory_has_a_valid_puppet_host_per_os_family(tmp_path):
     report = run_cli("validate", out)
     assert report.rc == 0, report.out
     assert "FAIL" not in report.out and "SKIP" not in report.out
+
+
+def test_identical_files_on_many_hosts_share_one_verdict(tmp_path, tree):
+    hosts = {f"app{i}": None for i in range(1, 4)}
+    group = {"hosts": hosts, "vars": {"os_family": "debian", "bootstrap_roles": ["puppet-agent"],
+                                      "puppet": {"server": "puppet.example.internal"}}}
+    inv = tree({"hosts.yml": yaml.safe_dump({"all": {"children": {"apps": group}}})})
+    out = tmp_path / "build"
+    assert run_cli("render", inv, "-o", out).rc == 0
+    for name in hosts:
+        conf = out / name / "files/etc/bootstrap/puppet-agent/puppet.conf"
+        conf.write_text(conf.read_text().replace("[main]", "[mian]"))
+    report = run_cli("validate", out)
+    assert report.rc == 1
+    for name in hosts:
+        assert f"FAIL {name} /etc/bootstrap/puppet-agent/puppet.conf (puppet config print)" \
+            in report.out
+    assert report.out.count("Illegal section 'mian'") == 3
+    assert str(out) not in report.out

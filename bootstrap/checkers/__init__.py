@@ -7,6 +7,7 @@ finds (an empty list when the consumer accepts the file).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import pkgutil
 import shutil
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+CheckFunction = Callable[[Path, dict[str, Any], Path], list[str]]
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class Checker:
     # "file", the path of that file in the build
     applies: Callable[[dict[str, Any]], bool]
     # check(path in the build, record, host folder) -> problems (empty: accepted)
-    check: Callable[[Path, dict[str, Any], Path], list[str]]
+    check: CheckFunction
     tools: tuple[str, ...] = field(default=())  # executables that must be on PATH
     python: tuple[str, ...] = field(default=())  # importable modules it needs
 
@@ -43,3 +46,18 @@ def all_checkers() -> list[Checker]:
         module = importlib.import_module(f"{__name__}.{info.name}")
         found.extend(getattr(module, "CHECKERS", []))
     return found
+
+
+def once_per_content(check: CheckFunction) -> CheckFunction:
+    """For a check whose verdict depends on the file's bytes alone: a file identical to one
+    already checked (a role's script, a group's config on every host) gets the same verdict
+    without running the consumer again. Its problems must not name the build path."""
+    verdicts: dict[bytes, list[str]] = {}
+
+    def checked(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+        key = hashlib.sha256(path.read_bytes()).digest()
+        if key not in verdicts:
+            verdicts[key] = check(path, record, folder)
+        return list(verdicts[key])
+
+    return checked

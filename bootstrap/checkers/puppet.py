@@ -3,6 +3,8 @@
 ``puppet config print --config FILE`` exits 0 even when it cannot parse the file (an illegal
 ``[section]`` makes it fall back to the defaults) and prints an unknown setting as null, so the
 checker compares every value of the file with the value Puppet reports, section by section.
+A file identical to one already checked (the same puppet.conf on a whole group) is not checked
+again.
 
 csr_attributes.yaml is loaded by Puppet's own loader, which then builds a certificate request
 from it with a throwaway key: an unknown top-level key, an unregistered extension name or a
@@ -19,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from bootstrap.checkers import Checker
+from bootstrap.checkers import Checker, once_per_content
 
 SECTION = re.compile(r"\[([^\]]*)\]")
 SETTING = re.compile(r"([A-Za-z0-9_]+)\s*=\s*(.*)")
@@ -74,6 +76,7 @@ def same(written: str, printed: Any) -> bool:
     return written == str(printed)
 
 
+@once_per_content
 def check_conf(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
     problems = []
     for section, settings in read_conf(path).items():
@@ -81,7 +84,9 @@ def check_conf(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
             continue
         values, errors = print_settings(path, section, sorted(settings))
         if errors:
-            problems.append(f"[{section}]: {errors.splitlines()[0]}")
+            # Puppet names the file; the verdict is shared by every identical file.
+            first = errors.splitlines()[0].replace(str(path), path.name)
+            problems.append(f"[{section}]: {first}")
             continue
         for name, written in settings.items():
             printed = values.get(name)
@@ -127,6 +132,7 @@ def read_csr_attributes(path: Path) -> tuple[dict[str, Any] | None, str]:
     return json.loads(proc.stdout), ""
 
 
+@once_per_content
 def check_csr_attributes(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
     try:
         written = yaml.safe_load(path.read_text()) or {}
@@ -136,7 +142,7 @@ def check_csr_attributes(path: Path, record: dict[str, Any], folder: Path) -> li
         if isinstance(written, dict) else []
     carried, error = read_csr_attributes(path)
     if carried is None:
-        return [_redact(f"Puppet rejects it: {error}", secrets)]
+        return [_redact(f"Puppet rejects it: {error}".replace(str(path), path.name), secrets)]
     problems = []
     for part in ("custom_attributes", "extension_requests"):
         for key, value in (written.get(part) or {}).items():

@@ -2,7 +2,8 @@
 
 Scripts are found by content, not by name, so every role's bootstrap script is checked. The
 ``gcc`` output format gives file:line:column and the finding, never the script's own lines, so
-a script that holds a secret cannot leak it into the report.
+a script that holds a secret cannot leak it into the report. The same script on many hosts is
+checked once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bootstrap.checkers import Checker
+from bootstrap.checkers import Checker, once_per_content
 
 # "#!/bin/sh", "#!/usr/bin/env bash", "#! /bin/bash -e", ... (the shells shellcheck knows)
 SHEBANG = re.compile(rb"#!\s*(?:/usr)?/bin/(?:env\s+)?(?:sh|bash|dash|ksh)(?:\s|$)")
@@ -31,6 +32,7 @@ def _applies(record: dict[str, Any]) -> bool:
     return "file" in record and interpreter_is_shell(Path(record["file"]))
 
 
+@once_per_content
 def _check(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
     proc = subprocess.run(["shellcheck", "--format=gcc", "--", path.name], cwd=path.parent,
                           capture_output=True, text=True, timeout=120)
