@@ -344,3 +344,15 @@ def test_identical_files_on_many_hosts_share_one_verdict(tmp_path, tree):
             in report.out
     assert report.out.count("Illegal section 'mian'") == 3
     assert str(out) not in report.out
+
+
+def test_without_puppet_the_checks_are_listed_as_not_run(tmp_path, tree):
+    result, host = render(tmp_path, tree, FULL)
+    assert result.rc == 0, result.err
+    report = run_cli("validate", host.parent, env={"PATH": str(tmp_path / "nothing")})
+    assert report.rc == 1
+    assert "SKIP web1 /etc/bootstrap/puppet-agent/puppet.conf (puppet config print: not " \
+           "installed: puppet)" in report.out
+    assert "not installed, so not checked: puppet config print (needs puppet)" in report.out
+    assert "not installed, so not checked: puppet csr_attributes (needs puppet, ruby)" \
+        in report.out
