@@ -1,13 +1,14 @@
 """Push and verify 1, 10 and 20 sshd container hosts, and the same files with ansible-playbook.
 
-    python benchmarks/fleet.py [--forks 20] [--repeat 3]
+    python benchmarks/fleet.py [--forks 20] [--repeat 5]
 
 Starts 20 containers (tests/fleet/fleet_hosts.py), renders an inventory of 20 hosts (the base
 role plus a small service role: 5 files per host, one of them secret), then for 1, 10 and 20
 hosts: removes the managed files from the hosts, times ``bootstrap push`` (every file
 uploaded), then ``bootstrap verify``. Then it removes the files from all 20 hosts again and
 times ``ansible-playbook`` copying the same build files with the copy module, over OpenSSH
-with the same host keys checked. Each bootstrap timing is the median of --repeat runs.
+with the same host keys checked. Each bootstrap timing is the median of --repeat rounds;
+each round runs every size once.
 
 The last line is
 ``ratio push20/push1=X.XX verify20/verify1=Y.YY ansible/push20=Z.ZZ``
@@ -148,7 +149,7 @@ def run_ansible(fleet: Fleet, hosts: Path, playbook: Path, forks: int, work: Pat
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--forks", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     if missing := docker.available():
         raise SystemExit(f"needs docker and mmdebstrap: {missing}")
@@ -167,17 +168,20 @@ def main() -> int:
         manifest = json.loads((build / "h01" / "manifest.json").read_text())
         dests = [f["dest"] for f in manifest["files"]]
         common = ["--build", build, "--known-hosts", fleet.known_hosts, "--forks", str(args.forks)]
-        push: dict[int, float] = {}
-        verify: dict[int, float] = {}
-        for size in SIZES:
-            pushes, verifies = [], []
-            for _ in range(args.repeat):
+        pushes: dict[int, list[float]] = {size: [] for size in SIZES}
+        verifies: dict[int, list[float]] = {size: [] for size in SIZES}
+        # Rounds of every size, so that a change in the machine's load weighs on all sizes.
+        for _ in range(args.repeat):
+            for size in SIZES:
                 clear(fleet, size, dests)
-                pushes.append(bootstrap("push", inv, "--limit", f"n{size}", *common))
-                verifies.append(bootstrap("verify", inv, "--limit", f"n{size}", *common))
-            push[size], verify[size] = statistics.median(pushes), statistics.median(verifies)
+                pushes[size].append(bootstrap("push", inv, "--limit", f"n{size}", *common))
+                verifies[size].append(bootstrap("verify", inv, "--limit", f"n{size}", *common))
+        push = {size: statistics.median(times) for size, times in pushes.items()}
+        verify = {size: statistics.median(times) for size, times in verifies.items()}
+        for size in SIZES:
             print(f"{size:2d} hosts x {len(dests)} files: push {push[size]:.2f} s, "
-                  f"verify {verify[size]:.2f} s (median of {args.repeat})", flush=True)
+                  f"verify {verify[size]:.2f} s (median of {args.repeat}; push "
+                  f"{min(pushes[size]):.2f}-{max(pushes[size]):.2f} s)", flush=True)
         names = [f"h{i:02d}" for i in range(1, max(SIZES) + 1)]
         clear(fleet, max(SIZES), dests)
         hosts, playbook = ansible_files(build, names, work)
