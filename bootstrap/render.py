@@ -224,6 +224,10 @@ class Renderer:
             return render()
         except BootstrapError as exc:
             raise exc.with_context(host=target.name) from None
+        except jinja2.TemplateSyntaxError as exc:  # from a template pulled in by extends/include
+            raise BootstrapError(f"template syntax: {exc.message}",
+                                 origin=Origin(exc.filename or exc.name or "template", exc.lineno),
+                                 host=target.name) from None
         except jinja2.UndefinedError as exc:
             raise BootstrapError(f"undefined template variable: {exc.message}",
                                  origin=_template_origin(exc.__traceback__),

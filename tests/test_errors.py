@@ -159,3 +159,9 @@ def test_connection_vars_are_typed_too(tmp_path, tree):
     hosts.write_text(hosts.read_text().replace("app2:\n", "app2:\n          ansible_port: ssh\n"))
     check_error(run_cli("render", inv, "-o", tmp_path / "b"),
                 "hosts.yml:13", "host app2", "key ansible_port", "integer")
+
+
+def test_syntax_error_in_an_extended_template_names_its_line(tmp_path, tree):
+    inv = app_inventory(tree, "port: 8080\n", template="{% extends 'app/base.j2' %}\n")
+    (inv / "templates/app/base.j2").write_text("ok\n{% if %}\n")
+    check_error(run_cli("render", inv, "-o", tmp_path / "b"), "base.j2:2", "template syntax")
