@@ -1,52 +1,17 @@
-"""Shared fixtures: run the CLI as a user would, and write small inventories."""
+"""Shared fixtures: run the CLI as a user would, and write small inventories.
+
+The helpers live in ``support/cli.py``: test modules import them from there, because another
+``conftest`` module (tests/fleet) would shadow this one under ``from conftest import``.
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.cli import ROOT, Result, run_cli, write_tree
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Result:
-    rc: int
-    out: str
-    err: str
-
-
-def run_cli(*args: str | Path, cwd: Path | None = None,
-            env: dict[str, str | None] | None = None) -> Result:
-    """Run ``python -m bootstrap ARGS`` in a subprocess, as a user at a shell would.
-
-    ``env`` adds variables to the environment; a value of None removes one.
-    """
-    full_env = dict(os.environ)
-    for key, value in (env or {}).items():
-        if value is None:
-            full_env.pop(key, None)
-        else:
-            full_env[key] = value
-    proc = subprocess.run(
-        [sys.executable, "-m", "bootstrap", *map(str, args)],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-def write_tree(base: Path, files: dict[str, str]) -> Path:
-    """Write ``{relative path: text}`` under base (text is dedented) and return base."""
-    for rel, text in files.items():
-        path = base / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return base
+__all__ = ["ROOT", "Result", "run_cli", "write_tree"]
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, run_cli
 from support import ansible
+from support.cli import ROOT, run_cli
 
 FIXTURES = ROOT / "tests" / "fixtures" / "ansible"
 EXAMPLE = ROOT / "inventory"

@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 
-from conftest import ROOT, run_cli
+from support.cli import ROOT, run_cli
 
 BENCHMARK = ROOT / "benchmarks" / "render_fleet.py"
 HEAVY = {"boto3", "botocore", "fabric", "paramiko", "testinfra"}

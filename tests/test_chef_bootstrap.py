@@ -28,9 +28,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, run_cli
 from support import docker
 from support import moto as motolib
+from support.cli import ROOT, run_cli
 
 from bootstrap.chef import DISTRIBUTIONS
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, run_cli
+from support.cli import ROOT, run_cli
 
 from bootstrap.checkers.chef import read_client_rb, read_json
 

@@ -21,8 +21,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from conftest import ROOT, run_cli, write_tree
 from support import docker
+from support.cli import ROOT, run_cli, write_tree
 from test_userdata import APP_ROLE, inventory, report
 
 IMAGE_PACKAGES = ["cloud-init", "locales", "sudo", "openssh-server"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import run_cli, write_tree
+from support.cli import run_cli, write_tree
 
 PAYLOADS = ["web$(touch /tmp/pwned)", "web`id`", "web'x'", 'web"x"', "web;reboot", "web\nreboot"]
 

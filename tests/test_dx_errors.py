@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
 from dx.routers import changed, router, write_inventory
+from support.cli import run_cli
 
 PLATFORMS = ("ios-xe", "junos", "frr", "bird", "openbgpd")
 

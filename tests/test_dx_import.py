@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import run_cli
+from support.cli import run_cli
 
 from bootstrap import cli
 

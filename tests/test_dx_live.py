@@ -9,9 +9,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import ROOT, run_cli
 from dx.live import Topology, missing, sh, wait_for
 from dx.routers import KEYS, router, write_inventory
+from support.cli import ROOT, run_cli
 
 from bootstrap.checks import load_module
 from bootstrap.dx import capabilities

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
 from dx.regenerate import GOLDEN, router_files
 from dx.routers import router, write_inventory
+from support.cli import ROOT, run_cli
 
 from bootstrap.dx import capabilities, junos
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from conftest import run_cli
+from support.cli import run_cli
 
 SETTINGS = '''
 from bootstrap.model import Settings

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from conftest import run_cli
+from support.cli import run_cli
 
 from bootstrap.iam import location_name
 from bootstrap.settings.chef import S3Location

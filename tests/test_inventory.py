@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli
+from support.cli import run_cli
 
 HOSTS = """\
 all:

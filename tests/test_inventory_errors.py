@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import Result, run_cli
+from support.cli import Result, run_cli
 
 
 def one_error(result: Result) -> str:

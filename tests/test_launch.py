@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, run_cli
+from support.cli import ROOT, run_cli
 from support.moto import FAKE_CREDENTIALS, FaultProxy, MotoServer, admin_client, moto_server
 
 REGION = "eu-west-1"

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
+from support.cli import ROOT, run_cli
 from support.moto import FaultProxy, MotoServer, moto_server
 from test_launch import AMIS, REGION, WRITES, Cloud, assert_no_secret
 

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
 from support import ansible
+from support.cli import ROOT, run_cli
 
 INVENTORY = ROOT / "tests" / "fixtures" / "ansible" / "limit" / "hosts.yml"
 FLEET = "_fleet"

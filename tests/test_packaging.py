@@ -7,7 +7,7 @@ import subprocess
 import sys
 import zipfile
 
-from conftest import ROOT
+from support.cli import ROOT
 
 
 def test_wheel_has_roles_and_templates_and_renders_the_example(tmp_path):

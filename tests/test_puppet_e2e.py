@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_cli
 from support import docker
+from support.cli import run_cli
 
 pytestmark = pytest.mark.skipif(docker.available() is not None, reason=str(docker.available()))
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from conftest import ROOT, run_cli
+from support.cli import ROOT, run_cli
 
 from bootstrap.checkers.puppet import print_settings, read_csr_attributes
 from bootstrap.puppet import (

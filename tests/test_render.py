@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import ROOT, run_cli
+from support.cli import ROOT, run_cli
 
 EXAMPLE = ROOT / "inventory"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import stat
 
-from conftest import run_cli
+from support.cli import run_cli
 
 SECRET = "s3cr3t-Value'with\"quotes"
 ENV_SECRET = "envPassw0rd!"

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from support.cli import run_cli
 from support.moto import FaultProxy, MotoServer, moto_server
 from test_launch import AMIS, REGION, Cloud, inventory
 

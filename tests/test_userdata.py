@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, run_cli, write_tree
+from support.cli import ROOT, run_cli, write_tree
 
 # A role of the inventory's own: a bootstrap script that leaves a completion marker, a file
 # embedded in write_files, and a cloud-config fragment.

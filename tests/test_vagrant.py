@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
+from support.cli import ROOT, run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("vagrant") is None, reason="vagrant not installed")
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import run_cli
+from support.cli import run_cli
 
 
 def inventory(tree, checks: str) -> Path:
