@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from fleet_hosts import run_cli, write_tree
 from fleet_site import HOSTS, TOKEN, Site
 
 
@@ -217,3 +218,39 @@ def test_an_unknown_host_key_needs_consent(site: Site, tmp_path: Path) -> None:
     recorded = empty.read_text()
     assert recorded.startswith(f"[127.0.0.1]:{site.nodes['web1'].port} ")
     assert site.push("--limit", "web1", "--known-hosts", empty).rc == 0
+
+
+def test_a_failing_apply_is_reported_without_its_secret_and_retried(site: Site,
+                                                                    tmp_path: Path) -> None:
+    inventory = write_tree(tmp_path / "inventory", {
+        "hosts.yml": f"""
+            all:
+              hosts:
+                db1:
+                  ansible_host: 127.0.0.1
+                  ansible_port: {site.nodes['db1'].port}
+                  ansible_user: root
+                  ansible_ssh_private_key_file: {site.fleet.key}
+                  bootstrap_roles: [reload]
+                  token: {{file: secrets/token}}
+            """,
+        "secrets/token": TOKEN + "\n",
+        "roles/reload/role.yml": """
+            description: a service whose reload prints its config and fails
+            apply: cat /etc/reload/token.conf; exit 3
+            artifacts:
+              - {template: token.conf.j2, dest: /etc/reload/token.conf}
+            """,
+        "templates/token.conf.j2": "token = {{ vars.token }}\n",
+    })
+    build = tmp_path / "build"
+    assert run_cli("render", inventory, "-o", build).rc == 0
+    for done in (" (after changing 1 file)", ""):
+        pushed = run_cli("push", inventory, "--build", build, "--known-hosts",
+                         site.fleet.known_hosts, "--apply")
+        assert pushed.rc == 1
+        assert rows(pushed.out)["db1"] == ("failed: apply of role reload failed (exit 3): "
+                                           f"token = <secret>{done}")
+        assert TOKEN not in pushed.out + pushed.err
+    # Still pending: the next push --apply tries again.
+    assert "reload" in site.on("db1", "ls /var/lib/bootstrap/apply-pending/").split()
