@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inventory", help="inventory file or folder (for the connection vars)")
     add_connection_arguments(parser)
     parser.add_argument("--apply", action="store_true",
-                        help="run each role's apply step where its files changed")
+                        help="run each role's apply step where its files changed (since its "
+                             "last successful apply)")
     parser.add_argument("--check", action="store_true",
                         help="only show what would change; exit 2 when something would")
     parser.add_argument("--backup", action="store_true",
