@@ -31,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "fleet"))
 
-from fleet_hosts import Fleet, docker, write_tree  # noqa: E402
+from fleet_hosts import Fleet, docker  # noqa: E402
+from support.cli import write_tree  # noqa: E402
 
 SIZES = (1, 10, 20)
 TOKEN = "bench-token-0123456789"

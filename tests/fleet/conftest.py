@@ -10,8 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleet_hosts import Fleet, docker, run_cli, scan, write_tree
+from fleet_hosts import Fleet, docker, scan
 from fleet_site import HOSTS, Site, inventory_files
+from support.cli import run_cli, write_tree
 from tcp_proxy import CuttingProxy
 
 

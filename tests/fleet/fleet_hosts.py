@@ -7,11 +7,9 @@ passwordless sudo accept one key pair made for the test session.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,32 +34,6 @@ chown -R deploy:deploy /home/deploy/.ssh
 ssh-keygen -A >/dev/null
 exec /usr/sbin/sshd -D -e -p {port} -o ListenAddress=127.0.0.1 -o MaxStartups=100
 """
-
-
-@dataclass
-class Result:
-    rc: int
-    out: str
-    err: str
-
-
-def run_cli(*args: str | Path, env: dict[str, str] | None = None) -> Result:
-    """``python -m bootstrap ARGS`` in a subprocess, as a user at a shell would run it.
-
-    The same as tests/conftest.py's, which a conftest of its own cannot import by name.
-    """
-    proc = subprocess.run([sys.executable, "-m", "bootstrap", *map(str, args)],
-                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                          timeout=600)
-    return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-def write_tree(base: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        path = base / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return base
 
 
 def image() -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleet_hosts import Fleet, Node, Result, run_cli
+from fleet_hosts import Fleet, Node
+from support.cli import Result, run_cli
 from tcp_proxy import CuttingProxy
 
 TOKEN = "tok-7f3a9c1e5b2d4680-do-not-print"

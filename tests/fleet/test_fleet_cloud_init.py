@@ -25,11 +25,10 @@ from fleet_hosts import (
     Node,
     docker,
     free_port,
-    run_cli,
     scan,
     wait_for_ssh,
-    write_tree,
 )
+from support.cli import run_cli, write_tree
 
 USER_DATA = """#cloud-config
 runcmd:

@@ -12,8 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from fleet_hosts import run_cli, write_tree
 from fleet_site import HOSTS, TOKEN, Site
+from support.cli import run_cli, write_tree
 
 
 def rows(out: str) -> dict[str, str]:
