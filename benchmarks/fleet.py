@@ -1,6 +1,6 @@
 """Push and verify 1, 10 and 20 sshd container hosts, and the same files with ansible-playbook.
 
-    python benchmarks/fleet.py [--forks 20] [--repeat 5]
+    python benchmarks/fleet.py [--forks 20] [--repeat 5] [--sizes 1,10,20]
 
 Starts 20 containers (tests/fleet/fleet_hosts.py), renders an inventory of 20 hosts (the base
 role plus a small service role: 5 files per host, one of them secret), then for 1, 10 and 20
@@ -34,16 +34,15 @@ sys.path.insert(0, str(ROOT / "tests" / "fleet"))
 from fleet_hosts import Fleet, docker  # noqa: E402
 from support.cli import write_tree  # noqa: E402
 
-SIZES = (1, 10, 20)
 TOKEN = "bench-token-0123456789"
 
 
-def inventory(fleet: Fleet) -> dict[str, str]:
+def inventory(fleet: Fleet, sizes: list[int]) -> dict[str, str]:
     hosts = "\n".join(f"    h{i:02d}: {{ansible_port: {node.port}}}"
                       for i, node in enumerate(fleet.nodes, 1))
     groups = "\n".join(
         f"    n{size}:\n      hosts:\n"
-        + "\n".join(f"        h{i:02d}:" for i in range(1, size + 1)) for size in SIZES)
+        + "\n".join(f"        h{i:02d}:" for i in range(1, size + 1)) for size in sizes)
     return {
         "hosts.yml": f"""
 all:
@@ -124,7 +123,14 @@ def ansible_files(build: Path, names: list[str], work: Path) -> tuple[Path, Path
     return hosts, playbook
 
 
-def run_ansible(fleet: Fleet, hosts: Path, playbook: Path, forks: int, work: Path) -> float:
+def _ansible_playbook() -> str | None:
+    """ansible-playbook of this interpreter's environment (a virtualenv), else from PATH."""
+    beside = Path(sys.executable).with_name("ansible-playbook")
+    return str(beside) if beside.exists() else shutil.which("ansible-playbook")
+
+
+def run_ansible(command: str, fleet: Fleet, hosts: Path, playbook: Path, forks: int,
+                work: Path) -> float:
     ports = {f"h{i:02d}": node.port for i, node in enumerate(fleet.nodes, 1)}
     host_vars = hosts.parent / "host_vars"  # beside the inventory, where ansible looks
     host_vars.mkdir(exist_ok=True)
@@ -139,7 +145,7 @@ def run_ansible(fleet: Fleet, hosts: Path, playbook: Path, forks: int, work: Pat
            "ANSIBLE_LOCAL_TEMP": str(work / "ansible-tmp"),
            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(work / "cp")}
     started = time.perf_counter()
-    proc = subprocess.run(["ansible-playbook", "-i", str(hosts), "--forks", str(forks),
+    proc = subprocess.run([command, "-i", str(hosts), "--forks", str(forks),
                            str(playbook)], capture_output=True, text=True, env=env, cwd=work)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
@@ -151,49 +157,54 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--forks", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sizes", default="1,10,20", metavar="N,N,...",
+                        help="fleet sizes, smallest first (default: 1,10,20)")
     args = parser.parse_args()
+    sizes = sorted({int(n) for n in args.sizes.split(",")})
+    top = sizes[-1]
     if missing := docker.available():
         raise SystemExit(f"needs docker and mmdebstrap: {missing}")
-    if shutil.which("ansible-playbook") is None:
+    playbook_cmd = _ansible_playbook()
+    if playbook_cmd is None:
         raise SystemExit("needs ansible-playbook (pip install ansible-core)")
     daemon = docker.ensure_daemon()
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
-    fleet = Fleet(work / "ssh", max(SIZES), prefix="bench")
+    fleet = Fleet(work / "ssh", top, prefix="bench")
     try:
         started = time.perf_counter()
         fleet.start()
         print(f"{len(fleet.nodes)} hosts up in {time.perf_counter() - started:.1f} s", flush=True)
-        inv = write_tree(work / "inventory", inventory(fleet))
+        inv = write_tree(work / "inventory", inventory(fleet, sizes))
         build = work / "build"
         bootstrap("render", inv, "-o", build)
         manifest = json.loads((build / "h01" / "manifest.json").read_text())
         dests = [f["dest"] for f in manifest["files"]]
         common = ["--build", build, "--known-hosts", fleet.known_hosts, "--forks", str(args.forks)]
-        pushes: dict[int, list[float]] = {size: [] for size in SIZES}
-        verifies: dict[int, list[float]] = {size: [] for size in SIZES}
+        pushes: dict[int, list[float]] = {size: [] for size in sizes}
+        verifies: dict[int, list[float]] = {size: [] for size in sizes}
         # Rounds of every size, so that a change in the machine's load weighs on all sizes.
         for _ in range(args.repeat):
-            for size in SIZES:
+            for size in sizes:
                 clear(fleet, size, dests)
                 pushes[size].append(bootstrap("push", inv, "--limit", f"n{size}", *common))
                 verifies[size].append(bootstrap("verify", inv, "--limit", f"n{size}", *common))
         push = {size: statistics.median(times) for size, times in pushes.items()}
         verify = {size: statistics.median(times) for size, times in verifies.items()}
-        for size in SIZES:
+        for size in sizes:
             print(f"{size:2d} hosts x {len(dests)} files: push {push[size]:.2f} s, "
                   f"verify {verify[size]:.2f} s (median of {args.repeat}; push "
                   f"{min(pushes[size]):.2f}-{max(pushes[size]):.2f} s)", flush=True)
-        names = [f"h{i:02d}" for i in range(1, max(SIZES) + 1)]
-        clear(fleet, max(SIZES), dests)
+        names = [f"h{i:02d}" for i in range(1, top + 1)]
+        clear(fleet, top, dests)
         hosts, playbook = ansible_files(build, names, work)
-        ansible = run_ansible(fleet, hosts, playbook, args.forks, work)
-        print(f"{max(SIZES)} hosts x {len(dests)} files: ansible-playbook copy {ansible:.2f} s",
+        ansible = run_ansible(playbook_cmd, fleet, hosts, playbook, args.forks, work)
+        print(f"{top} hosts x {len(dests)} files: ansible-playbook copy {ansible:.2f} s",
               flush=True)
         # ansible copied what bootstrap built: verify must agree.
-        bootstrap("verify", inv, "--limit", f"n{max(SIZES)}", *common)
-        top = max(SIZES)
-        print(f"ratio push{top}/push1={push[top] / push[1]:.2f} "
-              f"verify{top}/verify1={verify[top] / verify[1]:.2f} "
+        bootstrap("verify", inv, "--limit", f"n{top}", *common)
+        low = sizes[0]
+        print(f"ratio push{top}/push{low}={push[top] / push[low]:.2f} "
+              f"verify{top}/verify{low}={verify[top] / verify[low]:.2f} "
               f"ansible/push{top}={ansible / push[top]:.2f}")
     finally:
         fleet.remove()
