@@ -149,6 +149,20 @@ def testinfra_host(session: Session) -> Any:
         def client(self) -> None:
             raise TransportError("connection lost")
 
+        def _exec_command(self, command: bytes) -> tuple[int, bytes, bytes]:
+            # testinfra waits for ever; a check whose command hangs must end, as an error.
+            limit = session.options.command_timeout
+            try:
+                channel = self.client.get_transport().open_session(timeout=session.options.timeout)
+                channel.settimeout(limit)
+                channel.exec_command(command)
+                stdout = b"".join(channel.makefile("rb"))
+                stderr = b"".join(channel.makefile_stderr("rb"))
+                return channel.recv_exit_status(), stdout, stderr
+            except TimeoutError:
+                raise TransportError(f"no answer for {limit:g} s from: "
+                                     f"{command.decode(errors='replace')}") from None
+
     host, _, port = session.address.rpartition(":")
     backend = SessionBackend(f"{session.login_user}@{host}:{port}", sudo=session.become,
                              sudo_user=session.become_user if session.become else None)

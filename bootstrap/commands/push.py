@@ -48,13 +48,16 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
                         help="connect timeout per attempt (default: 10)")
     parser.add_argument("--retries", type=int, default=2, metavar="N",
                         help="connection attempts after the first, with backoff (default: 2)")
+    parser.add_argument("--command-timeout", type=float, default=600.0, metavar="SECONDS",
+                        help="longest silence from a command on a host (default: 600)")
 
 
 def ssh_options(args: argparse.Namespace):  # -> SshOptions, imported lazily
     from bootstrap.transport import SshOptions
 
     return SshOptions(known_hosts=args.known_hosts, accept_new_host_keys=args.accept_new_host_keys,
-                      timeout=args.timeout, retries=max(0, args.retries))
+                      timeout=args.timeout, retries=max(0, args.retries),
+                      command_timeout=args.command_timeout)
 
 
 def _positive(text: str) -> int:

@@ -254,3 +254,34 @@ def test_a_failing_apply_is_reported_without_its_secret_and_retried(site: Site,
         assert TOKEN not in pushed.out + pushed.err
     # Still pending: the next push --apply tries again.
     assert "reload" in site.on("db1", "ls /var/lib/bootstrap/apply-pending/").split()
+
+
+def test_a_check_that_hangs_ends_as_an_error(site: Site, tmp_path: Path) -> None:
+    inventory = write_tree(tmp_path / "inventory", {
+        "hosts.yml": f"""
+            all:
+              hosts:
+                web1:
+                  ansible_host: 127.0.0.1
+                  ansible_port: {site.nodes['web1'].port}
+                  ansible_user: root
+                  ansible_ssh_private_key_file: {site.fleet.key}
+                  bootstrap_roles: [slow]
+            """,
+        "roles/slow/role.yml": "description: a role whose check waits on something\n",
+        "roles/slow/checks.py": """
+            def test_waits(host):
+                host.run("sleep 30")
+
+
+            def test_quick(host):
+                assert host.run("true").rc == 0
+            """,
+    })
+    assert run_cli("render", inventory, "-o", tmp_path / "build").rc == 0
+    verified = run_cli("verify", inventory, "--build", tmp_path / "build", "--known-hosts",
+                       site.fleet.known_hosts, "--command-timeout", "1")
+    assert verified.rc == 1
+    assert re.search(r"^web1\s+slow::test_waits\s+ERROR\s+no answer for 1 s from: sleep 30$",
+                     verified.out, re.M), verified.out
+    assert re.search(r"^web1\s+slow::test_quick\s+ok$", verified.out, re.M)
