@@ -21,7 +21,12 @@ artifacts:
                                       # one #cloud-config and dropped from the build
 finalize: bootstrap.userdata:finalize # optional: sees all the host's artifacts, may add/replace
 fleet: bootstrap.iam:fleet            # optional: fleet-wide artifacts from all hosts' targets
+apply: systemctl reload frr           # optional: shell command `bootstrap push --apply` runs
+                                      # once on a host where this role's files changed
 ```
+
+``roles/<name>/checks.py`` holds the role's testinfra checks for ``bootstrap verify``
+(``def test_x(host, hostvars, manifest)``, see :mod:`bootstrap.checks`).
 
 ``finalize(target, settings, artifacts) -> artifacts`` runs after every role of the host has
 rendered (the cloud-init role assembles user-data from the others' ``userdata`` artifacts).
