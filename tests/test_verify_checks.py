@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 from support.cli import run_cli
@@ -80,3 +81,73 @@ def test_help_does_not_load_ssh_or_testinfra() -> None:
             "{'fabric', 'paramiko', 'testinfra', 'invoke', '_pytest', 'pytest'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == "[]\n"
+
+
+def test_check_outcomes_follow_pytest(tmp_path: Path) -> None:
+    """What a checks.py author can rely on: pytest's marks, outcomes and assertion messages."""
+    from bootstrap.checks import collect, load_module
+    from bootstrap.fleet import FleetHost, Redactor
+    from bootstrap.model import Connection
+    from bootstrap.verify import _run
+
+    path = tmp_path / "checks.py"
+    path.write_text(textwrap.dedent("""
+        import pytest
+
+
+        @pytest.mark.parametrize("dest", ["/etc/a", pytest.param("/etc/b", id="second")])
+        def test_listed(manifest, dest):
+            assert dest in [f["dest"] for f in manifest["files"]]
+
+
+        @pytest.mark.skip(reason="not on this platform")
+        def test_marked_skip(manifest):
+            raise AssertionError("never runs")
+
+
+        @pytest.mark.skipif(True, reason="condition")
+        def test_marked_skipif(manifest):
+            raise AssertionError("never runs")
+
+
+        def test_skips_itself(manifest):
+            pytest.skip("nothing to check")
+
+
+        def test_expected_to_fail(manifest):
+            pytest.xfail("known issue")
+
+
+        def test_compares(manifest):
+            token = "s3cret-value"
+            assert manifest["host"] == token
+
+
+        def test_crashes(manifest):
+            {}["missing"]
+
+
+        def test_wants_a_fixture_nobody_gives(tmp_path):
+            pass
+        """))
+    checks = collect("demo", load_module("demo", path))
+    host = FleetHost("web1", Connection(), {}, tmp_path, {"host": "web1", "files": [
+        {"dest": "/etc/a"}]}, Redactor(["s3cret-value"]))
+    fixtures = {"host": None, "hostvars": host.hostvars, "manifest": host.manifest}
+    results = {c.name: _run(c, fixtures, host) for c in checks}
+    outcomes = {name: (r.outcome, r.message) for name, r in results.items()}
+    assert outcomes["demo::test_listed[/etc/a]"] == ("passed", "")
+    assert outcomes["demo::test_listed[second]"][0] == "failed"
+    assert outcomes["demo::test_marked_skip"] == ("skipped", "not on this platform")
+    assert outcomes["demo::test_marked_skipif"] == ("skipped", "condition")
+    assert outcomes["demo::test_skips_itself"] == ("skipped", "nothing to check")
+    assert outcomes["demo::test_expected_to_fail"] == ("skipped", "xfail: known issue")
+    # pytest's assertion rewriting; the secret is replaced wherever it shows (under a pytest
+    # session like this one, a diff of both sides follows the first line).
+    outcome, message = outcomes["demo::test_compares"]
+    assert outcome == "failed"
+    assert message.startswith("assert 'web1' == '<secret>'")
+    assert message.endswith(f" ({path}:30)") and "s3cret" not in message
+    assert outcomes["demo::test_crashes"] == ("error", f"KeyError: 'missing' ({path}:34)")
+    assert outcomes["demo::test_wants_a_fixture_nobody_gives"] == (
+        "error", "unknown fixture tmp_path: checks can take host, hostvars, manifest")
