@@ -7,8 +7,14 @@ checks report the same differences as drift. The command needs only POSIX sh and
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+# sshd hands the whole command line to the login shell as one argument, and Linux takes at
+# most 128 KiB in one argument: commands about many files are split into batches below that.
+ARGUMENT_BUDGET = 64 * 1024
 
 # First one kind per path argument, in order, so no path ever has to be parsed back; then, for
 # the readable regular files only and in the same order, one sha256sum and one stat for all.
@@ -58,6 +64,26 @@ class FileState:
         if record["owner"] not in (self.owner, self.owner_ids):
             out.append(f"owner {self.owner}, expected {record['owner']}")
         return out
+
+
+def batches(items: Sequence[T], size: Callable[[T], int],
+            budget: int = ARGUMENT_BUDGET) -> list[list[T]]:
+    """``items`` in order, cut into lists whose ``size`` adds up to at most ``budget``."""
+    out: list[list[T]] = []
+    used = budget
+    for item in items:
+        cost = size(item)
+        if used + cost > budget:
+            out.append([])
+            used = 0
+        out[-1].append(item)
+        used += cost
+    return out
+
+
+def quoted_size(args: Sequence[str]) -> int:
+    """About how many bytes ``args`` take on a shell command line, quoted."""
+    return sum(len(a) + 3 + a.count("'") * 4 for a in args)
 
 
 def parse(output: str, count: int) -> list[FileState]:

@@ -17,13 +17,15 @@ def test_managed_files(host: Any, manifest: dict[str, Any]) -> None:
     files = manifest.get("files", [])
     if not files:
         pytest.skip("the build has no files for this host")
-    dests = [f["dest"] for f in files]
-    placeholders = " ".join(["%s"] * len(dests))
-    survey = host.run(f"sh -c %s sh {placeholders}", filestate.SURVEY, *dests)
-    if survey.rc != 0:
-        pytest.fail(f"cannot read the managed files (exit {survey.rc}): "
-                    f"{(survey.stderr or survey.stdout).strip()[-300:]}", pytrace=False)
-    states = filestate.parse(survey.stdout, len(files))
+    states = []
+    for batch in filestate.batches([f["dest"] for f in files],
+                                   lambda d: filestate.quoted_size([d])):
+        placeholders = " ".join(["%s"] * len(batch))
+        survey = host.run(f"sh -c %s sh {placeholders}", filestate.SURVEY, *batch)
+        if survey.rc != 0:
+            pytest.fail(f"cannot read the managed files (exit {survey.rc}): "
+                        f"{(survey.stderr or survey.stdout).strip()[-300:]}", pytrace=False)
+        states += filestate.parse(survey.stdout, len(batch))
     drift = [f"{record['dest']}: {'; '.join(problems)}"
              for record, state in zip(files, states, strict=True)
              if (problems := state.drift(record))]

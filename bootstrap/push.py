@@ -26,7 +26,7 @@ from typing import Any
 from bootstrap import filestate
 from bootstrap.fleet import FleetHost
 from bootstrap.roles import Registry
-from bootstrap.transport import Session, SshOptions, TransportError, connect
+from bootstrap.transport import Result, Session, SshOptions, TransportError, connect
 
 PENDING = "/var/lib/bootstrap/apply-pending"
 CLOUD_INIT_ROLE = "cloud-init"
@@ -247,46 +247,58 @@ def _wait_for_cloud_init(session: Session, timeout: float, result: HostResult) -
 
 
 def _survey(session: Session, dests: list[str], *, clean: bool) -> list[filestate.FileState]:
-    if not dests:
-        return []
-    outcome = session.run((_CLEAN if clean else "") + filestate.SURVEY, dests)
-    if outcome.rc != 0:
-        raise TransportError(f"cannot read the managed files (exit {outcome.rc}): "
-                             f"{_tail(outcome.output)}")
-    return filestate.parse(outcome.output, len(dests))
+    states: list[filestate.FileState] = []
+    for batch in filestate.batches(dests, lambda d: filestate.quoted_size([d])):
+        outcome = session.run((_CLEAN if clean else "") + filestate.SURVEY, batch)
+        if outcome.rc != 0:
+            raise TransportError(f"cannot read the managed files (exit {outcome.rc}): "
+                                 f"{_tail(outcome.output)}")
+        states += filestate.parse(outcome.output, len(batch))
+    return states
 
 
 def _install(session: Session, host: FleetHost, todo: list[dict[str, Any]],
              appliers: dict[str, str | None], options: PushOptions, result: HostResult) -> None:
     suffix = time.strftime(".%Y%m%dT%H%M%SZ~", time.gmtime()) if options.backup else ""
-    args = [suffix]
-    for record in todo:
+
+    def args(record: dict[str, Any]) -> list[str]:
         marker = record["role"] if appliers.get(record["role"]) else ""
-        args += [record["dest"], record["mode"], record["owner"], record["sha256"],
-                 str(record["size"]), marker]
-    try:
-        outcome = session.run(_INSTALL, args, stdin=_stream(host.folder, todo))
-    except TransportError as exc:
-        raise TransportError(f"{exc} while uploading; no partial file is left on the host, "
-                             "run push again") from None
+        return [record["dest"], record["mode"], record["owner"], record["sha256"],
+                str(record["size"]), marker]
+
+    failures: list[str] = []
+    for batch in filestate.batches(todo, lambda r: filestate.quoted_size(args(r))):
+        try:
+            outcome = session.run(_INSTALL, [suffix, *(a for r in batch for a in args(r))],
+                                  stdin=_stream(host.folder, batch))
+        except TransportError as exc:
+            raise TransportError(f"{exc} while uploading; no partial file is left on the host, "
+                                 "run push again") from None
+        failures += _installed(outcome, batch, result)
+    if failures:
+        result.status = "failed"
+        result.reason = host.redact("could not install " + "; ".join(failures))
+
+
+def _installed(outcome: Result, batch: list[dict[str, Any]], result: HostResult) -> list[str]:
+    """Read _INSTALL's report: record what was installed, return what was not and why."""
     detail: list[str] = []
     failures = []
-    done = set()
+    done = 0
     for line in outcome.output.splitlines():
         word, _, index = line.partition(" ")
         if word == "ok" and index.isdigit():
-            done.add(int(index))
-            result.changed.append(todo[int(index)]["dest"])
+            result.changed.append(batch[int(index)]["dest"])
+            done += 1
             detail = []
         elif word == "fail" and index.isdigit():
-            failures.append(f"{todo[int(index)]['dest']}: {'; '.join(detail) or 'failed'}")
+            failures.append(f"{batch[int(index)]['dest']}: {'; '.join(detail) or 'failed'}")
             detail = []
         elif line.strip():
             detail.append(line.strip())
-    if failures or outcome.rc != 0 or len(done) != len(todo):
-        result.status = "failed"
-        why = failures or [f"exit {outcome.rc}: {'; '.join(detail) or _tail(outcome.output)}"]
-        result.reason = host.redact("could not install " + "; ".join(why))
+    if not failures and (outcome.rc != 0 or done != len(batch)):
+        failures.append(f"exit {outcome.rc}: {'; '.join(detail) or _tail(outcome.output)}")
+    return failures
 
 
 def _stream(folder: Path, todo: list[dict[str, Any]]) -> Iterator[bytes]:

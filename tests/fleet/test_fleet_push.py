@@ -285,3 +285,43 @@ def test_a_check_that_hangs_ends_as_an_error(site: Site, tmp_path: Path) -> None
     assert re.search(r"^web1\s+slow::test_waits\s+ERROR\s+no answer for 1 s from: sleep 30$",
                      verified.out, re.M), verified.out
     assert re.search(r"^web1\s+slow::test_quick\s+ok$", verified.out, re.M)
+
+
+def test_a_host_with_hundreds_of_files(site: Site, tmp_path: Path) -> None:
+    # 700 files with long names: their arguments would not fit in one command line (sshd
+    # passes it to the shell as one argument, at most 128 KiB), so push and verify batch them.
+    inventory = write_tree(tmp_path / "inventory", {
+        "hosts.yml": f"""
+            all:
+              hosts:
+                db1:
+                  ansible_host: 127.0.0.1
+                  ansible_port: {site.nodes['db1'].port}
+                  ansible_user: root
+                  ansible_ssh_private_key_file: {site.fleet.key}
+                  bootstrap_roles: [many]
+            """,
+        "roles/many/role.yml": """
+            description: one file per item
+            context: items.py:context
+            artifacts:
+              - template: item.j2
+                dest: "/etc/many/{{ prefix }}-{{ item }}.conf"
+                foreach: items
+            """,
+        "roles/many/items.py": """
+            def context(target, settings):
+                return {"prefix": "x" * 100, "items": [f"{i:03d}" for i in range(700)]}
+            """,
+        "templates/item.j2": "item {{ item }}\n",
+    })
+    build = tmp_path / "build"
+    assert run_cli("render", inventory, "-o", build).rc == 0
+    common = ["--build", build, "--known-hosts", site.fleet.known_hosts]
+    pushed = run_cli("push", inventory, *common)
+    assert pushed.rc == 0, pushed.out
+    assert rows(pushed.out)["db1"] == "changed 700 files"
+    assert site.on("db1", "ls /etc/many | wc -l") == "700\n"
+    verified = run_cli("verify", inventory, *common)
+    assert verified.rc == 0, verified.out
+    assert rows(run_cli("push", inventory, *common).out)["db1"] == "unchanged"
