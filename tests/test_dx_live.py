@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from dx.live import Topology, missing, sh, wait_for
-from dx.routers import KEYS, router, write_inventory
+from dx.routers import KEYS, changed, router, write_inventory
 from support.cli import ROOT, run_cli
 
 from bootstrap.checks import load_module
@@ -127,3 +129,27 @@ def test_wrong_key_keeps_the_session_down(topology: Topology) -> None:
     finally:
         topology.configure_aws()
     wait_for("the session back up", lambda: topology.aws_state(passive) == "Established", ESTABLISH_TIMEOUT)
+
+
+def test_rendered_reload_script_makes_the_running_daemon_take_a_new_config(
+        topology: Topology, tmp_path: Path) -> None:
+    """What `push --apply` does on a router: new config in place, then the role's reload script."""
+    platform = topology.platform
+    dx = changed(topology.dx, "vifs.0.advertise.ipv4", ["10.20.0.0/16", "10.21.0.0/16", "10.22.0.0/16"])
+    name = f"live-{platform}"
+    result = run_cli("render", write_inventory(tmp_path / "inv", {name: dx}), "-o", tmp_path / "build")
+    assert result.rc == 0, result.err
+    files = tmp_path / "build" / name / "files"
+    if platform == "openbgpd":
+        live = topology.build / "files/etc/bgpd.conf"  # bgpd reloads the file it started with
+        shutil.copy2(files / "etc/bgpd.conf", live)
+    else:
+        for path in (files / "etc" / platform).iterdir():
+            shutil.copy2(path, topology.workdir / "etc" / path.name)
+    script = (files / "usr/local/sbin/bootstrap-dx-reload").read_text()
+    assert topology.holder is not None
+    sh("nsenter", "-t", str(topology.holder.pid), "-m", "-n", "--", "sh", "-c", script, timeout=60)
+    active = next(s for s in topology.sessions() if s.name == "vlan101_v4")
+    wait_for("the new prefix at AWS",
+             lambda: "10.22.0.0/16" in topology.aws_routes(active), ESTABLISH_TIMEOUT)
+    assert sorted(topology.aws_routes(active)) == ["10.20.0.0/16", "10.21.0.0/16", "10.22.0.0/16"]

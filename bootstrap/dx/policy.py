@@ -326,4 +326,18 @@ def context(target: Any, settings: Dx) -> dict[str, Any]:
         # networkd needs a file per parent and two per VLAN
         "networkd_parents": router.parents if backend == "networkd" else [],
         "networkd_vifs": router.vifs if backend == "networkd" else [],
+        "reload": RELOAD.get(platform),
     }
+
+
+# How `bootstrap push --apply` makes a running daemon take its new config. FRR's own reload
+# script applies the difference (vtysh -f alone would only add lines); without it, vtysh -f.
+RELOAD = {
+    "frr": ("if [ -x /usr/lib/frr/frr-reload.py ]; then\n"
+            "  /usr/lib/frr/frr-reload.py --reload /etc/frr/frr.conf\n"
+            "else\n"
+            "  vtysh -f /etc/frr/frr.conf\n"
+            "fi"),
+    "bird": "birdc configure",
+    "openbgpd": "bgpctl reload",
+}
