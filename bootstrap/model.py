@@ -8,10 +8,11 @@ with a model derived from :class:`Settings`. Pydantic's errors are turned into o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from bootstrap.errors import BootstrapError, Origin, did_you_mean
 from bootstrap.secrets import SecretRef
@@ -36,6 +37,17 @@ class KeyProblem(ValueError):
     def __init__(self, message: str, *path: str | int) -> None:
         super().__init__(message)
         self.path = path
+
+
+def matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    """A field check: the whole string matches ``pattern``, else "'x' is not a valid WHAT"."""
+
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise KeyProblem(f"{value!r} is not a valid {what}")
+        return value
+
+    return AfterValidator(check)
 
 
 def _require_reference(value: Any) -> Any:

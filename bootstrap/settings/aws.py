@@ -9,11 +9,11 @@ API, and ``bootstrap launch`` asks it before creating anything.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
-from bootstrap.model import KeyProblem, Settings
+from bootstrap.model import KeyProblem, Settings, matching
 
 REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d")
 AMI = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
@@ -32,26 +32,18 @@ TAG_LIMIT = 50 - len(OWN_TAGS)
 VolumeType = Literal["gp3", "gp2", "io1", "io2", "st1", "sc1", "standard"]
 
 
-def _matches(pattern: re.Pattern[str], what: str) -> Any:
-    def check(value: str) -> str:
-        if not pattern.fullmatch(value):
-            raise ValueError(f"{value!r} is not a valid {what}")
-        return value
 
-    return AfterValidator(check)
-
-
-Region = Annotated[str, _matches(REGION, "AWS region (like eu-west-1)")]
-AmiId = Annotated[str, _matches(AMI, "AMI id (ami- and 8 or 17 hex digits)")]
-SubnetId = Annotated[str, _matches(SUBNET, "subnet id (subnet- and 8 or 17 hex digits)")]
-SecurityGroupId = Annotated[str, _matches(SECURITY_GROUP, "security group id (sg- and 8 or 17 "
+Region = Annotated[str, matching(REGION, "AWS region (like eu-west-1)")]
+AmiId = Annotated[str, matching(AMI, "AMI id (ami- and 8 or 17 hex digits)")]
+SubnetId = Annotated[str, matching(SUBNET, "subnet id (subnet- and 8 or 17 hex digits)")]
+SecurityGroupId = Annotated[str, matching(SECURITY_GROUP, "security group id (sg- and 8 or 17 "
                                                           "hex digits)")]
-InstanceType = Annotated[str, _matches(INSTANCE_TYPE, "instance type (like t3.micro)")]
-RoleName = Annotated[str, _matches(IAM_NAME, "IAM role name (1-64 of letters, digits, +=,.@_-)")]
-TemplateName = Annotated[str, _matches(TEMPLATE_NAME, "launch template name (3-128 of letters, "
+InstanceType = Annotated[str, matching(INSTANCE_TYPE, "instance type (like t3.micro)")]
+RoleName = Annotated[str, matching(IAM_NAME, "IAM role name (1-64 of letters, digits, +=,.@_-)")]
+TemplateName = Annotated[str, matching(TEMPLATE_NAME, "launch template name (3-128 of letters, "
                                                       "digits, ( ) . - / _)")]
-KeyName = Annotated[str, _matches(KEY_NAME, "key pair name (1-255 printable ASCII characters)")]
-Device = Annotated[str, _matches(EBS_DEVICE, "device name for an EBS volume (/dev/sdf to "
+KeyName = Annotated[str, matching(KEY_NAME, "key pair name (1-255 printable ASCII characters)")]
+Device = Annotated[str, matching(EBS_DEVICE, "device name for an EBS volume (/dev/sdf to "
                                              "/dev/sdp, or /dev/xvdf to /dev/xvdp)")]
 
 

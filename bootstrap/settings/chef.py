@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
-from bootstrap.model import KeyProblem, Secret, Settings
+from bootstrap.model import KeyProblem, Secret, Settings, matching
 from bootstrap.secrets import SecretRef
 
 # Chef's own rules: lib/chef/mixin/params_validate.rb and the server's name checks.
@@ -40,14 +40,6 @@ RESERVED_ATTRIBUTES = {"run_list": "run_list", "policy_name": "policy_name",
 # Characters a URL may carry that would still be dangerous or ambiguous in a config file.
 URL_FORBIDDEN = set(' "`\\<>{}|^') | {chr(c) for c in range(32)} | {"\x7f"}
 
-
-def _matches(pattern: re.Pattern[str], what: str) -> Any:
-    def check(value: str) -> str:
-        if not pattern.fullmatch(value):
-            raise KeyProblem(f"{value!r} is not a valid {what}")
-        return value
-
-    return AfterValidator(check)
 
 
 def _node_name(value: str) -> str:
@@ -83,21 +75,21 @@ def _symbol(value: Any) -> Any:
 
 
 NodeName = Annotated[str, AfterValidator(_node_name)]
-ClientName = Annotated[str, _matches(CLIENT_NAME, "client name (letters, digits, _ . -)")]
-Environment = Annotated[str, _matches(ENVIRONMENT, "Chef environment name (letters, digits, _ -)")]
-PolicyName = Annotated[str, _matches(POLICY, "policy name (letters, digits, _ . : -)")]
-RunListItem = Annotated[str, _matches(RUN_LIST_ITEM, "run-list item (recipe[cb::rcp], role[name])")]
-KmsKeyArn = Annotated[str, _matches(KMS_KEY_ARN, "KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")]
+ClientName = Annotated[str, matching(CLIENT_NAME, "client name (letters, digits, _ . -)")]
+Environment = Annotated[str, matching(ENVIRONMENT, "Chef environment name (letters, digits, _ -)")]
+PolicyName = Annotated[str, matching(POLICY, "policy name (letters, digits, _ . : -)")]
+RunListItem = Annotated[str, matching(RUN_LIST_ITEM, "run-list item (recipe[cb::rcp], role[name])")]
+KmsKeyArn = Annotated[str, matching(KMS_KEY_ARN, "KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")]
 Version = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int | float) else v),
-                    _matches(VERSION, "version pin (18, 18.5 or 18.5.0)")]
+                    matching(VERSION, "version pin (18, 18.5 or 18.5.0)")]
 
 
 class S3Location(Settings):
     """Where ``bootstrap launch`` puts the validator key and where the node fetches it from."""
 
-    bucket: Annotated[str, _matches(BUCKET, "S3 bucket name")]
+    bucket: Annotated[str, matching(BUCKET, "S3 bucket name")]
     prefix: Annotated[str, AfterValidator(_prefix)] = ""
-    region: Annotated[str, _matches(REGION, "AWS region")]
+    region: Annotated[str, matching(REGION, "AWS region")]
     kms_key_arn: KmsKeyArn | None = None
 
     def key(self, name: str) -> str:

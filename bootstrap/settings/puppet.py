@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
-from bootstrap.model import KeyProblem, Secret, Settings
+from bootstrap.model import KeyProblem, Secret, Settings, matching
 
 # RFC 1123 host names (an IPv4 address matches too): what puppet.conf's server settings hold.
 HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -46,14 +46,6 @@ EXTENSION_OID = re.compile(r"1\.3\.6\.1\.4\.1\.34380\.1\.[123](?:\.\d+)+")
 BOOT_EXTENSION = "pp_instance_id"
 
 
-def _matches(pattern: re.Pattern[str], what: str) -> Any:
-    def check(value: str) -> str:
-        if not pattern.fullmatch(value):
-            raise KeyProblem(f"{value!r} is not a valid {what}")
-        return value
-
-    return AfterValidator(check)
-
 
 def _duration(value: Any) -> Any:
     if isinstance(value, bool):
@@ -68,17 +60,17 @@ def _text(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-Hostname = Annotated[str, _matches(HOSTNAME, "host name (letters, digits, '-' and '.')")]
-Certname = Annotated[str, _matches(CERTNAME, "certname (lower case letters, digits, '.', '_' "
+Hostname = Annotated[str, matching(HOSTNAME, "host name (letters, digits, '-' and '.')")]
+Certname = Annotated[str, matching(CERTNAME, "certname (lower case letters, digits, '.', '_' "
                                              "and '-')")]
-Environment = Annotated[str, _matches(ENVIRONMENT, "Puppet environment name (lower case "
+Environment = Annotated[str, matching(ENVIRONMENT, "Puppet environment name (lower case "
                                                    "letters, digits and '_')")]
 Duration = Annotated[str, BeforeValidator(_duration),
-                     _matches(DURATION, "Puppet duration (seconds, or a number with s, m, h, "
+                     matching(DURATION, "Puppet duration (seconds, or a number with s, m, h, "
                                         "d or y)")]
 ExtensionValue = Annotated[str, BeforeValidator(_text)]
 Version = Annotated[str, BeforeValidator(_text),
-                    _matches(VERSION, "version: a major release such as 8, or an exact one such "
+                    matching(VERSION, "version: a major release such as 8, or an exact one such "
                                       "as 8.10.0")]
 
 
