@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
 
-from bootstrap.model import Secret, Settings
+from bootstrap.model import Secret, Settings, matching
 
 # RFC 1123 label; an FQDN is labels joined by dots, at most 253 characters.
 LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -67,15 +67,6 @@ def _fqdn(value: str) -> str:
     return value.rstrip(".")
 
 
-def _matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
-    def check(value: str) -> str:
-        if not pattern.fullmatch(value):
-            raise ValueError(f"{value!r} is not a valid {what}")
-        return value
-
-    return AfterValidator(check)
-
-
 def _one_line(value: str) -> str:
     if any(c in value for c in "\r\n\x00"):
         raise ValueError("must be one line: a line break would add a line to the file it lands in")
@@ -91,11 +82,11 @@ def _absolute(value: str) -> str:
 
 Hostname = Annotated[str, AfterValidator(_hostname)]
 Fqdn = Annotated[str, AfterValidator(_fqdn)]
-Account = Annotated[str, _matching(ACCOUNT, "user or group name (lower case letters, digits, "
+Account = Annotated[str, matching(ACCOUNT, "user or group name (lower case letters, digits, "
                                             "'_' and '-', starting with a letter or '_')")]
-PackageName = Annotated[str, _matching(PACKAGE, "package name")]
-Version = Annotated[str, _matching(VERSION, "package version")]
-Device = Annotated[str, _matching(DEVICE, "device path under /dev")]
+PackageName = Annotated[str, matching(PACKAGE, "package name")]
+Version = Annotated[str, matching(VERSION, "package version")]
+Device = Annotated[str, matching(DEVICE, "device path under /dev")]
 # A package is a name or [name, version]; the shape picks the branch, so an error names the bad
 # item itself. The tags are the names bootstrap.model leaves out of error key paths.
 Package = Annotated[
@@ -149,8 +140,8 @@ class Raid1(Settings):
     devices: list[Device] = Field(min_length=2, max_length=2)
     mount: AbsolutePath
     fstype: Literal["ext4", "xfs", "btrfs"] = "ext4"
-    name: Annotated[str, _matching(re.compile(r"md[0-9]{1,3}"), "md device name such as md0")] = "md0"
-    label: Annotated[str, _matching(re.compile(r"[A-Za-z0-9_-]{1,12}"),
+    name: Annotated[str, matching(re.compile(r"md[0-9]{1,3}"), "md device name such as md0")] = "md0"
+    label: Annotated[str, matching(re.compile(r"[A-Za-z0-9_-]{1,12}"),
                                     "filesystem label (1 to 12 letters, digits, '_', '-')")] = "raid1"
 
     @model_validator(mode="after")
@@ -161,7 +152,7 @@ class Raid1(Settings):
 
 
 class PhoneHome(Settings):
-    url: Annotated[str, _matching(re.compile(r"https?://[^\s\"'\\]+"), "http(s) URL")]
+    url: Annotated[str, matching(re.compile(r"https?://[^\s\"'\\]+"), "http(s) URL")]
     tries: int = Field(default=10, ge=1, le=100)
 
 
@@ -181,7 +172,7 @@ class CloudInit(Settings):
     # Any other cloud-config keys, merged into the one #cloud-config first (lowest precedence).
     cloud_config: dict[str, object] = Field(default_factory=dict)
     gzip: Literal["auto", "never", "always"] = "auto"
-    boundary: Annotated[str, _matching(BOUNDARY, "MIME boundary (1 to 70 letters, digits and "
+    boundary: Annotated[str, matching(BOUNDARY, "MIME boundary (1 to 70 letters, digits and "
                                                  "'()+_,-./:=? characters)")] = "MIMEBOUNDARY"
     size_limit: int = Field(default=16384, ge=1)  # EC2's limit on the raw (unencoded) bytes
 
