@@ -20,8 +20,9 @@ each step counts. The last line printed is ``ratio render/floor=X.XX rerender/fl
     python benchmarks/render_fleet.py [--hosts N] [--repeat R] [--keep DIR]
 
 It works in a temporary folder (``TMPDIR``, default /tmp). Creating 30,000 files costs the kernel
-very different amounts on different file systems and under other load; ``TMPDIR=/dev/shm`` (tmpfs)
-measures bootstrap rather than the disk.
+very different amounts on different file systems: on ext4, minutes after many files were deleted
+(an earlier run's clean-up, another program's), creating files can cost ten times more system
+time. ``TMPDIR=/dev/shm`` (tmpfs) measures bootstrap rather than the file system.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import importlib
 import io
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -366,10 +366,12 @@ def compare(floor_dir: Path, render_dir: Path) -> tuple[int, int]:
 
 @contextlib.contextmanager
 def _workdir(keep: str | None) -> Iterator[Path]:
+    """A new folder for this run. Nothing is deleted until every step has run: on ext4, creating
+    files right after deleting thousands is many times slower (the allocator steps over recently
+    deleted inodes), which would charge one step for the clean-up of another."""
     if keep:
-        path = Path(keep)
-        path.mkdir(parents=True, exist_ok=True)
-        yield path
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        yield Path(tempfile.mkdtemp(prefix="bootstrap-bench-", dir=keep))
     else:
         with tempfile.TemporaryDirectory(prefix="bootstrap-bench-") as tmp:
             yield Path(tmp)
@@ -392,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs of each measurement; the fastest counts (1)")
     parser.add_argument("--keep", metavar="DIR",
-                        help="work in DIR and keep it (inventory/, floor-N/, build-N/)")
+                        help="work in a new folder under DIR and keep it "
+                             "(inventory/, floor-N/, build-N/)")
     args = parser.parse_args(argv)
     if args.hosts < GROUPS:
         parser.error(f"--hosts must be at least {GROUPS} (one per group)")
@@ -406,14 +409,11 @@ def main(argv: list[str] | None = None) -> int:
     best_cpu: dict[str, float] = {}
     with _workdir(args.keep) as work:
         inventory = work / "inventory"
-        shutil.rmtree(inventory, ignore_errors=True)
         seconds, _, count = _timed(lambda: generate(inventory, args.hosts))
         print(f"inventory: {args.hosts} hosts in {GROUPS} groups, {count} YAML files "
               f"({seconds:.2f}s to generate) in {inventory}")
         for run in range(1, args.repeat + 1):
             floor_dir, build_dir = work / f"floor-{run}", work / f"build-{run}"
-            for folder in (floor_dir, build_dir):
-                shutil.rmtree(folder, ignore_errors=True)
             steps = {"floor": partial(floor, inventory, floor_dir),
                      "render": partial(render, inventory, build_dir),
                      "rerender": partial(render, inventory, build_dir)}
@@ -428,9 +428,6 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"the rerender changed files:\n{said['rerender']}")
             files, size = compare(floor_dir, build_dir)
             print(f"run {run}: {', '.join(shown)}; {files} files, {size} bytes on both sides")
-            if not args.keep:
-                for folder in (floor_dir, build_dir):
-                    shutil.rmtree(folder)
     # CPU time leaves out waiting for the disk and for other processes: steadier on a busy
     # machine, but blind to the cost of I/O, which is why the ratios below are wall-clock.
     print(f"cpu: render/floor={best_cpu['render'] / best_cpu['floor']:.2f} "
