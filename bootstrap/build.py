@@ -123,10 +123,15 @@ def plan(outdir: Path, builds: dict[str, list[Entry]], *, prune: bool) -> Plan:
     """Compare the new entries with DIR. ``prune`` removes host folders no longer built."""
     hosts = []
     root = str(outdir)
+    # One listing of DIR rather than a failed open per host on a first build.
+    try:
+        present = set(os.listdir(root))
+    except OSError:
+        present = set()
     for name, entries in builds.items():
         # Plain strings, not Path objects: this loop runs for every file of every host.
         folder = os.path.join(root, name)
-        old = _previous(folder)
+        old = _previous(folder, entries) if name in present else {}
         host = HostPlan(name, entries, new_host=not old)
         current = {e.path for e in entries}
         for entry in entries:
@@ -136,19 +141,25 @@ def plan(outdir: Path, builds: dict[str, list[Entry]], *, prune: bool) -> Plan:
         host.removed = sorted(p for p in old if p not in current)
         hosts.append(host)
     stale: list[str] = []
-    if prune and outdir.is_dir():
-        stale = sorted(p.name for p in outdir.iterdir()
-                       if p.name not in builds and (p / MANIFEST).is_file())
+    if prune:
+        stale = sorted(name for name in present
+                       if name not in builds and os.path.isfile(os.path.join(root, name, MANIFEST)))
     return Plan(outdir, hosts, stale)
 
 
-def _previous(folder: str) -> dict[str, str]:
+def _previous(folder: str, entries: list[Entry]) -> dict[str, str]:
     """Path → sha256 of what the last build wrote in this host folder (from its manifest)."""
     try:
         with open(os.path.join(folder, MANIFEST), "rb") as handle:
             raw = handle.read()
+    except OSError:
+        return {}
+    if entries and entries[-1].path == MANIFEST and entries[-1].content == raw:
+        # The same manifest records the same digests: nothing to parse (the usual rerender).
+        return {e.path: e.digest for e in entries}
+    try:
         manifest = json.loads(raw)
-    except (OSError, ValueError):
+    except ValueError:
         return {}
     out = {}
     for record in [*manifest.get("files", []), *manifest.get("outputs", [])]:
@@ -178,6 +189,7 @@ def apply(plan: Plan) -> None:
     made: set[str] = set()
     suffix = f".tmp{os.getpid()}"
     umask = _umask()
+    root = str(plan.outdir)
     try:
         os.makedirs(plan.outdir, exist_ok=True)
         for host in plan.hosts:
@@ -193,7 +205,11 @@ def apply(plan: Plan) -> None:
                 parent, base = os.path.split(target)
                 if parent not in made:
                     os.makedirs(parent, exist_ok=True)
-                    made.add(parent)
+                    # Its ancestors exist too: the host folder itself needs no second makedirs.
+                    folder_made = parent
+                    while folder_made not in made and folder_made != root:
+                        made.add(folder_made)
+                        folder_made = os.path.dirname(folder_made)
                 if not whole:
                     staged.append((os.path.join(parent, f".{base}{suffix}"), target))
                     target = staged[-1][0]

@@ -146,6 +146,7 @@ class Inventory:
         self.groups: dict[str, Group] = {}
         self.hosts: dict[str, Host] = {}
         self.warnings: list[str] = []
+        self._host_groups: dict[str, list[Group]] = {}
         self._group_cache: dict[tuple[str, ...], tuple[list[Layer], list[tuple[str, str]]]] = {}
         files = _inventory_files(source)
         for file in files:
@@ -374,13 +375,18 @@ class Inventory:
 
     def host_groups(self, host: Host) -> list[Group]:
         """Every group of the host but ``all`` (direct and ancestors), in precedence order."""
-        found: dict[str, Group] = {}
-        for group in host.groups:
-            found[group.name] = group
-            for parent in group.ancestors():
-                found[parent.name] = parent
-        found.pop("all", None)
-        return sorted(found.values(), key=lambda g: g.sort_key)
+        # Asked several times per host in a render (variables, conflicts, target); the groups
+        # are final once the inventory is loaded.
+        cached = self._host_groups.get(host.name)
+        if cached is None:
+            found: dict[str, Group] = {}
+            for group in host.groups:
+                found[group.name] = group
+                for parent in group.ancestors():
+                    found[parent.name] = parent
+            found.pop("all", None)
+            cached = self._host_groups[host.name] = sorted(found.values(), key=lambda g: g.sort_key)
+        return list(cached)
 
     def layers(self, host: Host) -> list[Layer]:
         """The host's variable layers, lowest precedence first."""

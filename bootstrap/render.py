@@ -21,7 +21,7 @@ from bootstrap.inventory import ROLES_KEY, Host, Inventory
 from bootstrap.model import NAMESPACES, Connection, validate
 from bootstrap.paths import search_path
 from bootstrap.roles import ArtifactSpec, Registry, Role
-from bootstrap.secrets import bind, revealing
+from bootstrap.secrets import bind, contains_reference, revealing
 
 TEMPLATE_SUFFIX = ".j2"
 
@@ -81,6 +81,7 @@ class Renderer:
         )
         self.env.filters.update(FILTERS)
         self._owners: dict[str, Role] | None = None
+        self._plain: dict[int, Any] = {}
 
     # -- typing a host ----------------------------------------------------------------------
 
@@ -89,7 +90,8 @@ class Renderer:
         inv = self.inventory
         raw = inv.resolve(host)
         where = _Locator(inv, host)
-        values = {k: bind(v, host.name, k, where.under(k)) if isinstance(v, dict | list) else v
+        plain = self._plain
+        values = {k: v if id(v) in plain else self._bind(v, host.name, k, where)
                   for k, v in raw.items()}
         roles = self._roles(host, values.get(ROLES_KEY, []), where)
         connection = validate(Connection, values, host=host.name, key="", origin=where.top)
@@ -103,6 +105,15 @@ class Renderer:
         groups = tuple(g.name for g in inv.host_groups(host))
         return Target(host.name, groups, values, tuple(r.name for r in roles), connection,
                       settings, inv.basedir, where.top)
+
+    def _bind(self, value: Any, host: str, key: str, where: _Locator) -> Any:
+        """``value`` with its secret references bound to the host; shared values without any
+        reference (most group_vars) are checked once per inventory, not once per host."""
+        if not isinstance(value, dict | list) or not contains_reference(value):
+            # Held here, so an id in _plain always names this very object.
+            self._plain[id(value)] = value
+            return value
+        return bind(value, host, key, where.under(key))
 
     def _roles(self, host: Host, value: Any, where: _Locator) -> list[Role]:
         if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
