@@ -42,6 +42,9 @@ def render_build(source: Path, outdir: Path, *, limit: str | None = None,
         target = renderer.target(host)
         targets.append(target)
         builds[name] = build.host_entries(name, target.roles, renderer.render(target))
+        for warning in renderer.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        renderer.warnings.clear()
     fleet = renderer.render_fleet(targets)
     if fleet or limit is None:
         builds[build.FLEET] = build.host_entries(build.FLEET, [], fleet)

@@ -82,6 +82,9 @@ class Renderer:
         self.env.filters.update(FILTERS)
         self._owners: dict[str, Role] | None = None
         self._plain: dict[int, Any] = {}
+        # Warnings from role contexts (a context returns them under "warnings"); the caller
+        # decides where they go, so rendering stays free of output.
+        self.warnings: list[str] = []
 
     # -- typing a host ----------------------------------------------------------------------
 
@@ -186,6 +189,7 @@ class Renderer:
         context: dict[str, Any] = {"host": target, "vars": target.vars, "settings": settings}
         if role.context is not None:
             context.update(role.context(target, settings))
+            self.warnings.extend(context.pop("warnings", ()))
         out = []
         for spec in role.artifacts:
             if spec.when and not context.get(spec.when):

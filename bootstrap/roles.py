@@ -5,7 +5,8 @@ description: one line
 namespace: puppet                      # the inventory key the role owns (optional)
 model: bootstrap.settings.puppet:Puppet  # pydantic model of that namespace (optional);
                                          # a user role may say settings.py:Model (its own folder)
-context: bootstrap.settings.puppet:context  # Python that derives template values (optional)
+context: bootstrap.settings.puppet:context  # Python that derives template values (optional);
+                                            # a "warnings" list in its result is printed by render
 defaults: {runinterval: 30m}          # merged under the host's namespace value, host wins
 artifacts:
   - template: puppet/puppet.conf.j2   # under templates/

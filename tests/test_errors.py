@@ -165,3 +165,24 @@ def test_syntax_error_in_an_extended_template_names_its_line(tmp_path, tree):
     inv = app_inventory(tree, "port: 8080\n", template="{% extends 'app/base.j2' %}\n")
     (inv / "templates/app/base.j2").write_text("ok\n{% if %}\n")
     check_error(run_cli("render", inv, "-o", tmp_path / "b"), "base.j2:2", "template syntax")
+
+
+def test_a_namespace_is_checked_even_on_hosts_without_its_role(tmp_path, tree):
+    inv = tree({"hosts.yml": """
+        all:
+          vars:
+            bootstrap_roles: [base]
+          hosts:
+            h1:
+              puppet:
+                sever: puppet.example.com
+            h2:
+              puppet:
+                environment: production
+        """})
+    check_error(run_cli("render", inv, "-o", tmp_path / "b"),
+                "hosts.yml:7", "host h1", "key puppet.sever", "did you mean 'server'")
+    hosts = inv / "hosts.yml"
+    hosts.write_text(hosts.read_text().replace("sever: puppet.example.com", "runinterval: 30m"))
+    # Only keys and types are checked: puppet.server is required by the role, not the namespace.
+    assert run_cli("render", inv, "-o", tmp_path / "b").rc == 0

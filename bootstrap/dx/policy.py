@@ -11,7 +11,6 @@ interface names, IOS dotted masks and Junos media MTUs.
 from __future__ import annotations
 
 import ipaddress
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -302,15 +301,9 @@ def _check_key(ref: SecretRef, basedir: Any, host: str, key: str) -> None:
                              host=ref.host or host, key=ref.key or key)
 
 
-def emit_warnings(router: Router) -> None:
-    for warning in router.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-
-
 def context(target: Any, settings: Dx) -> dict[str, Any]:
     """Template values of the ``dx-router`` role; the flags choose which files it renders."""
     router = plan(settings, target.name, target.basedir)
-    emit_warnings(router)
     platform, backend = settings.platform, settings.net_backend
     return {
         "dx": router,
@@ -327,6 +320,7 @@ def context(target: Any, settings: Dx) -> dict[str, Any]:
         "networkd_parents": router.parents if backend == "networkd" else [],
         "networkd_vifs": router.vifs if backend == "networkd" else [],
         "reload": RELOAD.get(platform),
+        "warnings": router.warnings,
     }
 
 
