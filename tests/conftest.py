@@ -13,6 +13,9 @@ from support.cli import ROOT, Result, run_cli, write_tree
 
 __all__ = ["ROOT", "Result", "run_cli", "write_tree"]
 
+# The moto server and cloud fixtures of the launch and terminate tests.
+pytest_plugins = ["support.cloud"]
+
 
 @pytest.fixture
 def cli():

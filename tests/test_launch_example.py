@@ -11,27 +11,15 @@ import base64
 import json
 import re
 import shutil
-from pathlib import Path
 
-import pytest
 from support.cli import ROOT, run_cli
-from support.moto import FaultProxy, MotoServer, moto_server
-from test_launch import AMIS, REGION, WRITES, Cloud, assert_no_secret
+from support.cloud import REGION, Cloud
+from support.moto import FaultProxy
+from test_launch import WRITES, assert_no_secret
 
 EXAMPLE = ROOT / "inventory"
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory) -> MotoServer:
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with moto_server(log, env={"MOTO_AMIS_PATH": str(AMIS)}) as server:
-        yield server
-
-
-@pytest.fixture
-def cloud(moto: MotoServer, tmp_path: Path) -> Cloud:
-    moto.reset()
-    return Cloud(moto, tmp_path)
 
 
 def test_the_example_inventory_launches_and_a_second_launch_changes_nothing(cloud: Cloud):

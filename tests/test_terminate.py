@@ -6,23 +6,10 @@ import json
 import re
 from pathlib import Path
 
-import pytest
 from support.cli import run_cli
-from support.moto import FaultProxy, MotoServer, moto_server
-from test_launch import AMIS, REGION, Cloud, inventory
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory) -> MotoServer:
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with moto_server(log, env={"MOTO_AMIS_PATH": str(AMIS)}) as server:
-        yield server
-
-
-@pytest.fixture
-def cloud(moto: MotoServer, tmp_path: Path) -> Cloud:
-    moto.reset()
-    return Cloud(moto, tmp_path)
+from support.cloud import REGION, Cloud
+from support.moto import FaultProxy
+from test_launch import inventory
 
 
 def terminate(cloud: Cloud, inv: Path, *args: str | Path, endpoint: str | None = None):  # type: ignore[no-untyped-def]
