@@ -12,20 +12,25 @@ if TYPE_CHECKING:
 HELP = "launch hosts on EC2 with their rendered user-data, instance role and S3 objects (boto3)"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_host_arguments(parser: argparse.ArgumentParser, *, write_help: str) -> None:
+    """The arguments launch and terminate share: which hosts, which endpoint, dry run."""
     parser.add_argument("inventory", help="inventory file or folder")
     parser.add_argument("hosts", nargs="+", metavar="HOST",
                         help="host names or Ansible host patterns (web01, web, 'web:!web02')")
-    parser.add_argument("-b", "--build", default="build", metavar="DIR",
-                        help="build directory rendered from this inventory (default: build)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print every API call it would make (secrets redacted) and make none")
     parser.add_argument("--endpoint-url", metavar="URL",
                         help="send every AWS call to this endpoint (e.g. a moto server)")
     parser.add_argument("--region", metavar="R", help="region for every host (default: aws.region, "
                                                       "then boto3's AWS_REGION/config)")
-    parser.add_argument("--write-inventory", metavar="FILE",
-                        help="write the instances' addresses (ansible_host) to this inventory file")
+    parser.add_argument("--write-inventory", metavar="FILE", help=write_help)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_host_arguments(parser, write_help="write the instances' addresses (ansible_host) to this "
+                                          "inventory file")
+    parser.add_argument("-b", "--build", default="build", metavar="DIR",
+                        help="build directory rendered from this inventory (default: build)")
     parser.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                         help="how long to wait for each instance to run (default: 600)")
 

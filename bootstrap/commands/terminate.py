@@ -5,21 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bootstrap.commands.launch import add_host_arguments
+
 HELP = "terminate the EC2 instances of hosts (found by tag) and print their node cleanup commands"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inventory", help="inventory file or folder")
-    parser.add_argument("hosts", nargs="+", metavar="HOST",
-                        help="host names or Ansible host patterns")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print every API call it would make and make none")
-    parser.add_argument("--endpoint-url", metavar="URL",
-                        help="send every AWS call to this endpoint (e.g. a moto server)")
-    parser.add_argument("--region", metavar="R", help="region for every host (default: aws.region, "
-                                                      "then boto3's AWS_REGION/config)")
-    parser.add_argument("--write-inventory", metavar="FILE",
-                        help="drop the terminated hosts from this file written by launch")
+    add_host_arguments(parser, write_help="drop the terminated hosts from this file written by "
+                                          "launch")
 
 
 def run(args: argparse.Namespace) -> int:
