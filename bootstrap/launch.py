@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 
 from bootstrap.aws import Api, CallFailed, Shown
-from bootstrap.errors import BootstrapError
+from bootstrap.errors import BootstrapError, Origin
 from bootstrap.render import Renderer, Target
 from bootstrap.secrets import SecretRef
 from bootstrap.settings.aws import Aws
@@ -149,6 +149,10 @@ def selected_targets(source: Path, patterns: list[str]) -> tuple[Renderer, list[
 def aws_settings(target: Target) -> Aws:
     settings = target.settings.get("aws")
     if not isinstance(settings, Aws):
+        if "aws" in target.vars:
+            raise BootstrapError(f"has aws settings but not the {ROLE} role: add {ROLE} to its "
+                                 "bootstrap_roles", host=target.name, key="bootstrap_roles",
+                                 origin=target.origin("aws"))
         raise BootstrapError(f"has no aws settings: add {ROLE} to its bootstrap_roles and set "
                              "aws.ami", host=target.name)
     return settings
@@ -620,18 +624,28 @@ FRAGMENT_HEADER = ("# Written by bootstrap launch: the addresses of launched ins
                    "# Kept in the inventory folder, push and verify reach the hosts through it.\n")
 
 
-def write_fragment(path: Path, results: dict[str, dict[str, Any]],
-                   removed: tuple[str, ...] = ()) -> None:
-    """Add (or drop) hosts in an inventory file of ``all: hosts:`` with ansible_host per host."""
+def read_fragment(path: Path) -> dict[str, Any]:
+    """The hosts of an inventory file written by launch; read before any AWS call, so a file
+    that cannot be updated stops the command before it changes anything."""
     try:
         current = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         current = {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise BootstrapError(f"{path}: cannot update it: {exc}") from None
-    hosts = (current.get("all") or {}).get("hosts") or {} if isinstance(current, dict) else {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc).splitlines()[0]
+        raise BootstrapError(f"cannot update it: {reason}", origin=Origin(str(path))) from None
+    top = current.get("all") or {} if isinstance(current, dict) else None
+    hosts = top.get("hosts") or {} if isinstance(top, dict) else None
     if not isinstance(hosts, dict):
-        raise BootstrapError(f"{path}: all.hosts is not a mapping; not a file launch wrote")
+        raise BootstrapError("all.hosts is not a mapping; not a file launch wrote",
+                             origin=Origin(str(path)))
+    return dict(hosts)
+
+
+def write_fragment(path: Path, hosts: dict[str, Any], results: dict[str, dict[str, Any]],
+                   removed: tuple[str, ...] = ()) -> None:
+    """Add (or drop) hosts in an inventory file of ``all: hosts:`` with ansible_host per host;
+    ``hosts`` is what :func:`read_fragment` read from it."""
     for name, found in results.items():
         entry: dict[str, Any] = {"ansible_host": found["public"] or found["private"],
                                  "ec2_instance_id": found["id"]}

@@ -37,8 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bootstrap.aws import connect
-    from bootstrap.launch import Launcher, Ledger, read_spec, selected_targets, write_fragment
+    from bootstrap.launch import Launcher, Ledger, read_fragment, read_spec, selected_targets, write_fragment
 
+    fragment = read_fragment(Path(args.write_inventory)) if args.write_inventory else {}
     renderer, targets = selected_targets(Path(args.inventory), args.hosts)
     specs = [read_spec(renderer, t, Path(args.build), args.region) for t in targets]
     _check_templates(specs)
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             launcher.launch(spec)
     finally:
         if args.write_inventory and launcher.results:
-            write_fragment(Path(args.write_inventory), launcher.results)
+            write_fragment(Path(args.write_inventory), fragment, launcher.results)
     if args.dry_run:
         print(f"dry run: {len(specs)} host{'s' if len(specs) != 1 else ''}, no call made")
     elif args.write_inventory:

@@ -17,14 +17,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bootstrap.aws import connect
-    from bootstrap.launch import selected_targets, write_fragment
+    from bootstrap.launch import read_fragment, selected_targets, write_fragment
     from bootstrap.terminate import terminate
 
+    fragment = read_fragment(Path(args.write_inventory)) if args.write_inventory else {}
     _, targets = selected_targets(Path(args.inventory), args.hosts)
     gone = terminate(connect(args.endpoint_url, args.dry_run, print), targets, args.region, print)
     if args.dry_run:
         print(f"dry run: {len(targets)} host{'s' if len(targets) != 1 else ''}, no call made")
     elif args.write_inventory and gone:
-        write_fragment(Path(args.write_inventory), {}, removed=tuple(gone))
+        write_fragment(Path(args.write_inventory), fragment, {}, removed=tuple(gone))
         print(f"wrote {args.write_inventory}")
     return 0
