@@ -40,12 +40,7 @@ def run(args: argparse.Namespace) -> int:
         imported = importer.from_aws(_client(args.region), connection_id=args.connection_id,
                                      vif_id=args.vif_id)
     elif args.file:
-        source = "stdin" if args.file == "-" else args.file
-        try:
-            text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
-        except OSError as exc:
-            raise BootstrapError(f"{args.file}: {exc.strerror}") from None
-        imported = importer.parse(text, source)
+        imported = importer.parse(*importer.read_source(args.file))
     else:
         raise BootstrapError("give FILE (or - for stdin), --connection-id or --vif-id")
     written = importer.write_keys(imported, args.write_secrets) if args.write_secrets else []
