@@ -3,18 +3,32 @@
 Every name that ends up in a command or a system file (host names, user and group names, package
 names, device paths, sudo rules, SSH keys) is checked against the syntax its consumer accepts, so
 a value carrying ``$(...)``, backticks, quotes, ``;`` or a line break is an error that names the
-key, never a command that runs. Free text (file contents, runcmd) is the operator's own program
-and is embedded as YAML data, which cloud-init parses back to exactly the given value.
+key, never a command that runs. Values that land in a field of a line-oriented file are checked
+against that file's own rules (:mod:`bootstrap.settings.syntax`): the RAID1 mount point against
+fstab's, sudo rules against sudoers', SSH keys against authorized_keys', the shell and the
+comment against /etc/passwd's. Names the consumers give a meaning of their own (cloud-init's
+``default`` user, system accounts, the root disk, the folders the OS lives in) are refused.
+Free text (file contents, runcmd) is the operator's own program and is embedded as YAML data,
+which cloud-init parses back to exactly the given value.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
-from bootstrap.model import Secret, Settings, matching
+from bootstrap.model import KeyProblem, Secret, Settings, matching
+from bootstrap.settings import syntax
 
 # RFC 1123 label; an FQDN is labels joined by dots, at most 253 characters.
 LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -28,6 +42,25 @@ DEVICE = re.compile(r"/dev/[A-Za-z0-9][A-Za-z0-9/_.:-]*")
 BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,./:=? -]{0,69}[0-9A-Za-z'()+_,./:=?-]")
 FILESYSTEMS = ("ext4", "xfs", "btrfs")
 SUDO_ALL = "ALL=(ALL) NOPASSWD:ALL"
+# Names that exist before cloud-init runs: "default" is cloud-init's own name for the image's
+# user, the others are system accounts of Debian (base-passwd) and RHEL (setup). cloud-init
+# would change such an account (lock its password, give it sudo and keys) instead of creating
+# a user.
+RESERVED_USERS = frozenset({
+    "default", "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news",
+    "uucp", "proxy", "www-data", "backup", "list", "irc", "gnats", "nobody", "_apt", "adm",
+    "halt", "shutdown", "operator", "ftp", "sshd", "messagebus", "systemd-network",
+    "systemd-resolve", "systemd-timesync", "polkitd", "chrony", "_chrony", "tss",
+})
+# Names that mean this machine to every resolver: never a host's own name.
+RESERVED_HOSTNAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+# The EC2 root volume as Linux names it (Nitro NVMe, Xen) and its partitions: a mirror built
+# on it would wipe the running system.
+ROOT_DISKS = re.compile(r"/dev/(?:nvme0n1(?:p\d+)?|xvda\d*|sda\d*)")
+# cloud_config keys that a typed field of this namespace sets: set them there, checked.
+TYPED_KEYS = {"hostname": "hostname", "fqdn": "fqdn", "users": "users", "user": "users",
+              "packages": "packages", "write_files": "write_files", "runcmd": "runcmd",
+              "phone_home": "phone_home", "prefer_fqdn_over_hostname": "fqdn"}
 
 
 def hostname_error(value: str) -> str | None:
@@ -35,6 +68,8 @@ def hostname_error(value: str) -> str | None:
     if not LABEL.fullmatch(value):
         return (f"{value!r} is not a host name: 1 to 63 letters, digits and '-', "
                 f"not starting or ending with '-'")
+    if value.lower() in RESERVED_HOSTNAMES:
+        return f"{value!r} names the loopback address on every system, not a host"
     return None
 
 
@@ -64,6 +99,8 @@ def _fqdn(value: str) -> str:
     if len(value) > 253 or len(labels) < 2 or not all(LABEL.fullmatch(p) for p in labels):
         raise ValueError(f"{value!r} is not a fully qualified domain name (labels of letters, "
                          f"digits and '-' joined by dots)")
+    if value.rstrip(".").lower() in RESERVED_HOSTNAMES:
+        raise ValueError(f"{value!r} names the loopback address on every system, not a host")
     return value.rstrip(".")
 
 
@@ -77,6 +114,57 @@ def _absolute(value: str) -> str:
     _one_line(value)
     if not value.startswith("/") or "/../" in f"{value}/":
         raise ValueError(f"{value!r} must be an absolute path without '..'")
+    controls = syntax.control_characters(value)
+    if controls:
+        raise KeyProblem(f"{value!r} holds control characters ({controls})")
+    if value.endswith("/"):
+        raise KeyProblem(f"{value!r} names a folder; give the path of a file")
+    return value
+
+
+def _checked(check: object) -> AfterValidator:
+    """A field check from a :mod:`syntax` function that says why a value does not fit."""
+
+    def run(value: str) -> str:
+        problem = check(value)  # type: ignore[operator]
+        if problem:
+            raise KeyProblem(problem)
+        return value
+
+    return AfterValidator(run)
+
+
+def _account(value: str) -> str:
+    if value in RESERVED_USERS:
+        raise KeyProblem(f"{value!r} names an account that exists before cloud-init runs "
+                         f"(cloud-init's default user or a system account): cloud-init would "
+                         f"change it instead of creating a user")
+    return value
+
+
+def _device(value: str) -> str:
+    if "/../" in f"{value}/" or "/./" in f"{value}/":
+        raise KeyProblem(f"{value!r} must be a plain device path without '.' or '..'")
+    if ROOT_DISKS.fullmatch(value):
+        raise KeyProblem(f"{value!r} is where an EC2 instance's root volume appears; a mirror "
+                         f"built on it would wipe the running system")
+    return value
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or not value.isascii() \
+            or syntax.control_characters(value):
+        raise KeyProblem(f"{value!r} is not a valid http(s) URL (ASCII, with a host name)")
+    return value
+
+
+def _command(value: str | list[str]) -> str | list[str]:
+    words = [value] if isinstance(value, str) else value
+    if not words:
+        raise KeyProblem("an empty command runs nothing; leave it out")
+    if any("\x00" in w for w in words):
+        raise KeyProblem("a command cannot hold a NUL byte: no program can receive one")
     return value
 
 
@@ -84,9 +172,10 @@ Hostname = Annotated[str, AfterValidator(_hostname)]
 Fqdn = Annotated[str, AfterValidator(_fqdn)]
 Account = Annotated[str, matching(ACCOUNT, "user or group name (lower case letters, digits, "
                                             "'_' and '-', starting with a letter or '_')")]
+NewAccount = Annotated[Account, AfterValidator(_account)]
 PackageName = Annotated[str, matching(PACKAGE, "package name")]
 Version = Annotated[str, matching(VERSION, "package version")]
-Device = Annotated[str, matching(DEVICE, "device path under /dev")]
+Device = Annotated[str, matching(DEVICE, "device path under /dev"), AfterValidator(_device)]
 # A package is a name or [name, version]; the shape picks the branch, so an error names the bad
 # item itself. The tags are the names bootstrap.model leaves out of error key paths.
 Package = Annotated[
@@ -95,18 +184,24 @@ Package = Annotated[
 ]
 OneLine = Annotated[str, AfterValidator(_one_line)]
 AbsolutePath = Annotated[str, AfterValidator(_absolute)]
+SudoRule = Annotated[str, _checked(syntax.sudo_rule)]
+AuthorizedKey = Annotated[str, _checked(syntax.authorized_key)]
+LoginShell = Annotated[str, _checked(syntax.login_shell)]
+Gecos = Annotated[str, _checked(syntax.passwd_field)]
+MountPoint = Annotated[str, _checked(syntax.mount_point)]
+Command = Annotated[str | list[str], AfterValidator(_command)]
 
 
 class User(Settings):
     """A login created by cloud-init's users module."""
 
-    name: Account
+    name: NewAccount
     groups: list[Account] = Field(default_factory=list)
     # True: passwordless sudo for everything; a string: that sudoers rule; False: none.
-    sudo: bool | OneLine = False
-    ssh_authorized_keys: list[OneLine] = Field(default_factory=list)
-    shell: AbsolutePath | None = None
-    gecos: OneLine | None = None
+    sudo: bool | SudoRule = False
+    ssh_authorized_keys: list[AuthorizedKey] = Field(default_factory=list)
+    shell: LoginShell | None = None
+    gecos: Gecos | None = None
 
 
 class File(Settings):
@@ -138,7 +233,7 @@ class Raid1(Settings):
     """Two block devices mirrored with mdadm, formatted once, mounted by label."""
 
     devices: list[Device] = Field(min_length=2, max_length=2)
-    mount: AbsolutePath
+    mount: MountPoint
     fstype: Literal["ext4", "xfs", "btrfs"] = "ext4"
     name: Annotated[str, matching(re.compile(r"md[0-9]{1,3}"), "md device name such as md0")] = "md0"
     label: Annotated[str, matching(re.compile(r"[A-Za-z0-9_-]{1,12}"),
@@ -152,7 +247,8 @@ class Raid1(Settings):
 
 
 class PhoneHome(Settings):
-    url: Annotated[str, matching(re.compile(r"https?://[^\s\"'\\]+"), "http(s) URL")]
+    url: Annotated[str, matching(re.compile(r"https?://[^\s\"'\\]+"), "http(s) URL"),
+                   AfterValidator(_url)]
     tries: int = Field(default=10, ge=1, le=100)
 
 
@@ -166,7 +262,7 @@ class CloudInit(Settings):
     write_files: list[File] = Field(default_factory=list)
     # Commands run once, after the roles' bootstrap scripts: a string goes through sh, a list is
     # executed as is. They are the operator's own program, embedded verbatim.
-    runcmd: list[str | list[str]] = Field(default_factory=list)
+    runcmd: list[Command] = Field(default_factory=list)
     raid1: Raid1 | None = None
     phone_home: PhoneHome | None = None
     # Any other cloud-config keys, merged into the one #cloud-config first (lowest precedence).
@@ -176,7 +272,48 @@ class CloudInit(Settings):
                                                  "'()+_,-./:=? characters)")] = "MIMEBOUNDARY"
     size_limit: int = Field(default=16384, ge=1)  # EC2's limit on the raw (unencoded) bytes
 
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, value: object) -> object:
+        return syntax.refuse_lone_surrogates(value)
+
     @field_validator("phone_home", mode="before")
     @classmethod
     def _url_only(cls, value: object) -> object:
         return {"url": value} if isinstance(value, str) else value
+
+    @field_validator("cloud_config")
+    @classmethod
+    def _untyped_only(cls, value: dict[str, object]) -> dict[str, object]:
+        for key in value:
+            if key in TYPED_KEYS:
+                raise KeyProblem(f"set {key} with cloud_init.{TYPED_KEYS[key]}, where it is "
+                                 f"checked; cloud_config is for the keys bootstrap has no "
+                                 f"setting for", key)
+        for index, entry in enumerate(_list(value.get("mounts"))):
+            for position, field in enumerate(_list(entry)):
+                problem = syntax.fstab_field(field) if isinstance(field, str) else None
+                if problem:
+                    raise KeyProblem(problem, "mounts", index, position)
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CloudInit:
+        seen: set[str] = set()
+        for index, user in enumerate(self.users):
+            if user.name in seen:
+                raise KeyProblem(f"user {user.name!r} is listed twice (cloud-init would merge "
+                                 f"the two entries)", "users", index, "name")
+            seen.add(user.name)
+        paths: set[str] = set()
+        for index, spec in enumerate(self.write_files):
+            if spec.path in paths and not spec.append:
+                raise KeyProblem(f"{spec.path} is written twice; the second would replace the "
+                                 f"first (set append: true to add to it)", "write_files", index,
+                                 "path")
+            paths.add(spec.path)
+        return self
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
