@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bootstrap import __version__
 from bootstrap.errors import BootstrapError
+from bootstrap.secrets import add_secrets_dir_option
 
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
@@ -64,7 +65,8 @@ def _render(args: argparse.Namespace) -> int:
     from bootstrap.pipeline import render_build
 
     outcome = render_build(Path(args.inventory), Path(args.output), limit=args.limit,
-                           write=not args.check, diff=args.diff or args.check)
+                           write=not args.check, diff=args.diff or args.check,
+                           secret_dirs=tuple(args.secrets_dir))
     plan = outcome.plan
     sys.stdout.write(outcome.diff)
     hosts = [h for h in plan.hosts if h.name != FLEET]
@@ -113,6 +115,7 @@ def parser() -> argparse.ArgumentParser:
                      help="print a unified diff against the previous build (secrets redacted)")
     ren.add_argument("--check", action="store_true",
                      help="render and diff without writing; exit 2 when something would change")
+    add_secrets_dir_option(ren)
     ren.set_defaults(func=_render)
 
     for name, module_name in COMMANDS.items():

@@ -6,11 +6,16 @@ literal that its consumer parses back to exactly the given value, or raises :cla
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import shlex
 from typing import Any
 
-from bootstrap.secrets import SecretRef, secret_aware
+from bootstrap.secrets import SecretRef, revealed_any, secret_aware
+
+# Filters whose output is always quoted print the placeholder inside their quotes.
+_quoted = functools.partial(secret_aware, quoted=True)
 
 
 class UnsafeValue(ValueError):
@@ -32,7 +37,7 @@ def shell(value: Any) -> str:
     return shlex.quote(_text(value, "a shell word"))
 
 
-@secret_aware
+@_quoted
 def ruby(value: Any) -> str:
     """A Ruby single-quoted string literal (only \\\\ and \\' are escapes there)."""
     text = _text(value, "a Ruby string")
@@ -50,21 +55,39 @@ def ini(value: Any) -> str:
     return text
 
 
-@secret_aware
+@_quoted
 def yaml_value(value: Any) -> str:
-    """A YAML flow value. JSON is valid YAML, and its strings escape every control character."""
-    return json.dumps(_plain(value), sort_keys=True)
+    """A YAML flow value: a JSON literal, with characters beyond U+FFFF written ``\\UXXXXXXXX``.
+
+    JSON escapes every control character and line break, and YAML reads those escapes too; but
+    JSON writes a character beyond U+FFFF as a surrogate pair (``\\ud83d\\ude00``), which
+    libyaml (Puppet's, Ruby's) refuses and PyYAML reads as two broken characters. YAML's own
+    8-digit escape names the character itself.
+    """
+    return _SURROGATE_PAIR.sub(_long_escape, json.dumps(_plain(value), sort_keys=True))
 
 
-@secret_aware
+@_quoted
 def json_value(value: Any) -> str:
     """A JSON value with sorted keys, so output is stable."""
     return json.dumps(_plain(value), sort_keys=True)
 
 
+# An escaped surrogate pair in json.dumps output (ASCII); an escaped backslash before it is kept.
+_SURROGATE_PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
+
+
+def _long_escape(match: re.Match[str]) -> str:
+    high, low = int(match[2], 16), int(match[3], 16)
+    return f"{match[1]}\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08X}"
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, SecretRef):
         return str(value)
+    if isinstance(value, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise UnsafeValue("a lone UTF-16 surrogate (an escape such as \\ud800 without its pair) "
+                          "has no UTF-8 form; write the character itself")
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -73,7 +96,10 @@ def _plain(value: Any) -> Any:
 
 
 def _show(value: Any) -> str:
-    return value.label if isinstance(value, SecretRef) else repr(value)
+    if isinstance(value, SecretRef):
+        return value.label
+    # A string built from a secret ("pw=" ~ secret) is no longer a reference.
+    return "(not shown: this file holds a secret)" if revealed_any() else repr(value)
 
 
 FILTERS = {

@@ -71,10 +71,11 @@ class Fleet:
     hosts: list[FleetHost]
 
 
-def load(source: Path, build: Path, limit: str | None) -> Fleet:
+def load(source: Path, build: Path, limit: str | None,
+         secret_dirs: tuple[Path, ...] = ()) -> Fleet:
     """The hosts selected by ``limit``, with their connection vars and build manifests."""
     inventory = Inventory(source)
-    renderer = Renderer(inventory)
+    renderer = Renderer(inventory, secret_dirs)
     hosts = []
     for name in select(inventory, limit):
         target = renderer.target(inventory.hosts[name])

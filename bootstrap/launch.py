@@ -135,13 +135,14 @@ class Ledger:
 # -- reading the build ------------------------------------------------------------------------
 
 
-def selected_targets(source: Path, patterns: list[str]) -> tuple[Renderer, list[Target]]:
+def selected_targets(source: Path, patterns: list[str],
+                     secret_dirs: tuple[Path, ...] = ()) -> tuple[Renderer, list[Target]]:
     """The typed hosts that HOST... selects (names or Ansible patterns), in inventory order."""
     from bootstrap.inventory import Inventory
     from bootstrap.patterns import select
 
     inventory = Inventory(source)
-    renderer = Renderer(inventory)
+    renderer = Renderer(inventory, secret_dirs)
     names = select(inventory, ",".join(patterns))
     return renderer, [renderer.target(inventory.hosts[name]) for name in names]
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap import build
+from bootstrap.builddir import BuildDir
 from bootstrap.inventory import Inventory
 from bootstrap.patterns import select
 from bootstrap.render import Renderer
@@ -20,7 +21,8 @@ class Outcome:
 
 
 def render_build(source: Path, outdir: Path, *, limit: str | None = None,
-                 write: bool = True, diff: bool = False) -> Outcome:
+                 write: bool = True, diff: bool = False,
+                 secret_dirs: tuple[Path, ...] = ()) -> Outcome:
     """Render the selected hosts in memory, then (when ``write``) update ``outdir`` atomically.
 
     ``diff`` computes the redacted diff against the previous build before anything is written.
@@ -29,7 +31,7 @@ def render_build(source: Path, outdir: Path, *, limit: str | None = None,
     for warning in inventory.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     names = select(inventory, limit)
-    renderer = Renderer(inventory)
+    renderer = Renderer(inventory, secret_dirs)
     builds: dict[str, list[build.Entry]] = {}
     targets = []
     warned: set[str] = set()
@@ -48,8 +50,12 @@ def render_build(source: Path, outdir: Path, *, limit: str | None = None,
     fleet = renderer.render_fleet(targets)
     if fleet or limit is None:
         builds[build.FLEET] = build.host_entries(build.FLEET, [], fleet)
-    plan = build.plan(outdir, builds, prune=limit is None)
-    text = build.diff(plan) if diff else ""
-    if write and plan.changed:
-        build.apply(plan)
+    # Planned under the lock: another render may have changed the build meanwhile.
+    with BuildDir.writing(outdir, create=write) as directory:
+        plan = build.plan(directory, builds, prune=limit is None)
+        for warning in plan.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        text = build.diff(plan, directory) if diff else ""
+        if write and (plan.changed or plan.write_state):
+            build.apply(plan, directory)
     return Outcome(plan, write and plan.changed, text)

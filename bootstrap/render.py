@@ -21,7 +21,7 @@ from bootstrap.inventory import ROLES_KEY, Host, Inventory
 from bootstrap.model import NAMESPACES, Connection, validate
 from bootstrap.paths import search_path
 from bootstrap.roles import ArtifactSpec, Registry, Role
-from bootstrap.secrets import bind, contains_reference, revealing
+from bootstrap.secrets import Revealed, bind, contains_reference, placeholders, revealing
 
 TEMPLATE_SUFFIX = ".j2"
 
@@ -37,7 +37,7 @@ class Artifact:
     owner: str
     role: str
     secret: bool = False
-    redacted: bytes | None = None  # the content with secrets replaced, for diffs
+    redacted: bytes | None = None  # rendered again with placeholders for secrets, for diffs
     userdata: str | None = None  # "script" or "file": the cloud-init role embeds it in user-data
 
     @property
@@ -66,8 +66,10 @@ class Target:
 class Renderer:
     """Holds the Jinja environment and the role registry for one inventory."""
 
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, inventory: Inventory, secret_dirs: tuple[Path, ...] = ()) -> None:
         self.inventory = inventory
+        # Where {file: ...} references resolve: the inventory folder, then --secrets-dir folders.
+        self.secret_roots = (inventory.basedir, *secret_dirs)
         self.registry = Registry(inventory.basedir)
         self.template_dirs = search_path("templates", inventory.basedir)
         self.env = jinja2.Environment(
@@ -116,7 +118,7 @@ class Renderer:
             # Held here, so an id in _plain always names this very object.
             self._plain[id(value)] = value
             return value
-        return bind(value, host, key, where.under(key))
+        return bind(value, host, key, where.under(key), roots=self.secret_roots)
 
     def _roles(self, host: Host, value: Any, where: _Locator) -> list[Role]:
         if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
@@ -205,13 +207,21 @@ class Renderer:
                   role: Role) -> Artifact:
         dest = self._string(spec.dest, context, target) if "{" in spec.dest else spec.dest
         content, revealed = self._template(spec.template, context, target)
-        data = content.encode()
-        secret = bool(revealed.forms)
-        redacted = revealed.redact(content).encode() if secret else None
-        return Artifact(dest, data, 0o600 if secret else spec.mode, spec.owner, role.name,
-                        secret, redacted, spec.userdata)
+        secret = bool(revealed)
+        # The copy for diffs is a second render where each secret prints its placeholder, not
+        # the output with the secret's text searched and replaced: a one-character secret, or
+        # one equal to another value of the file, would show where it is and so what it is.
+        redacted = self._placeholder_render(spec.template, context, target) if secret else None
+        return Artifact(dest, content.encode(), 0o600 if secret else spec.mode, spec.owner,
+                        role.name, secret, redacted, spec.userdata)
 
-    def _template(self, name: str, context: dict[str, Any], target: Target) -> tuple[str, Any]:
+    def _placeholder_render(self, name: str, context: dict[str, Any], target: Target) -> bytes:
+        template = self.env.get_template(name)  # loaded and checked by the first render
+        with placeholders():
+            return self._guard(lambda: template.render(context), target).encode()
+
+    def _template(self, name: str, context: dict[str, Any],
+                  target: Target) -> tuple[str, Revealed]:
         try:
             template = self.env.get_template(name)
         except jinja2.TemplateNotFound:
@@ -222,7 +232,7 @@ class Renderer:
             raise BootstrapError(f"template syntax: {exc.message}",
                                  origin=Origin(exc.filename or name, exc.lineno)) from None
         with revealing(target.basedir) as revealed:
-            text = self._guard(lambda: template.render(context), target)
+            text = self._guard(lambda: template.render(context), target, revealed)
         return text, revealed
 
     def _string(self, source: str, context: dict[str, Any], target: Target) -> str:
@@ -234,7 +244,8 @@ class Renderer:
         except BootstrapError as exc:
             raise exc.with_context(host=target.name) from None
 
-    def _guard(self, render: Callable[[], str], target: Target) -> str:
+    def _guard(self, render: Callable[[], str], target: Target,
+               revealed: Revealed | None = None) -> str:
         try:
             return render()
         except BootstrapError as exc:
@@ -244,7 +255,9 @@ class Renderer:
                                  origin=Origin(exc.filename or exc.name or "template", exc.lineno),
                                  host=target.name) from None
         except jinja2.UndefinedError as exc:
-            raise BootstrapError(f"undefined template variable: {exc.message}",
+            # Jinja quotes the missing name, which a template may have built from a secret.
+            detail = "(name not shown: this file holds a secret)" if revealed else exc.message
+            raise BootstrapError(f"undefined template variable: {detail}",
                                  origin=_template_origin(exc.__traceback__),
                                  host=target.name) from None
         except UnsafeValue as exc:

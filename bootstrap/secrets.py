@@ -1,68 +1,98 @@
 """Secret references (``{env: NAME}``, ``{file: path}``), their resolution, and redaction.
 
 A reference stays a reference everywhere (inventory output, errors, logs, diffs) and prints as
-``<secret:env:NAME>``. It yields its value only while a template renders, inside a
-:func:`revealing` block, which records every form in which the value reached the output so the
-build can flag the file as secret and write a redacted copy for diffs.
+``<secret:env:NAME>``. It yields its value only while a template renders inside a
+:func:`revealing` block, which records that a secret reached the output so the build flags the
+file as secret. The redacted copy of such a file (for diffs) is not made by searching the
+output for the secret's text, which would give away a one-character secret or a secret equal
+to another value of the file; the template is rendered a second time inside
+:func:`placeholders`, where every reference prints its placeholder, so the copy depends on the
+template and the non-secret values only.
+
+``{file: X}`` resolves beneath the inventory folder or a folder named with ``--secrets-dir``
+(:data:`SecretRef.roots`), never elsewhere: X must be relative and free of ``..``, and every
+component is opened relative to its parent's descriptor without following links. A symbolic
+link met on the way is followed only while it stays beneath the same folder (the rule of
+``openat2(RESOLVE_BENEATH)``): a ``current.key -> 2026-11.key`` link for key rotation works,
+while a link to ``/etc/shadow`` or ``../..`` is refused. The link cannot reach anything the
+folder does not already hold, so allowing it costs nothing.
 """
 
 from __future__ import annotations
 
 import contextvars
-import json
+import errno
 import os
-from collections.abc import Callable, Iterator
+import stat
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bootstrap.errors import BootstrapError, Origin
 
 KINDS = ("env", "file")
+# A secret is a password, a token or a key: a PEM private key is a few KB. Anything this big is
+# a mistake, and reading it whole would make the render as big.
+MAX_SECRET_BYTES = 1 << 20
+# Links followed while resolving one reference (Linux's own limit for a path).
+MAX_LINKS = 40
 
 
 @dataclass(slots=True)
 class Revealed:
-    """What one render revealed: each output form of a secret and its placeholder."""
+    """What one render revealed: the placeholders of the secrets that reached the output."""
 
-    forms: dict[str, str] = field(default_factory=dict)
+    labels: set[str] = field(default_factory=set)
 
-    def add(self, text: str, label: str) -> None:
-        """Record a value and the forms it takes once embedded: JSON/YAML-escaped, and line by
-        line for a multi-line value that a template indents (a PEM key in a YAML block)."""
-        if not text:
-            return
-        self.forms[text] = label
-        escaped = json.dumps(text)[1:-1]
-        if escaped != text:
-            self.forms[escaped] = label
-        if "\n" in text.strip():
-            for line in text.splitlines():
-                if len(line.strip()) >= 8:
-                    self.forms[line.strip()] = label
-
-    def redact(self, text: str) -> str:
-        # Longest first, so a quoted form is replaced before the bare value inside it.
-        for form in sorted(self.forms, key=len, reverse=True):
-            text = text.replace(form, self.forms[form])
-        return text
+    def __bool__(self) -> bool:
+        return bool(self.labels)
 
 
-_revealed: contextvars.ContextVar[tuple[Revealed, Path] | None] = contextvars.ContextVar(
-    "bootstrap_revealed", default=None
+# The rendering mode: revealing (a Revealed record), placeholders (True), or neither (None).
+_mode: contextvars.ContextVar[Revealed | bool | None] = contextvars.ContextVar(
+    "bootstrap_secret_mode", default=None
+)
+# Where a reference without folders of its own resolves while revealing.
+_fallback: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "bootstrap_secret_basedir", default=None
 )
 
 
 @contextmanager
-def revealing(basedir: Path) -> Iterator[Revealed]:
-    """Within this block, references resolve to their values (relative files from basedir)."""
+def revealing(basedir: Path | None = None) -> Iterator[Revealed]:
+    """Within this block, references resolve to their values (``basedir`` is where a reference
+    made without folders of its own resolves)."""
     record = Revealed()
-    token = _revealed.set((record, basedir))
+    token = _mode.set(record)
+    fallback = _fallback.set(basedir)
     try:
         yield record
     finally:
-        _revealed.reset(token)
+        _mode.reset(token)
+        _fallback.reset(fallback)
+
+
+@contextmanager
+def placeholders() -> Iterator[None]:
+    """Within this block, references and the escaping filters print placeholders only."""
+    token = _mode.set(True)
+    try:
+        yield
+    finally:
+        _mode.reset(token)
+
+
+def showing_placeholders() -> bool:
+    return _mode.get() is True
+
+
+def revealed_any() -> bool:
+    """Whether the render under way has put a secret in its output yet: then a value it
+    computes may hold the secret, and an error must not quote it."""
+    active = _mode.get()
+    return isinstance(active, Revealed) and bool(active)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +105,8 @@ class SecretRef:
     key: str = field(default="", compare=False)
     # Called only when an error must name the file:line (finding lines costs a re-parse).
     locate: Callable[[], Origin] | None = field(default=None, compare=False, repr=False)
+    # Folders a file reference may resolve beneath, in the order they are searched.
+    roots: tuple[Path, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -84,29 +116,31 @@ class SecretRef:
         return self.label
 
     def __str__(self) -> str:
-        active = _revealed.get()
-        if active is None:
+        active = _mode.get()
+        if not isinstance(active, Revealed):
             return self.label
-        record, basedir = active
-        value = self.reveal(basedir)
-        record.add(value, self.label)
+        value = self.reveal(_fallback.get())
+        active.labels.add(self.label)
         return value
 
-    def reveal(self, basedir: Path) -> str:
-        """The secret's value; a missing secret is an error naming the host and the key."""
+    def reveal(self, basedir: Path | None = None) -> str:
+        """The secret's value; a missing or refused secret is an error naming the host and key.
+
+        A file reference resolves beneath its own :attr:`roots`, or ``basedir`` when it has none.
+        """
         if self.kind == "env":
             value = os.environ.get(self.name)
             if not value:
                 state = "is not set" if value is None else "is empty"
                 raise self._error(f"secret {self.label}: environment variable {self.name} {state}")
             return value
-        path = basedir / self.name
+        roots = self.roots or ((basedir,) if basedir is not None else ())
         try:
-            value = _read_file(path)
-        except OSError as exc:
-            raise self._error(f"secret {self.label}: cannot read {path}: {exc.strerror}") from None
+            value = read_secret_file(self.name, roots)
+        except SecretFileError as exc:
+            raise self._error(f"secret {self.label}: {exc}") from None
         if not value:
-            raise self._error(f"secret {self.label}: {path} is empty")
+            raise self._error(f"secret {self.label}: {self.name} is empty")
         return value
 
     def _error(self, message: str) -> BootstrapError:
@@ -114,10 +148,173 @@ class SecretRef:
                               host=self.host or None, key=self.key or None)
 
 
-def _read_file(path: Path) -> str:
-    text = path.read_text()
+# -- reading a secret file beneath a folder -------------------------------------------------------
+
+
+class SecretFileError(Exception):
+    """Why a ``{file: ...}`` reference cannot be read; the message never holds the content."""
+
+
+# Resolved files, per (roots, name): a fleet of hosts shares a handful of secrets.
+_cache: dict[tuple[tuple[Path, ...], str], str] = {}
+
+
+def read_secret_file(name: str, roots: Sequence[Path]) -> str:
+    """The text of ``name`` beneath the first of ``roots`` that holds it."""
+    parts = _parts(name)
+    key = (tuple(roots), name)
+    if key in _cache:
+        return _cache[key]
+    if not roots:
+        raise SecretFileError("no folder to look for it in")
+    for root in roots:
+        data = _read_beneath(Path(root), parts, name)
+        if data is not None:
+            text = _decode(data, name)
+            _cache[key] = text
+            return text
+    where = " or ".join(str(r) for r in roots)
+    raise SecretFileError(f"cannot read {name}: no such file in {where}")
+
+
+def _parts(name: str) -> list[str]:
+    if "\x00" in name:
+        raise SecretFileError("the path holds a NUL byte")
+    path = PurePosixPath(name)
+    if path.is_absolute() or name.startswith("~"):
+        raise SecretFileError(f"{name} is not a path relative to the inventory folder (or a "
+                              "--secrets-dir): absolute paths are refused")
+    parts = [p for p in path.parts if p != "."]
+    if ".." in parts:
+        raise SecretFileError(f"{name} leaves its folder through '..': refused")
+    if not parts:
+        raise SecretFileError(f"{name!r} names no file")
+    return parts
+
+
+def _read_beneath(root: Path, parts: list[str], name: str) -> bytes | None:
+    """The bytes of ``parts`` beneath ``root``, None when it does not exist there."""
+    try:
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SecretFileError(f"cannot open the folder {root}: {exc.strerror}") from None
+    stack = [root_fd]  # descriptors of the folders walked, the root first
+    try:
+        return _walk(stack, list(parts), root, name)
+    finally:
+        for fd in stack:
+            os.close(fd)
+
+
+def _walk(stack: list[int], todo: list[str], root: Path, name: str) -> bytes | None:
+    links = 0
+    while todo:
+        part = todo.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":  # only from a link's target: it may climb back up to the root
+            if len(stack) == 1:
+                raise SecretFileError(f"{name}: a symbolic link leads outside {root}: refused")
+            os.close(stack.pop())
+            continue
+        try:
+            info = os.stat(part, dir_fd=stack[-1], follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise SecretFileError(f"cannot read {name} in {root}: {exc.strerror}") from None
+        if stat.S_ISLNK(info.st_mode):
+            links += 1
+            target = os.readlink(part, dir_fd=stack[-1])
+            if target.startswith("/") or links > MAX_LINKS:
+                why = "an absolute target" if links <= MAX_LINKS else "too many links"
+                raise SecretFileError(f"{name}: a symbolic link leads outside {root} ({why}): "
+                                      "refused")
+            todo[:0] = target.split("/")
+            continue
+        if todo:
+            if not stat.S_ISDIR(info.st_mode):
+                raise SecretFileError(f"cannot read {name} in {root}: {part} is not a folder")
+            stack.append(_open(part, stack[-1], os.O_DIRECTORY, name, root))
+            continue
+        _check_kind(info.st_mode, info.st_size, name)
+        return _read(_open(part, stack[-1], 0, name, root), name)
+    raise SecretFileError(f"{name!r} names a folder, not a file")
+
+
+def _open(part: str, dir_fd: int, flags: int, name: str, root: Path) -> int:
+    # O_NOFOLLOW: a link swapped in after the stat fails here instead of being followed;
+    # O_NONBLOCK: a FIFO swapped in does not block the open.
+    try:
+        return os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | flags,
+                       dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SecretFileError(f"{name}: {part} became a symbolic link while it was read: "
+                                  "refused") from None
+        raise SecretFileError(f"cannot read {name} in {root}: {exc.strerror}") from None
+
+
+def _check_kind(mode: int, size: int, name: str) -> None:
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    for test, kind in kinds:
+        if test(mode):
+            raise SecretFileError(f"{name} is {kind}, not a regular file")
+    if not stat.S_ISREG(mode):
+        raise SecretFileError(f"{name} is not a regular file")
+    if size > MAX_SECRET_BYTES:
+        raise SecretFileError(f"{name} is {size} bytes, over the limit of {MAX_SECRET_BYTES} "
+                              "bytes for a secret file")
+
+
+def _read(fd: int, name: str) -> bytes:
+    try:
+        info = os.fstat(fd)
+        _check_kind(info.st_mode, info.st_size, name)  # what was opened, not what was stat'ed
+        chunks = []
+        left = MAX_SECRET_BYTES + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 65536))):
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as exc:
+        raise SecretFileError(f"cannot read {name}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > MAX_SECRET_BYTES:
+        raise SecretFileError(f"{name} is over the limit of {MAX_SECRET_BYTES} bytes for a "
+                              "secret file")
+    return data
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise SecretFileError(f"{name} is not UTF-8 text") from None
     # Key files end with one newline that is not part of a password; PEM keeps its own.
     return text if text.startswith("-----BEGIN") else text.rstrip("\n")
+
+
+def add_secrets_dir_option(parser: Any) -> None:
+    """``--secrets-dir DIR`` (repeatable), for every command that reads secrets."""
+    parser.add_argument("--secrets-dir", dest="secrets_dir", action="append", type=_folder,
+                        default=[], metavar="DIR",
+                        help="also resolve {file: ...} secret references beneath DIR (after the "
+                             "inventory folder; may be given more than once)")
+
+
+def _folder(text: str) -> Path:
+    import argparse
+
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: not a folder")
+    return path
+
+
+# -- references in values ---------------------------------------------------------------------
 
 
 def is_reference(value: Any) -> bool:
@@ -130,16 +327,17 @@ def is_reference(value: Any) -> bool:
 
 
 def bind(value: Any, host: str, key: str, origin: Callable[[tuple[Any, ...]], Origin],
-         path: tuple[Any, ...] = ()) -> Any:
-    """Replace every ``{env: X}``/``{file: p}`` mapping in ``value`` by a :class:`SecretRef`."""
+         path: tuple[Any, ...] = (), roots: tuple[Path, ...] = ()) -> Any:
+    """Replace every ``{env: X}``/``{file: p}`` mapping in ``value`` by a :class:`SecretRef`
+    whose file resolves beneath ``roots``."""
     if isinstance(value, dict):
         if is_reference(value):
             kind, name = next(iter(value.items()))
             dotted = ".".join([key, *(str(p) for p in path)])
-            return SecretRef(kind, name, host, dotted, lambda: origin(path))
-        return {k: bind(v, host, key, origin, (*path, k)) for k, v in value.items()}
+            return SecretRef(kind, name, host, dotted, lambda: origin(path), roots)
+        return {k: bind(v, host, key, origin, (*path, k), roots) for k, v in value.items()}
     if isinstance(value, list):
-        return [bind(v, host, key, origin, (*path, i)) for i, v in enumerate(value)]
+        return [bind(v, host, key, origin, (*path, i), roots) for i, v in enumerate(value)]
     return value
 
 
@@ -165,16 +363,15 @@ def redacted(value: Any) -> Any:
     return value
 
 
-def secret_aware(escape: Callable[..., str]) -> Callable[..., str]:
-    """Wrap an escaping filter so the escaped form of a secret is recorded for redaction."""
+def secret_aware(escape: Callable[..., str], *, quoted: bool = False) -> Callable[..., str]:
+    """Wrap an escaping filter for the placeholder render: a reference prints its placeholder,
+    bare, or inside the filter's quotes when the filter ``quoted`` always adds them (so the
+    copy does not depend on whether the secret needed quoting)."""
 
     def wrapper(value: Any, *args: Any, **kwargs: Any) -> str:
-        out = escape(str(value) if isinstance(value, SecretRef) else value, *args, **kwargs)
-        if isinstance(value, SecretRef):
-            active = _revealed.get()
-            if active is not None:
-                active[0].add(out, value.label)
-        return out
+        if isinstance(value, SecretRef) and showing_placeholders() and not quoted:
+            return value.label
+        return escape(value, *args, **kwargs)
 
     wrapper.__name__ = escape.__name__
     wrapper.__doc__ = escape.__doc__

@@ -40,6 +40,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="build directory written by bootstrap render (default: build)")
     group.addoption("--bootstrap-limit", metavar="PATTERN",
                     help="Ansible host pattern: only these inventory hosts")
+    group.addoption("--bootstrap-secrets-dir", action="append", default=[], metavar="DIR",
+                    help="also resolve {file: ...} secret references beneath DIR")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -47,7 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not source:
         return
     loaded = fleet.load(Path(source), Path(config.getoption("--bootstrap-build")),
-                        config.getoption("--bootstrap-limit"))
+                        config.getoption("--bootstrap-limit"),
+                        tuple(Path(d) for d in config.getoption("--bootstrap-secrets-dir")))
     config.stash[_FLEET] = loaded
     config.stash[_UNREACHABLE] = {}
     # Every role's file is called checks.py: import each by its path, not as module "checks".

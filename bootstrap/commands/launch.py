@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bootstrap.secrets import add_secrets_dir_option
+
 if TYPE_CHECKING:
     from bootstrap.launch import Spec
 
@@ -33,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="build directory rendered from this inventory (default: build)")
     parser.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                         help="how long to wait for each instance to run (default: 600)")
+    add_secrets_dir_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from bootstrap.launch import Launcher, Ledger, read_fragment, read_spec, selected_targets, write_fragment
 
     fragment = read_fragment(Path(args.write_inventory)) if args.write_inventory else {}
-    renderer, targets = selected_targets(Path(args.inventory), args.hosts)
+    renderer, targets = selected_targets(Path(args.inventory), args.hosts,
+                                         tuple(args.secrets_dir))
     specs = [read_spec(renderer, t, Path(args.build), args.region) for t in targets]
     _check_templates(specs)
     ledger = Ledger(print, quiet=args.dry_run)

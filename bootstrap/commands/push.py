@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bootstrap.secrets import add_secrets_dir_option
 from bootstrap.transport import DEFAULT_KNOWN_HOSTS
 
 HELP = "copy each host's built files over SSH (only what differs on the host), then apply"
@@ -50,6 +51,7 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
                         help="connection attempts after the first, with backoff (default: 2)")
     parser.add_argument("--command-timeout", type=float, default=600.0, metavar="SECONDS",
                         help="longest silence from a command on a host (default: 600)")
+    add_secrets_dir_option(parser)
 
 
 def ssh_options(args: argparse.Namespace):  # -> SshOptions, imported lazily
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from bootstrap import fleet, report
     from bootstrap.push import PushOptions, push_host
 
-    loaded = fleet.load(Path(args.inventory), args.build, args.limit)
+    loaded = fleet.load(Path(args.inventory), args.build, args.limit, tuple(args.secrets_dir))
     options = PushOptions(ssh=ssh_options(args), apply=args.apply, check=args.check,
                           backup=args.backup, cloud_init_timeout=args.cloud_init_timeout)
     config = fabric.Config()

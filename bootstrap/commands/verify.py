@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from bootstrap.checks import Library
     from bootstrap.verify import ERROR, FAILED, PASSED, SKIPPED, verify_host
 
-    loaded = fleet.load(Path(args.inventory), args.build, args.limit)
+    loaded = fleet.load(Path(args.inventory), args.build, args.limit, tuple(args.secrets_dir))
     library = Library(loaded.registry)
     # Load every check module before the threads start, so a broken one stops the run here.
     for host in loaded.hosts:
