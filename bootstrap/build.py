@@ -6,27 +6,40 @@ DIR/<host>/<output>                   build outputs kept beside (user-data, user
 DIR/<host>/manifest.json              per file: dest, path, mode, owner, sha256, role, secret
 DIR/<host>/.redacted/<path>           secret files with every secret replaced, for diffs
 DIR/_fleet/...                        fleet-wide outputs (IAM policies), with their manifest
+DIR/.bootstrap/                       the writer's lock, journal and record of host folders
 ```
 
 Every host renders in memory before anything is written, so a failed render leaves the previous
-build exactly as it was. Changed files are first written beside their target under a temporary
-name and renamed into place only when all of them are written; unchanged files are not touched,
-so their mtime stays.
+build exactly as it was. The writer (:mod:`bootstrap.builddir`) stages every changed file, then
+moves them all into place as one journaled transaction that a killed render's successor rolls
+back; unchanged files are not touched, so their mtime stays. The previous build is read as
+untrusted input: its manifests are checked, and nothing is read or written through a link.
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import hashlib
 import json
 import os
-import shutil
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bootstrap.builddir import (
+    HOSTS,
+    STATE,
+    BuildDir,
+    Transaction,
+    Tree,
+    manifest_problem,
+    name_problem,
+    path_problem,
+    write_file,
+)
+from bootstrap.errors import BootstrapError
 from bootstrap.render import Artifact
 
 FLEET = "_fleet"
@@ -55,7 +68,10 @@ class HostPlan:
     entries: list[Entry]
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    new_host: bool = False
+    new_host: bool = False  # no previous manifest
+    absent: bool = False  # no folder yet: it is written whole
+    old_secret: set[str] = field(default_factory=set)  # secret files of the previous build
+    old_known: set[str] | None = None  # paths the previous manifest lists; None if unreadable
 
 
 @dataclass
@@ -65,6 +81,9 @@ class Plan:
     outdir: Path
     hosts: list[HostPlan]
     stale_hosts: list[str]
+    warnings: list[str] = field(default_factory=list)
+    written: set[str] = field(default_factory=set)  # host folders the tool has written
+    write_state: bool = False  # the record of those folders changes
 
     @property
     def changed(self) -> bool:
@@ -119,162 +138,237 @@ def _manifest_text(manifest: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plan(outdir: Path, builds: dict[str, list[Entry]], *, prune: bool) -> Plan:
-    """Compare the new entries with DIR. ``prune`` removes host folders no longer built."""
+def plan(build: BuildDir, builds: dict[str, list[Entry]], *, prune: bool) -> Plan:
+    """Compare the new entries with the build. ``prune`` removes host folders no longer built,
+    but only those the tool recorded writing."""
     hosts = []
-    root = str(outdir)
-    # One listing of DIR rather than a failed open per host on a first build.
-    try:
-        present = set(os.listdir(root))
-    except OSError:
-        present = set()
+    warnings: list[str] = []
+    present = build.listing()
+    recorded, warning = build.written_hosts()
+    if warning:
+        warnings.append(warning)
     for name, entries in builds.items():
-        # Plain strings, not Path objects: this loop runs for every file of every host.
-        folder = os.path.join(root, name)
-        old = _previous(folder, entries) if name in present else {}
-        host = HostPlan(name, entries, new_host=not old)
-        current = {e.path for e in entries}
+        _check_host(name, entries)
+        tree = build.host(name) if name in present else None
+        host = HostPlan(name, entries, absent=tree is None)
+        if tree is None:
+            host.changed = [e.path for e in entries]
+            host.new_host = True
+            hosts.append(host)
+            continue
+        old, host.old_secret, host.old_known, warning = _previous(tree, entries)
+        if warning:
+            warnings.append(warning)
+        host.new_host = not old
+        current = set()
         for entry in entries:
-            if old.get(entry.path) != entry.digest or not _intact(os.path.join(folder, entry.path),
-                                                                  entry):
+            current.add(entry.path)
+            if old.get(entry.path) != entry.digest or not _intact(tree, entry):
                 host.changed.append(entry.path)
         host.removed = sorted(p for p in old if p not in current)
         hosts.append(host)
     stale: list[str] = []
+    written = set(builds)
     if prune:
-        stale = sorted(name for name in present
-                       if name not in builds and os.path.isfile(os.path.join(root, name, MANIFEST)))
-    return Plan(outdir, hosts, stale)
+        stale = sorted((recorded or set()) & present - written)
+    else:
+        written |= (recorded or set()) & present
+    return Plan(build.path, hosts, stale, warnings, written, written != recorded)
 
 
-def _previous(folder: str, entries: list[Entry]) -> dict[str, str]:
-    """Path → sha256 of what the last build wrote in this host folder (from its manifest)."""
-    try:
-        with open(os.path.join(folder, MANIFEST), "rb") as handle:
-            raw = handle.read()
-    except OSError:
-        return {}
+def _check_host(name: str, entries: list[Entry]) -> None:
+    """The folder and file names a host would write are plain paths inside its folder."""
+    problem = name_problem(name)
+    if problem:
+        raise BootstrapError(f"cannot be a folder of the build: {problem}", host=name)
+    paths: set[str] = set()
+    folders: set[str] = set()
+    for entry in entries:
+        problem = path_problem(entry.path)
+        if problem:
+            raise BootstrapError(f"file {entry.path!r} cannot be written inside the host "
+                                 f"folder: {problem}", host=name)
+        if entry.path in paths:
+            raise BootstrapError(f"two files are written at {entry.path}", host=name)
+        paths.add(entry.path)
+        parent = entry.path.rpartition("/")[0]
+        while parent and parent not in folders:
+            folders.add(parent)
+            parent = parent.rpartition("/")[0]
+    both = paths & folders
+    if both:
+        raise BootstrapError(f"{min(both)} would be both a file and a folder", host=name)
+
+
+def _previous(tree: Tree, entries: list[Entry]) -> tuple[dict[str, str], set[str], set[str] | None,
+                                                         str]:
+    """What the last build wrote in this host folder, from its manifest: path → sha256, the
+    secret paths, the paths it lists (None when unreadable), and a warning."""
+    raw = tree.read(MANIFEST)
+    shown = f"{tree.shown}/{MANIFEST}"
+    ignored = "ignored, so no file it lists is removed and every file is written again"
+    if raw is None:
+        if tree.lstat(MANIFEST) is None:
+            return {}, set(), None, ""
+        return {}, set(), None, f"{shown} is not a regular file (a link?): {ignored}"
     if entries and entries[-1].path == MANIFEST and entries[-1].content == raw:
         # The same manifest records the same digests: nothing to parse (the usual rerender).
-        return {e.path: e.digest for e in entries}
+        digests = {e.path: e.digest for e in entries}
+        secrets = {e.path for e in entries if e.secret and e.path != MANIFEST}
+        return digests, secrets, set(digests), ""
     try:
         manifest = json.loads(raw)
+        problem = manifest_problem(manifest)
     except ValueError:
-        return {}
-    out = {}
+        problem = "not JSON"
+    if problem:
+        return {}, set(), None, f"{shown} is not a manifest bootstrap wrote ({problem}): {ignored}"
+    out: dict[str, str] = {}
+    secrets = set()
     for record in [*manifest.get("files", []), *manifest.get("outputs", [])]:
         out[record["path"]] = record["sha256"]
-        if record.get("secret"):
-            out[f"{REDACTED}/{record['path']}"] = record.get("redacted_sha256", "")
+        if record.get("secret") is True:
+            secrets.add(record["path"])
+            shadow = record.get("redacted_sha256", "")
+            out[f"{REDACTED}/{record['path']}"] = shadow if isinstance(shadow, str) else ""
     out[MANIFEST] = hashlib.sha256(raw).hexdigest()
+    return out, secrets, set(out), ""
+
+
+def _intact(tree: Tree, entry: Entry) -> bool:
+    parent, name = tree.locate(entry.path)  # a link where a folder should be is an error
+    if parent is None:
+        return False
+    try:
+        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except OSError:
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        raise BootstrapError(f"{tree.shown}/{entry.path} is a folder where bootstrap writes a "
+                             "file: remove it and render again", host=tree.host)
+    return (stat.S_ISREG(st.st_mode) and st.st_size == len(entry.content)
+            and (st.st_mode & 0o777) == entry.mode)
+
+
+def apply(plan: Plan, build: BuildDir) -> None:
+    """Write the plan as one transaction (see :mod:`bootstrap.builddir`).
+
+    A host folder that does not exist yet is staged whole and moved into place with one rename;
+    in an existing folder each changed file is staged and renamed over its target, the old one
+    kept aside until the commit. The manifest goes last in each folder.
+    """
+    txn = Transaction(build)
+    try:
+        for host in plan.hosts:
+            if host.absent:
+                _stage_whole(txn, host)
+            elif host.changed or host.removed:
+                tree = build.host(host.name)
+                assert tree is not None
+                _stage_changes(txn, tree, host)
+        for name in plan.stale_hosts:
+            txn.ops.append(["drop", name, txn.scratch_name("d")])
+        if plan.write_state:
+            text = json.dumps({"hosts": sorted(plan.written)}, indent=1).encode() + b"\n"
+            path = f"{STATE}/{HOSTS}"
+            old = txn.scratch_name("b") if txn.root.lstat(path) else None
+            txn.ops.append(["put", txn.stage_file(text, 0o644), path, old])
+    except BaseException:
+        txn.abandon()
+        raise
+    try:
+        txn.run()
+    except OSError as exc:
+        txn.close()
+        build.recover()  # puts the previous build back before reporting
+        raise BootstrapError(f"{plan.outdir}: cannot write the build ({exc.strerror}); the "
+                             "previous build is kept") from None
+
+
+def _ordered(paths: list[str]) -> list[str]:
+    """The manifest last, so a reader never sees it ahead of its files."""
+    return sorted(paths, key=lambda p: p == MANIFEST)
+
+
+def _stage_whole(txn: Transaction, host: HostPlan) -> None:
+    staged, tree = txn.stage_host()
+    by_path = {e.path: e for e in host.entries}
+    try:
+        for rel in host.changed:
+            entry = by_path[rel]
+            parent, name = tree.locate(rel, create=True)
+            assert parent is not None
+            write_file(parent, name, entry.content, entry.mode, txn.umask)
+    finally:
+        tree.close()
+        os.close(tree.fds[""])
+    txn.ops.append(["host", staged, host.name])
+
+
+def _stage_changes(txn: Transaction, tree: Tree, host: HostPlan) -> None:
+    by_path = {e.path: e for e in host.entries}
+    ops: list[list[Any]] = []
+    puts: list[list[Any]] = []
+    missing: set[str] = set()
+    for rel in _ordered(host.changed):
+        entry = by_path[rel]
+        parent = rel.rpartition("/")[0]
+        ops.extend(["mkdir", f"{host.name}/{d}"] for d in _missing(tree, parent, missing))
+        old = txn.scratch_name("b") if parent not in missing and tree.lstat(rel) else None
+        puts.append(["put", txn.stage_file(entry.content, entry.mode), f"{host.name}/{rel}", old])
+    ops.extend(puts)
+    emptied: set[str] = set()
+    for rel in host.removed:
+        st = tree.lstat(rel)  # None too when a link stands where a folder was: nothing to remove
+        if st is None or stat.S_ISDIR(st.st_mode):
+            continue
+        ops.append(["del", f"{host.name}/{rel}", txn.scratch_name("b")])
+        parent = rel.rpartition("/")[0]
+        while parent and parent not in emptied:
+            emptied.add(parent)
+            parent = parent.rpartition("/")[0]
+    # Deepest first; each is removed only if the removals left it empty, never the host folder.
+    for folder in sorted(emptied, key=lambda d: d.count("/"), reverse=True):
+        ops.append(["rmdir", f"{host.name}/{folder}"])
+    txn.ops.extend(ops)
+
+
+def _missing(tree: Tree, parent: str, missing: set[str]) -> list[str]:
+    """The folders above a new file that do not exist yet, top first (each listed once)."""
+    if not parent or parent in tree.fds:
+        return []
+    out = []
+    prefix = ""
+    absent = False
+    for part in parent.split("/"):
+        prefix = f"{prefix}/{part}" if prefix else part
+        if prefix in missing:
+            absent = True
+            continue
+        if absent or tree.folder(prefix) is None:
+            absent = True
+            missing.add(prefix)
+            out.append(prefix)
     return out
 
 
-def _intact(path: str, entry: Entry) -> bool:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    return st.st_size == len(entry.content) and (st.st_mode & 0o777) == entry.mode
+def diff(plan: Plan, build: BuildDir) -> str:
+    """A unified diff of every change, secrets redacted.
 
-
-def apply(plan: Plan) -> None:
-    """Write the plan: all temporary files first, then renames, then removals.
-
-    A host folder that does not exist yet is written whole under a temporary name and renamed
-    into place (one rename instead of one per file); in an existing folder each changed file is
-    written beside its target and renamed over it.
+    A secret file diffs its redacted copies. Where the previous file held a secret its redacted
+    copy stands for it; where the previous build cannot say whether it did, its content is not
+    shown. No digest of a secret is ever printed: a changed secret is only said to have changed.
     """
-    staged: list[tuple[str, str]] = []
-    made: set[str] = set()
-    suffix = f".tmp{os.getpid()}"
-    umask = _umask()
-    root = str(plan.outdir)
-    try:
-        os.makedirs(plan.outdir, exist_ok=True)
-        for host in plan.hosts:
-            folder = os.path.join(plan.outdir, host.name)
-            by_path = {e.path: e for e in host.entries}
-            whole = host.new_host and not os.path.exists(folder)
-            stage = os.path.join(plan.outdir, f".{host.name}{suffix}") if whole else folder
-            if whole:
-                staged.append((stage, folder))
-            for rel in host.changed:
-                entry = by_path[rel]
-                target = os.path.join(stage, rel)
-                parent, base = os.path.split(target)
-                if parent not in made:
-                    os.makedirs(parent, exist_ok=True)
-                    # Its ancestors exist too: the host folder itself needs no second makedirs.
-                    folder_made = parent
-                    while folder_made not in made and folder_made != root:
-                        made.add(folder_made)
-                        folder_made = os.path.dirname(folder_made)
-                if not whole:
-                    staged.append((os.path.join(parent, f".{base}{suffix}"), target))
-                    target = staged[-1][0]
-                _write(target, entry.content, entry.mode, umask)
-    except BaseException:
-        for tmp, _ in staged:
-            with contextlib.suppress(OSError):
-                if os.path.isdir(tmp):
-                    shutil.rmtree(tmp)
-                else:
-                    os.unlink(tmp)
-        raise
-    # The manifest goes last in each folder, so a reader never sees it ahead of its files.
-    staged.sort(key=lambda pair: pair[1].endswith(MANIFEST))
-    for tmp, target in staged:
-        os.replace(tmp, target)
-    for host in plan.hosts:
-        folder = plan.outdir / host.name
-        for rel in host.removed:
-            (folder / rel).unlink(missing_ok=True)
-            _prune_empty(folder / rel, folder)
-    for name in plan.stale_hosts:
-        shutil.rmtree(plan.outdir / name)
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def _write(path: str, content: bytes, mode: int, umask: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        if mode & umask:  # the umask must not narrow what the manifest says
-            os.fchmod(fd, mode)
-        view = memoryview(content)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
-
-
-def _prune_empty(path: Path, stop: Path) -> None:
-    parent = path.parent
-    while parent != stop and parent.is_dir() and not any(parent.iterdir()):
-        parent.rmdir()
-        parent = parent.parent
-
-
-def diff(plan: Plan) -> str:
-    """A unified diff of every change, secrets redacted (secret files diff their redacted copies)."""
     chunks: list[str] = []
     for host in plan.hosts:
-        folder = plan.outdir / host.name
+        tree = None if host.absent else build.host(host.name)
         by_path = {e.path: e for e in host.entries}
         secret_paths = {e.path[len(REDACTED) + 1:] for e in host.entries
                         if e.path.startswith(REDACTED + "/")}
         for rel in host.changed:
             if rel.startswith(REDACTED + "/") or rel == MANIFEST:
                 continue
-            shown = f"{REDACTED}/{rel}" if rel in secret_paths else rel
-            new = by_path[shown].content
-            old = _read(folder / shown)
-            chunks.append(_unified(f"{host.name}/{rel}", old, new, by_path[rel], _read(folder / rel)))
+            chunks.append(_file_diff(host, tree, rel, by_path, rel in secret_paths))
         for rel in host.removed:
             if not rel.startswith(REDACTED + "/") and rel != MANIFEST:
                 chunks.append(f"--- {host.name}/{rel}\n+++ /dev/null\n@@ removed @@\n")
@@ -283,14 +377,25 @@ def diff(plan: Plan) -> str:
     return "".join(chunks)
 
 
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
+def _file_diff(host: HostPlan, tree: Tree | None, rel: str, by_path: dict[str, Entry],
+               new_secret: bool) -> str:
+    name = f"{host.name}/{rel}"
+    entry = by_path[rel]
+    new = by_path[f"{REDACTED}/{rel}"].content if new_secret else entry.content
+    if tree is None or tree.lstat(rel) is None:
+        return _unified(name, None, new, entry, None, secret=new_secret)
+    on_disk = tree.read(rel)
+    if host.old_known is None or rel not in host.old_known:
+        return f"{name}: replaced; the previous file is not in the build's manifest (not shown)\n"
+    old_secret = rel in host.old_secret
+    old = tree.read(f"{REDACTED}/{rel}") if old_secret else on_disk
+    if old is None and old_secret:
+        return f"{name}: changed; the previous file held a secret (not shown)\n"
+    return _unified(name, old, new, entry, on_disk, secret=new_secret or old_secret)
 
 
-def _unified(name: str, old: bytes | None, new: bytes, entry: Entry, on_disk: bytes | None) -> str:
+def _unified(name: str, old: bytes | None, new: bytes, entry: Entry, on_disk: bytes | None, *,
+             secret: bool) -> str:
     header_old = "/dev/null" if old is None else f"a/{name}"
     if _binary(new) or (old is not None and _binary(old)):
         return f"Binary file {name} differs\n"
@@ -298,7 +403,7 @@ def _unified(name: str, old: bytes | None, new: bytes, entry: Entry, on_disk: by
     lines = list(difflib.unified_diff(old_lines, new.decode().splitlines(keepends=True),
                                       header_old, f"b/{name}"))
     if not lines:
-        if entry.secret and on_disk != entry.content:
+        if secret and on_disk != entry.content:
             return f"{name}: a secret value changed (not shown)\n"
         return f"mode of {name} is now {entry.mode:04o}\n"
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"

@@ -50,7 +50,8 @@ def ansible_selects() -> dict[str, set[str] | None]:
 
 
 def rendered(build: Path) -> set[str]:
-    return {p.name for p in build.iterdir() if p.is_dir() and p.name != FLEET}
+    return {p.name for p in build.iterdir()
+            if p.is_dir() and p.name != FLEET and not p.name.startswith(".")}
 
 
 @pytest.mark.parametrize("pattern", list(PATTERNS))

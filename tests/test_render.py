@@ -46,7 +46,7 @@ def test_example_inventory_renders_every_host_with_a_true_manifest(tmp_path):
     out = tmp_path / "build"
     result = run_cli("render", EXAMPLE, "-o", out)
     assert result.rc == 0, result.err
-    hosts = [p for p in out.iterdir() if p.is_dir() and p.name != "_fleet"]
+    hosts = [p for p in out.iterdir() if p.is_dir() and p.name not in ("_fleet", ".bootstrap")]
     assert len(hosts) >= 8
     for folder in hosts:
         manifest = json.loads((folder / "manifest.json").read_text())
@@ -137,7 +137,8 @@ def test_limit_renders_only_the_matching_hosts(tmp_path, tree):
     out = tmp_path / "build"
     result = run_cli("render", inv, "-o", out, "--limit", "web:!web2")
     assert result.rc == 0, result.err
-    assert sorted(p.name for p in out.iterdir() if p.name != "_fleet") == ["web1", "web3"]
+    assert sorted(p.name for p in out.iterdir()
+                  if p.name not in ("_fleet", ".bootstrap")) == ["web1", "web3"]
 
 
 def test_user_templates_and_roles_override_builtins_file_by_file(tmp_path, tree):
