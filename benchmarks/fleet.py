@@ -34,6 +34,8 @@ sys.path.insert(0, str(ROOT / "tests" / "fleet"))
 from fleet_hosts import Fleet, docker  # noqa: E402
 from support.cli import write_tree  # noqa: E402
 
+from bootstrap.programs import which  # noqa: E402
+
 TOKEN = "bench-token-0123456789"
 
 
@@ -123,12 +125,6 @@ def ansible_files(build: Path, names: list[str], work: Path) -> tuple[Path, Path
     return hosts, playbook
 
 
-def _ansible_playbook() -> str | None:
-    """ansible-playbook of this interpreter's environment (a virtualenv), else from PATH."""
-    beside = Path(sys.executable).with_name("ansible-playbook")
-    return str(beside) if beside.exists() else shutil.which("ansible-playbook")
-
-
 def run_ansible(command: str, fleet: Fleet, hosts: Path, playbook: Path, forks: int,
                 work: Path) -> float:
     ports = {f"h{i:02d}": node.port for i, node in enumerate(fleet.nodes, 1)}
@@ -164,7 +160,7 @@ def main() -> int:
     top = sizes[-1]
     if missing := docker.available():
         raise SystemExit(f"needs docker and mmdebstrap: {missing}")
-    playbook_cmd = _ansible_playbook()
+    playbook_cmd = which("ansible-playbook")
     if playbook_cmd is None:
         raise SystemExit("needs ansible-playbook (pip install ansible-core)")
     daemon = docker.ensure_daemon()

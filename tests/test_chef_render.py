@@ -274,7 +274,7 @@ def test_the_example_inventory_has_chef_nodes_of_each_family_that_pass_validate(
             shown = run_cli("inventory", ROOT / "inventory", "--host", manifest["host"])
             families.add(json.loads(shown.out)["os_family"])
     assert families == {"debian", "redhat"}
-    checked = run_cli("validate", out)
+    checked = run_cli("validate", out, "--strict")
     assert checked.rc == 0, checked.out
     for line in ("(chef-config)", "(chef first-boot json)", "(shellcheck)", "(parliament)"):
         assert line in checked.out

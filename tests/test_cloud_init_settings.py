@@ -130,4 +130,4 @@ def test_free_text_is_embedded_exactly(tree, tmp_path):
                                         "permissions": "0o644", "owner": "root:root"}
     assert config["users"][1]["gecos"] == "O'Brien; $(id) `id` \"x\""
     write_tree(inv, {})  # the inventory is unchanged by rendering
-    assert run_cli("validate", tmp_path / "build").rc == 0
+    assert run_cli("validate", tmp_path / "build", "--strict").rc == 0

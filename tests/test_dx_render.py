@@ -42,7 +42,7 @@ def test_every_platform_style_and_backend_in_the_example(example_build: Path) ->
 
 
 def test_example_routers_pass_bootstrap_validate(example_build: Path) -> None:
-    result = run_cli("validate", example_build, "--limit", "dx-*")
+    result = run_cli("validate", example_build, "--limit", "dx-*", "--strict")
     assert result.rc == 0, result.out + result.err
     for checker in ("vtysh -C", "bird -p", "bgpd -n", "netplan generate", "ifup --no-act",
                     "networkd keys", "ios-xe structure", "junos structure"):

@@ -11,6 +11,7 @@ import yaml
 from support.cli import run_cli
 
 from bootstrap.iam import location_name
+from bootstrap.programs import resolve
 from bootstrap.settings.chef import S3Location
 
 KMS = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -35,7 +36,7 @@ def build(tmp_path: Path, locations: dict[str, dict]) -> tuple[object, Path]:
 def parliament(path: Path) -> list[dict]:
     """parliament's own command line, fed on standard input (its --file needs a terminal)."""
     with path.open("rb") as policy:
-        proc = subprocess.run(["parliament", "--json"], stdin=policy, capture_output=True,
+        proc = subprocess.run([resolve("parliament"), "--json"], stdin=policy, capture_output=True,
                               text=True)
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 

@@ -95,7 +95,7 @@ def report(build: Path, host: str) -> dict[str, Any]:
 
 
 def validate(build: Path) -> str:
-    result = run_cli("validate", build)
+    result = run_cli("validate", build, "--strict")
     assert result.rc == 0, result.out + result.err
     return result.out
 
@@ -472,7 +472,7 @@ def test_example_instances_render_and_validate(tmp_path):
     names = list(hosts["instances"]["hosts"])
     assert names
     for name in names:
-        result = run_cli("validate", build, "--limit", name)
+        result = run_cli("validate", build, "--limit", name, "--strict")
         assert result.rc == 0, result.out
         assert f"ok   {name} user-data (cloud-init schema)" in result.out
     backup = cloud_config((build / "backup01" / "user-data").read_bytes())

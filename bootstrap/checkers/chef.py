@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bootstrap.checkers import Checker
+from bootstrap.programs import resolve
 
 ROLE = "chef-client"
 # Prints, as JSON, the settings bootstrap writes, after a strict load of the files in ARGV.
@@ -58,7 +59,7 @@ end
 
 
 def _ruby(program: str, *paths: Path) -> tuple[Any, str]:
-    proc = subprocess.run(["ruby", "-e", program, *map(str, paths)], capture_output=True,
+    proc = subprocess.run([resolve("ruby"), "-e", program, *map(str, paths)], capture_output=True,
                           text=True, timeout=120)
     if proc.returncode:
         return None, proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else \
@@ -125,7 +126,8 @@ def check_hint(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
 
 
 CHECKERS = [
-    Checker("chef-config", lambda r: _is(r, "client.rb"), check_client_rb, tools=("ruby",)),
+    Checker("chef-config", lambda r: _is(r, "client.rb"), check_client_rb, tools=("ruby",),
+            ruby=("chef-config/config", "ohai/config")),
     Checker("chef first-boot json", lambda r: _is(r, "first-boot.json"), check_first_boot,
             tools=("ruby",)),
     Checker("ohai hint", lambda r: _is(r, "ec2.json"), check_hint, tools=("ruby",)),

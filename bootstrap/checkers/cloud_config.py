@@ -212,6 +212,6 @@ def _check_b64(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
 
 CHECKERS = [
     Checker("cloud-init schema", lambda r: r["dest"] == "user-data", _check_user_data,
-            tools=("cloud-init",), python=("jsonschema", "yaml")),
+            tools=("cloud-init",), python=("jsonschema",)),
     Checker("user-data base64", lambda r: r["dest"] == "user-data.b64", _check_b64),
 ]

@@ -23,13 +23,15 @@ from typing import Any
 
 from bootstrap.checkers import Checker
 from bootstrap.dx import junos
+from bootstrap.programs import resolve
 
 NETWORKD = "/lib/systemd/systemd-networkd"
 TIMEOUT = 60
 
 
 def _run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, **kwargs)
+    return subprocess.run([resolve(argv[0]), *argv[1:]], capture_output=True, text=True,
+                          timeout=TIMEOUT, **kwargs)
 
 
 def _output(proc: subprocess.CompletedProcess[str], path: Path) -> list[str]:

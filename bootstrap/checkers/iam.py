@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.checkers import Checker
+from bootstrap.programs import resolve
 
 NO_RESOURCE = "Statement contains neither Resource nor NotResource"
 
@@ -24,7 +25,7 @@ NO_RESOURCE = "Statement contains neither Resource nor NotResource"
 def findings(path: Path) -> list[dict[str, Any]]:
     """parliament's findings for the policy in ``path`` (empty: it has nothing to report)."""
     with path.open("rb") as policy:
-        proc = subprocess.run(["parliament", "--json"], stdin=policy, capture_output=True,
+        proc = subprocess.run([resolve("parliament"), "--json"], stdin=policy, capture_output=True,
                               text=True, timeout=120)
     out = []
     for line in proc.stdout.splitlines():

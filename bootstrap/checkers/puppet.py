@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from bootstrap.checkers import Checker, once_per_content
+from bootstrap.programs import resolve
 
 SECTION = re.compile(r"\[([^\]]*)\]")
 SETTING = re.compile(r"([A-Za-z0-9_]+)\s*=\s*(.*)")
@@ -49,7 +50,7 @@ def read_conf(path: Path) -> dict[str, dict[str, str]]:
 def print_settings(path: Path, section: str, names: list[str]) -> tuple[dict[str, Any], str]:
     """What ``puppet config print`` reports for ``names``, and the errors it printed."""
     proc = subprocess.run(
-        ["puppet", "config", "print", *names, "--config", str(path), "--section", section,
+        [resolve("puppet"), "config", "print", *names, "--config", str(path), "--section", section,
          "--render-as", "json"],
         capture_output=True, text=True, timeout=120,
     )
@@ -124,7 +125,7 @@ OID_NAMES = {"1.2.840.113549.1.9.7": "challengePassword"}
 
 def read_csr_attributes(path: Path) -> tuple[dict[str, Any] | None, str]:
     """What a certificate request built by Puppet from this file carries, or Puppet's error."""
-    proc = subprocess.run(["ruby", "-e", CSR_PROBE, str(path)], capture_output=True, text=True,
+    proc = subprocess.run([resolve("ruby"), "-e", CSR_PROBE, str(path)], capture_output=True, text=True,
                           timeout=120)
     if proc.returncode:
         lines = ANSI.sub("", proc.stderr).strip().splitlines()

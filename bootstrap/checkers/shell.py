@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.checkers import Checker, once_per_content
+from bootstrap.programs import resolve
 
 # "#!/bin/sh", "#!/usr/bin/env bash", "#! /bin/bash -e", ... (the shells shellcheck knows)
 SHEBANG = re.compile(rb"#!\s*(?:/usr)?/bin/(?:env\s+)?(?:sh|bash|dash|ksh)(?:\s|$)")
@@ -34,7 +35,7 @@ def _applies(record: dict[str, Any]) -> bool:
 
 @once_per_content
 def _check(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
-    proc = subprocess.run(["shellcheck", "--format=gcc", "--", path.name], cwd=path.parent,
+    proc = subprocess.run([resolve("shellcheck"), "--format=gcc", "--", path.name], cwd=path.parent,
                           capture_output=True, text=True, timeout=120)
     if proc.returncode == 0:
         return []

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from bootstrap.programs import which
+
 
 def tool(name: str) -> str:
     """The ansible-core executable beside this Python (a virtualenv's bin), else on PATH."""
-    beside = Path(sys.executable).with_name(name)
-    found = str(beside) if beside.exists() else shutil.which(name)
+    found = which(name)
     if found is None:
         raise RuntimeError(f"{name} not found: install ansible-core (requirements/pip-core.txt)")
     return found

@@ -11,10 +11,8 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -24,6 +22,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from bootstrap.programs import which
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -60,10 +60,7 @@ def available() -> str | None:
 
 
 def _moto_command() -> list[str] | None:
-    beside = Path(sys.executable).parent / "moto_server"
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("moto_server")
+    found = which("moto_server")
     return [found] if found else None
 
 
