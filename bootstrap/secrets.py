@@ -140,7 +140,7 @@ class SecretRef:
         except SecretFileError as exc:
             raise self._error(f"secret {self.label}: {exc}") from None
         if not value:
-            raise self._error(f"secret {self.label}: {self.name} is empty")
+            raise self._error(f"secret {self.label}: the file is empty")
         return value
 
     def _error(self, message: str) -> BootstrapError:
@@ -168,13 +168,13 @@ def read_secret_file(name: str, roots: Sequence[Path]) -> str:
     if not roots:
         raise SecretFileError("no folder to look for it in")
     for root in roots:
-        data = _read_beneath(Path(root), parts, name)
+        data = _read_beneath(Path(root), parts)
         if data is not None:
-            text = _decode(data, name)
+            text = _decode(data)
             _cache[key] = text
             return text
     where = " or ".join(str(r) for r in roots)
-    raise SecretFileError(f"cannot read {name}: no such file in {where}")
+    raise SecretFileError(f"no such file in {where}")
 
 
 def _parts(name: str) -> list[str]:
@@ -182,17 +182,17 @@ def _parts(name: str) -> list[str]:
         raise SecretFileError("the path holds a NUL byte")
     path = PurePosixPath(name)
     if path.is_absolute() or name.startswith("~"):
-        raise SecretFileError(f"{name} is not a path relative to the inventory folder (or a "
-                              "--secrets-dir): absolute paths are refused")
+        raise SecretFileError("an absolute path is refused: give a path relative to the "
+                              "inventory folder (or a --secrets-dir)")
     parts = [p for p in path.parts if p != "."]
     if ".." in parts:
-        raise SecretFileError(f"{name} leaves its folder through '..': refused")
+        raise SecretFileError("a path with '..' is refused: it must stay inside its folder")
     if not parts:
-        raise SecretFileError(f"{name!r} names no file")
+        raise SecretFileError("the path names no file")
     return parts
 
 
-def _read_beneath(root: Path, parts: list[str], name: str) -> bytes | None:
+def _read_beneath(root: Path, parts: list[str]) -> bytes | None:
     """The bytes of ``parts`` beneath ``root``, None when it does not exist there."""
     try:
         root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -200,13 +200,13 @@ def _read_beneath(root: Path, parts: list[str], name: str) -> bytes | None:
         raise SecretFileError(f"cannot open the folder {root}: {exc.strerror}") from None
     stack = [root_fd]  # descriptors of the folders walked, the root first
     try:
-        return _walk(stack, list(parts), root, name)
+        return _walk(stack, list(parts), root)
     finally:
         for fd in stack:
             os.close(fd)
 
 
-def _walk(stack: list[int], todo: list[str], root: Path, name: str) -> bytes | None:
+def _walk(stack: list[int], todo: list[str], root: Path) -> bytes | None:
     links = 0
     while todo:
         part = todo.pop(0)
@@ -214,7 +214,7 @@ def _walk(stack: list[int], todo: list[str], root: Path, name: str) -> bytes | N
             continue
         if part == "..":  # only from a link's target: it may climb back up to the root
             if len(stack) == 1:
-                raise SecretFileError(f"{name}: a symbolic link leads outside {root}: refused")
+                raise SecretFileError(f"a symbolic link leads outside {root}: refused")
             os.close(stack.pop())
             continue
         try:
@@ -222,27 +222,26 @@ def _walk(stack: list[int], todo: list[str], root: Path, name: str) -> bytes | N
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise SecretFileError(f"cannot read {name} in {root}: {exc.strerror}") from None
+            raise SecretFileError(f"cannot read it in {root}: {exc.strerror}") from None
         if stat.S_ISLNK(info.st_mode):
             links += 1
             target = os.readlink(part, dir_fd=stack[-1])
             if target.startswith("/") or links > MAX_LINKS:
                 why = "an absolute target" if links <= MAX_LINKS else "too many links"
-                raise SecretFileError(f"{name}: a symbolic link leads outside {root} ({why}): "
-                                      "refused")
+                raise SecretFileError(f"a symbolic link leads outside {root} ({why}): refused")
             todo[:0] = target.split("/")
             continue
         if todo:
             if not stat.S_ISDIR(info.st_mode):
-                raise SecretFileError(f"cannot read {name} in {root}: {part} is not a folder")
-            stack.append(_open(part, stack[-1], os.O_DIRECTORY, name, root))
+                raise SecretFileError(f"cannot read it in {root}: {part} is not a folder")
+            stack.append(_open(part, stack[-1], os.O_DIRECTORY, root))
             continue
-        _check_kind(info.st_mode, info.st_size, name)
-        return _read(_open(part, stack[-1], 0, name, root), name)
-    raise SecretFileError(f"{name!r} names a folder, not a file")
+        _check_kind(info.st_mode, info.st_size)
+        return _read(_open(part, stack[-1], 0, root))
+    raise SecretFileError("it is a folder, not a regular file")
 
 
-def _open(part: str, dir_fd: int, flags: int, name: str, root: Path) -> int:
+def _open(part: str, dir_fd: int, flags: int, root: Path) -> int:
     # O_NOFOLLOW: a link swapped in after the stat fails here instead of being followed;
     # O_NONBLOCK: a FIFO swapped in does not block the open.
     try:
@@ -250,49 +249,49 @@ def _open(part: str, dir_fd: int, flags: int, name: str, root: Path) -> int:
                        dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise SecretFileError(f"{name}: {part} became a symbolic link while it was read: "
+            raise SecretFileError(f"{part} became a symbolic link while it was read: "
                                   "refused") from None
-        raise SecretFileError(f"cannot read {name} in {root}: {exc.strerror}") from None
+        raise SecretFileError(f"cannot read it in {root}: {exc.strerror}") from None
 
 
-def _check_kind(mode: int, size: int, name: str) -> None:
+def _check_kind(mode: int, size: int) -> None:
     kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
              (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
     for test, kind in kinds:
         if test(mode):
-            raise SecretFileError(f"{name} is {kind}, not a regular file")
+            raise SecretFileError(f"it is {kind}, not a regular file")
     if not stat.S_ISREG(mode):
-        raise SecretFileError(f"{name} is not a regular file")
+        raise SecretFileError("it is not a regular file")
     if size > MAX_SECRET_BYTES:
-        raise SecretFileError(f"{name} is {size} bytes, over the limit of {MAX_SECRET_BYTES} "
-                              "bytes for a secret file")
+        raise SecretFileError(f"it is {size} bytes, over the limit of {MAX_SECRET_BYTES} bytes "
+                              "for a secret file")
 
 
-def _read(fd: int, name: str) -> bytes:
+def _read(fd: int) -> bytes:
     try:
         info = os.fstat(fd)
-        _check_kind(info.st_mode, info.st_size, name)  # what was opened, not what was stat'ed
+        _check_kind(info.st_mode, info.st_size)  # what was opened, not what was stat'ed
         chunks = []
         left = MAX_SECRET_BYTES + 1
         while left > 0 and (chunk := os.read(fd, min(left, 65536))):
             chunks.append(chunk)
             left -= len(chunk)
     except OSError as exc:
-        raise SecretFileError(f"cannot read {name}: {exc.strerror}") from None
+        raise SecretFileError(f"cannot read it: {exc.strerror}") from None
     finally:
         os.close(fd)
     data = b"".join(chunks)
     if len(data) > MAX_SECRET_BYTES:
-        raise SecretFileError(f"{name} is over the limit of {MAX_SECRET_BYTES} bytes for a "
-                              "secret file")
+        raise SecretFileError(f"it is over the limit of {MAX_SECRET_BYTES} bytes for a secret "
+                              "file")
     return data
 
 
-def _decode(data: bytes, name: str) -> str:
+def _decode(data: bytes) -> str:
     try:
         text = data.decode()
     except UnicodeDecodeError:
-        raise SecretFileError(f"{name} is not UTF-8 text") from None
+        raise SecretFileError("it is not UTF-8 text") from None
     # Key files end with one newline that is not part of a password; PEM keeps its own.
     return text if text.startswith("-----BEGIN") else text.rstrip("\n")
 
