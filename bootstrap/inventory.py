@@ -147,6 +147,9 @@ class Inventory:
         self.hosts: dict[str, Host] = {}
         self.warnings: list[str] = []
         self._host_groups: dict[str, list[Group]] = {}
+        # Hosts listed in 'ungrouped' and in another group: Ansible drops 'ungrouped' from their
+        # groups altogether, even where it is the parent of one of their other groups.
+        self._out_of_ungrouped: set[str] = set()
         self._group_cache: dict[tuple[str, ...], tuple[list[Layer], list[tuple[str, str]]]] = {}
         files = _inventory_files(source)
         for file in files:
@@ -302,6 +305,7 @@ class Inventory:
                 # Ansible keeps in 'ungrouped' only hosts that are in no other group.
                 host.groups.remove(ungrouped)
                 ungrouped.hosts.remove(host.name)
+                self._out_of_ungrouped.add(host.name)
         clash = sorted(set(self.groups) & set(self.hosts))
         if clash:
             name = clash[0]
@@ -385,6 +389,8 @@ class Inventory:
                 for parent in group.ancestors():
                     found[parent.name] = parent
             found.pop("all", None)
+            if host.name in self._out_of_ungrouped:
+                found.pop("ungrouped", None)
             cached = self._host_groups[host.name] = sorted(found.values(), key=lambda g: g.sort_key)
         return list(cached)
 
@@ -591,9 +597,12 @@ def _dir_vars_files(path: Path) -> Iterable[Path]:
     for entry in sorted(path.iterdir(), key=lambda p: p.name):
         if entry.name.startswith(".") or entry.name.endswith("~"):
             continue
-        if entry.is_dir() and not entry.suffix:
+        # Ansible's extension is os.path.splitext's: "." for a name ending with a dot, which
+        # Path.suffix calls no extension; such a file or folder is skipped.
+        ext = os.path.splitext(entry.name)[1]
+        if entry.is_dir() and not ext:
             yield from _dir_vars_files(entry)
-        elif entry.is_file() and (not entry.suffix or entry.suffix in VARS_EXTENSIONS):
+        elif entry.is_file() and ext in VARS_EXTENSIONS:
             yield entry
 
 
