@@ -30,6 +30,7 @@ from typing import Any
 
 from bootstrap.builddir import (
     HOSTS,
+    MANIFEST,
     STATE,
     BuildDir,
     Transaction,
@@ -43,7 +44,6 @@ from bootstrap.errors import BootstrapError
 from bootstrap.render import Artifact
 
 FLEET = "_fleet"
-MANIFEST = "manifest.json"
 REDACTED = ".redacted"
 
 

@@ -42,6 +42,7 @@ from typing import Any
 
 from bootstrap.errors import BootstrapError
 
+MANIFEST = "manifest.json"
 STATE = ".bootstrap"
 LOCK = "lock"
 HOSTS = "hosts.json"
@@ -230,11 +231,10 @@ class BuildDir:
     def reading(cls, path: Path) -> Iterator[BuildDir]:
         """The build for a command that only reads it: shared lock, refused mid-render."""
         fd = _open_root(path, create=False)
-        if fd is None:
-            raise BootstrapError(f"{path}: no such build directory (run: bootstrap render)")
-        build = cls(path, fd)
+        build = cls(path, fd)  # a missing directory reads as a build without hosts
         try:
-            build._open_state(create=False)
+            if fd is not None:
+                build._open_state(create=False)
             if build.state is not None:
                 build._lock(fcntl.LOCK_SH)
                 if _exists(JOURNAL, build.state):
@@ -300,6 +300,21 @@ class BuildDir:
         if self.fd is None:
             return set()
         return set(os.listdir(self.fd)) - {STATE}
+
+    def hosts(self) -> list[str]:
+        """The host folders present: real folders holding a manifest, links not followed."""
+        out = []
+        for name in sorted(self.listing()):
+            if name.startswith(".") or self.fd is None:
+                continue
+            try:
+                st = os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+            except OSError:
+                continue
+            tree = self.host(name) if stat.S_ISDIR(st.st_mode) else None
+            if tree is not None and tree.lstat(MANIFEST) is not None:
+                out.append(name)
+        return out
 
     def host(self, name: str) -> Tree | None:
         """Host folder ``name`` (None when absent); a link or file there is an error."""
@@ -608,16 +623,15 @@ class Transaction:
                 _remove(name, self.build.state)
 
 
-def read_manifest(build: BuildDir, host: str, manifest: str = "manifest.json"
-                  ) -> dict[str, Any] | None:
+def read_manifest(build: BuildDir, host: str) -> dict[str, Any] | None:
     """A host's manifest, checked; None when the host folder or its manifest is absent."""
     tree = build.host(host)
-    shown = f"{build.path}/{host}/{manifest}"
+    shown = f"{build.path}/{host}/{MANIFEST}"
     if tree is None:
         return None
-    raw = tree.read(manifest)
+    raw = tree.read(MANIFEST)
     if raw is None:
-        st = tree.lstat(manifest)
+        st = tree.lstat(MANIFEST)
         if st is None:
             return None
         raise BootstrapError(f"{shown} is not a regular file of at most {MAX_STATE} bytes (a "
@@ -650,6 +664,6 @@ def manifest_problem(data: Any) -> str:
             path, digest = record.get("path"), record.get("sha256")
             if not isinstance(path, str) or path_problem(path):
                 return f"{section}[{index}].path is not a relative path inside the host folder"
-            if not isinstance(digest, str) or not isinstance(record.get("dest", ""), str):
+            if not isinstance(digest, str) or not isinstance(record.get("dest"), str):
                 return f"{section}[{index}] has no sha256 or dest string"
     return ""

@@ -7,7 +7,6 @@ and becomes that host's result, so one failing host never stops the others.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bootstrap.build import MANIFEST
+from bootstrap.builddir import BuildDir, read_manifest
 from bootstrap.inventory import Inventory
 from bootstrap.model import Connection
 from bootstrap.patterns import select
@@ -76,15 +76,15 @@ def load(source: Path, build: Path, limit: str | None,
     """The hosts selected by ``limit``, with their connection vars and build manifests."""
     inventory = Inventory(source)
     renderer = Renderer(inventory, secret_dirs)
+    names = select(inventory, limit)
+    # Under the build's lock: never a manifest of a render in progress or interrupted.
+    with BuildDir.reading(build) as directory:
+        manifests = {name: read_manifest(directory, name) for name in names}
     hosts = []
-    for name in select(inventory, limit):
+    for name in names:
         target = renderer.target(inventory.hosts[name])
-        folder = build / name
-        try:
-            manifest = json.loads((folder / MANIFEST).read_text())
-        except FileNotFoundError:
-            manifest = None
-        hosts.append(FleetHost(name, target.connection, redacted(target.vars), folder, manifest,
+        hosts.append(FleetHost(name, target.connection, redacted(target.vars), build / name,
+                               manifests[name],
                                Redactor(_secret_values(target.vars, target.basedir))))
     return Fleet(renderer.registry, hosts)
 

@@ -190,14 +190,15 @@ def read_spec(renderer: Renderer, target: Target, build: Path, region: str | Non
 
 
 def _manifest(build: Path, host: str) -> dict[str, Any]:
-    path = build / host / "manifest.json"
-    try:
-        return dict(json.loads(path.read_bytes()))
-    except OSError:
-        raise BootstrapError(f"{path} is missing: run bootstrap render INVENTORY -o {build} "
-                             "first", host=host) from None
-    except ValueError:
-        raise BootstrapError(f"{path} is not valid JSON: render again", host=host) from None
+    from bootstrap.builddir import BuildDir, read_manifest
+
+    # Under the build's lock, checked: a corrupt or hostile manifest is a one-line error.
+    with BuildDir.reading(build) as directory:
+        manifest = read_manifest(directory, host)
+    if manifest is None:
+        raise BootstrapError(f"{build / host / 'manifest.json'} is missing: run bootstrap render "
+                             f"INVENTORY -o {build} first", host=host)
+    return manifest
 
 
 def _output(build: Path, host: str, dest: str, fresh: dict[str, bytes]) -> tuple[bytes, Path]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -20,12 +19,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import fnmatch
 
+    from bootstrap.builddir import BuildDir, read_manifest
     from bootstrap.checkers import all_checkers, install_hint
     from bootstrap.errors import BootstrapError
 
     root = Path(args.build)
-    manifests = sorted(root.glob("*/manifest.json"))
-    if not manifests:
+    # Under the build's lock; host folders only, links not followed, each manifest checked.
+    with BuildDir.reading(root) as directory:
+        names = directory.hosts()
+        manifests = [(root / name, read_manifest(directory, name) or {}) for name in names
+                     if not args.limit or fnmatch.fnmatchcase(name, args.limit)]
+    if not names:
         raise BootstrapError(f"{root}: no */manifest.json here; not a build directory")
     checkers = all_checkers()
     # Asked once per checker, when it first applies: looking up a Ruby library costs a process.
@@ -33,11 +37,7 @@ def run(args: argparse.Namespace) -> int:
     failures = 0
     checked = 0
     skipped: dict[str, list[str]] = {}
-    for manifest_path in manifests:
-        folder = manifest_path.parent
-        if args.limit and not fnmatch.fnmatchcase(folder.name, args.limit):
-            continue
-        manifest = json.loads(manifest_path.read_text())
+    for folder, manifest in manifests:
         for record in [*manifest.get("files", []), *manifest.get("outputs", [])]:
             # A checker may look at the content to decide (shellcheck: a #!/bin/sh first line).
             record = {**record, "file": str(folder / record["path"])}
