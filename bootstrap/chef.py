@@ -5,6 +5,11 @@ to cloud-init's ``write_files``) and one bootstrap script (an ``x-shellscript`` 
 that installs the client, fetches the validator key from S3 with the instance role, registers
 the node with a first converge and deletes the key. The templates only print these values.
 
+The client is installed from the package ``chef.package`` names, and only when the downloaded
+file has the sha256 the inventory pins (the digest the vendor's Omnitruck metadata publishes):
+no installer script is piped to a shell. Without ``chef.package`` the client must be in the
+image; the script then refuses to install anything.
+
 Cinc is Chef rebuilt under other names: ``/etc/cinc`` and ``cinc-client`` instead of
 ``/etc/chef`` and ``chef-client``. Upstream Ohai hard-codes its hints path to
 ``/etc/chef/ohai/hints`` (``lib/ohai/config.rb``), so client.rb always names the hints folder
@@ -37,7 +42,6 @@ class Distribution:
     conf_dir: str
     client: str
     var_dir: str
-    install_url: str
 
     @property
     def client_bin(self) -> str:
@@ -50,11 +54,12 @@ class Distribution:
 
 
 DISTRIBUTIONS = {
-    "cinc": Distribution("/etc/cinc", "cinc-client", "/var/cinc", "https://omnitruck.cinc.sh/install.sh"),
-    # Chef's commercial download API; the license id is appended on the node (it is a secret).
-    "chef": Distribution("/etc/chef", "chef-client", "/var/chef",
-                         "https://chefdownload-commercial.chef.io/install.sh?license_id="),
+    "cinc": Distribution("/etc/cinc", "cinc-client", "/var/cinc"),
+    "chef": Distribution("/etc/chef", "chef-client", "/var/chef"),
 }
+# A query parameter the commercial download API wants; its value is the license key, a secret
+# that only the node fetches, so it is appended there.
+LICENSE_PARAMETER = "license_id="
 
 # How each OS family gets curl when the image lacks it (minimal Debian images do).
 OS_FAMILIES = {
@@ -62,6 +67,8 @@ OS_FAMILIES = {
               "apt-get install -y -qq curl ca-certificates",
     "redhat": "dnf install -y -q curl || yum install -y -q curl",
 }
+# How each OS family installs a package file; both refuse a file of the other format.
+PACKAGE_INSTALLERS = {"debian": ("dpkg", "-i"), "redhat": ("rpm", "-U", "--replacepkgs")}
 
 
 def os_family(target: Target) -> str:
@@ -76,13 +83,6 @@ def os_family(target: Target) -> str:
     raise BootstrapError(f"unknown os_family {value!r}{did_you_mean(str(value).lower(), OS_FAMILIES)}: "
                          f"the chef-client role knows {known} (Debian/Ubuntu, RHEL/Amazon Linux)",
                          origin=target.origin("os_family"), host=target.name, key="os_family")
-
-
-def product(settings: Chef) -> str:
-    """The omnitruck project name: Chef 19 and later ship as ``chef-ice``."""
-    if settings.distribution == "cinc":
-        return "cinc"
-    return "chef-ice" if int(settings.version.split(".")[0]) >= 19 else "chef"
 
 
 def s3_url(location: S3Location, key: str) -> str:
@@ -147,9 +147,15 @@ def context(target: Target, settings: Chef) -> dict[str, Any]:
         "distribution": settings.distribution,
         "client": dist.client,
         "client_bin": dist.client_bin,
-        "install_url": dist.install_url,
-        "product": product(settings),
         "version": settings.version,
+        "package": {
+            "url": settings.package.url if settings.package else "",
+            "sha256": settings.package.sha256 if settings.package else "",
+            "installer": list(PACKAGE_INSTALLERS[family]),
+            # The license key is a secret: appended on the node, never rendered.
+            "license": bool(settings.package and settings.license_key
+                            and settings.package.url.endswith(LICENSE_PARAMETER)),
+        },
         "paths": {
             "conf_dir": conf,
             "client_rb": f"{conf}/client.rb",

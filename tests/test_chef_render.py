@@ -106,13 +106,14 @@ def test_cinc_and_chef_nodes_get_their_own_paths_and_chefconfig_reads_every_valu
 
     cinc_script = script(out, "cinc1").read_text()
     assert "readonly CLIENT_BIN=/opt/cinc/bin/cinc-client" in cinc_script
-    assert "readonly INSTALL_URL=https://omnitruck.cinc.sh/install.sh" in cinc_script
-    assert "readonly PRODUCT=cinc" in cinc_script and "readonly VERSION=18" in cinc_script
+    assert "readonly VERSION=18" in cinc_script
+    assert "install.sh" not in cinc_script  # no installer script is ever piped to a shell
+    assert "readonly PACKAGE_URL=''" in cinc_script  # no package pinned: the image has the client
     assert "apt-get install" in cinc_script and "dnf install" not in cinc_script
     assert "NODE_NAME_RB" not in cinc_script  # a fixed name needs no lookup at boot
     chef_script = script(out, "chef1").read_text()
     assert "readonly CLIENT_BIN=/opt/chef/bin/chef-client" in chef_script
-    assert "chefdownload-commercial.chef.io/install.sh?license_id=" in chef_script
+    assert "install.sh" not in chef_script
     assert "readonly LICENSE_OBJECT=s3://fleet-bootstrap/chef/fleet/license_key" in chef_script
     assert "dnf install" in chef_script and "apt-get install" not in chef_script
     for host in ("cinc1", "chef1"):

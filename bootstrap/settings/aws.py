@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from bootstrap.model import KeyProblem, Settings, matching
+from bootstrap.settings.syntax import refuse_lone_surrogates
 
 REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d")
 AMI = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
@@ -21,7 +22,8 @@ SUBNET = re.compile(r"subnet-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 SECURITY_GROUP = re.compile(r"sg-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+")
 # IAM role names: 1-64 of [\w+=,.@-]; launch template names: 3-128 of [a-zA-Z0-9().\-/_].
-IAM_NAME = re.compile(r"[\w+=,.@-]{1,64}")
+# IAM names are ASCII: Python's \w would also take any Unicode letter.
+IAM_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")
 TEMPLATE_NAME = re.compile(r"[A-Za-z0-9().\-/_]{3,128}")
 KEY_NAME = re.compile(r"[ -~]{1,255}")
 # Devices EC2 accepts for extra EBS volumes on current (Nitro and Xen) instance types.
@@ -79,6 +81,12 @@ class Aws(Settings):
     launch_template: TemplateName | None = None
     root_volume: RootVolume | None = None
     ebs_volumes: list[EbsVolume] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, value: object) -> object:
+        # Tags travel as JSON to the EC2 API, which cannot encode a lone surrogate.
+        return refuse_lone_surrogates(value)
 
     @model_validator(mode="after")
     def _rules(self) -> Aws:

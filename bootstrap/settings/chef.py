@@ -14,17 +14,23 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from bootstrap.model import KeyProblem, Secret, Settings, matching
 from bootstrap.secrets import SecretRef
+from bootstrap.settings.syntax import refuse_lone_surrogates
 
-# Chef's own rules: lib/chef/mixin/params_validate.rb and the server's name checks.
-NODE_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
+# Chef's own rules: lib/chef/mixin/params_validate.rb and the server's name checks
+# (chef_regex.erl). A node registers a client of its own name, and the server's client names
+# are [A-Za-z0-9_.-]+ (no ':', which node names alone would allow), so node names follow them.
+NODE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 CLIENT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 ENVIRONMENT = re.compile(r"[A-Za-z0-9_-]+")
 POLICY = re.compile(r"[A-Za-z0-9_.:-]+")
-_COOKBOOK = r"[A-Za-z0-9_.-]+(?:::[A-Za-z0-9_.-]+)?(?:@\d+(?:\.\d+){0,2})?"
+# lib/chef/run_list/run_list_item.rb: a version pin has two or three parts ("@1.2", "@1.2.3").
+_COOKBOOK = r"[A-Za-z0-9_.-]+(?:::[A-Za-z0-9_.-]+)?(?:@\d+(?:\.\d+){1,2})?"
+# Names the server's REST paths cannot hold: /nodes/. and /nodes/.. are other URLs.
+DOT_NAMES = re.compile(r"\.+")
 RUN_LIST_ITEM = re.compile(rf"recipe\[{_COOKBOOK}\]|role\[[A-Za-z0-9_.-]+\]|{_COOKBOOK}")
 VERSION = re.compile(r"\d+(?:\.\d+){0,2}")
 # S3 bucket naming rules (general purpose buckets) and a conservative key prefix alphabet:
@@ -37,6 +43,7 @@ KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key
 # first-boot.json keys the client reads as settings, each set by its own chef.* key.
 RESERVED_ATTRIBUTES = {"run_list": "run_list", "policy_name": "policy_name",
                        "policy_group": "policy_group", "chef_environment": "environment"}
+SHA256 = re.compile(r"[0-9a-f]{64}")
 # Characters a URL may carry that would still be dangerous or ambiguous in a config file.
 URL_FORBIDDEN = set(' "`\\<>{}|^') | {chr(c) for c in range(32)} | {"\x7f"}
 
@@ -46,7 +53,14 @@ def _node_name(value: str) -> str:
     if value.count("%s") > 1:
         raise KeyProblem(f"{value!r}: use %s at most once (it stands for the instance id)")
     if not NODE_NAME.fullmatch(value.replace("%s", "i-0", 1)):
-        raise KeyProblem(f"{value!r} is not a valid node name (letters, digits, _ . : - and one %s)")
+        raise KeyProblem(f"{value!r} is not a valid node name (letters, digits, _ . - and one "
+                         f"%s; the Chef server refuses ':' in the client the node registers)")
+    return _not_dots(value)
+
+
+def _not_dots(value: str) -> str:
+    if DOT_NAMES.fullmatch(value):
+        raise KeyProblem(f"{value!r} is a path segment in the Chef server's URLs, not a name")
     return value
 
 
@@ -55,9 +69,20 @@ def _server_url(value: str) -> str:
     if bad:
         shown = ", ".join(repr(c) for c in bad)
         raise KeyProblem(f"{value!r} is not a URL: it contains {shown}")
+    if not value.isascii():
+        # Ruby's URI (what the client parses chef_server_url with) takes ASCII only.
+        raise KeyProblem(f"{value!r} is not a URL Chef can parse: write a non-ASCII host name "
+                         f"in its xn-- form and percent-encode the path")
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise KeyProblem(f"{value!r} must be an http:// or https:// URL with a host name")
+    return value
+
+
+def _package_url(value: str) -> str:
+    _server_url(value)
+    if urlsplit(value).scheme != "https":
+        raise KeyProblem(f"{value!r}: fetch the package over https")
     return value
 
 
@@ -75,9 +100,11 @@ def _symbol(value: Any) -> Any:
 
 
 NodeName = Annotated[str, AfterValidator(_node_name)]
-ClientName = Annotated[str, matching(CLIENT_NAME, "client name (letters, digits, _ . -)")]
+ClientName = Annotated[str, matching(CLIENT_NAME, "client name (letters, digits, _ . -)"),
+                       AfterValidator(_not_dots)]
 Environment = Annotated[str, matching(ENVIRONMENT, "Chef environment name (letters, digits, _ -)")]
-PolicyName = Annotated[str, matching(POLICY, "policy name (letters, digits, _ . : -)")]
+PolicyName = Annotated[str, matching(POLICY, "policy name (letters, digits, _ . : -)"),
+                       AfterValidator(_not_dots)]
 RunListItem = Annotated[str, matching(RUN_LIST_ITEM, "run-list item (recipe[cb::rcp], role[name])")]
 KmsKeyArn = Annotated[str, matching(KMS_KEY_ARN, "KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")]
 Version = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int | float) else v),
@@ -94,6 +121,19 @@ class S3Location(Settings):
 
     def key(self, name: str) -> str:
         return f"{self.prefix}{name}"
+
+
+class Package(Settings):
+    """The client's package for the host's OS, installed at first boot only if its sha256 matches.
+
+    The vendor's Omnitruck API gives both: ``/stable/cinc/metadata?p=debian&pv=12&m=x86_64&v=18``
+    prints the package's ``url`` and ``sha256``. A URL ending in ``license_id=`` (Chef's
+    commercial downloads) gets the license key appended on the node.
+    """
+
+    url: Annotated[str, AfterValidator(_package_url)]
+    sha256: Annotated[str, BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v),
+                      matching(SHA256, "sha256 digest (64 hex digits)")]
 
 
 class Chef(Settings):
@@ -115,6 +155,13 @@ class Chef(Settings):
     s3: S3Location
     validation_key: Secret | None = None
     delete_validation_key: bool = True
+    # None: the client must be in the image already; nothing unverified is ever installed.
+    package: Package | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, value: Any) -> Any:
+        return refuse_lone_surrogates(value)
 
     @field_validator("license_key")
     @classmethod

@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from bootstrap.model import KeyProblem, Secret, Settings, matching
+from bootstrap.settings.syntax import refuse_lone_surrogates
 
 # RFC 1123 host names (an IPv4 address matches too): what puppet.conf's server settings hold.
 HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -44,6 +45,12 @@ SHORT_NAMES = (
 EXTENSION_OID = re.compile(r"1\.3\.6\.1\.4\.1\.34380\.1\.[123](?:\.\d+)+")
 # Filled by the bootstrap script from the instance metadata, never by the inventory.
 BOOT_EXTENSION = "pp_instance_id"
+# The CA's own certificate is named "ca" (Puppet::SSL::CA_NAME): an agent of that name would
+# ask for the CA certificate when it means its own.
+RESERVED_CERTNAMES = ("ca",)
+# puppet.conf's section names, which Puppet's documentation reserves: an environment of that
+# name reads as a section of the agent's own settings.
+RESERVED_ENVIRONMENTS = ("main", "master", "server", "agent", "user")
 
 
 
@@ -55,6 +62,15 @@ def _duration(value: Any) -> Any:
     return value
 
 
+def _not_in(reserved: tuple[str, ...], why: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if value in reserved:
+            raise KeyProblem(f"{value!r} is reserved by Puppet: {why}")
+        return value
+
+    return AfterValidator(check)
+
+
 def _text(value: Any) -> Any:
     # YAML reads `pp_cost_center: 1234` as a number; Puppet stores every extension as a string.
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
@@ -62,9 +78,11 @@ def _text(value: Any) -> Any:
 
 Hostname = Annotated[str, matching(HOSTNAME, "host name (letters, digits, '-' and '.')")]
 Certname = Annotated[str, matching(CERTNAME, "certname (lower case letters, digits, '.', '_' "
-                                             "and '-')")]
+                                             "and '-')"),
+                     _not_in(RESERVED_CERTNAMES, "it is the name of the CA's own certificate")]
 Environment = Annotated[str, matching(ENVIRONMENT, "Puppet environment name (lower case "
-                                                   "letters, digits and '_')")]
+                                                   "letters, digits and '_')"),
+                        _not_in(RESERVED_ENVIRONMENTS, "it is a section name of puppet.conf")]
 Duration = Annotated[str, BeforeValidator(_duration),
                      matching(DURATION, "Puppet duration (seconds, or a number with s, m, h, "
                                         "d or y)")]
@@ -91,6 +109,11 @@ class Puppet(Settings):
     extension_requests: dict[str, ExtensionValue] = Field(default_factory=dict)
     # Sent as the CSR's challengePassword, for a policy-based autosigner to check.
     challenge_password: Secret | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, value: Any) -> Any:
+        return refuse_lone_surrogates(value)
 
     @field_validator("version")
     @classmethod
