@@ -122,11 +122,36 @@ def _readable(
         message = "is required"
     elif isinstance(problem, KeyProblem):
         message = str(problem)
+    elif _holds_secret(model, loc):
+        # The value given where a secret belongs may be the secret itself, typed in by mistake;
+        # a validator's own words may quote it too.
+        said = error["msg"] if error["type"] != "value_error" else "is not a valid value"
+        message = f"{said} (the value is not shown: this key holds a secret)"
     else:
         given = error.get("input")
         shown = repr(given) if not isinstance(given, dict | list) else type(given).__name__
         message = f"{error['msg']} (got {shown})"
     return BootstrapError(message, origin=origin(loc), host=host, key=dotted)
+
+
+def _holds_secret(model: type[BaseModel], loc: tuple[Any, ...]) -> bool:
+    """Whether a field on the way to ``loc`` may hold a secret reference."""
+    current: Any = model
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if isinstance(part, int) or not fields or part not in fields:
+            continue
+        annotation = fields[part].annotation
+        if _mentions_secret(annotation):
+            return True
+        current = _model_in(annotation)
+    return False
+
+
+def _mentions_secret(annotation: Any) -> bool:
+    if annotation is SecretRef:
+        return True
+    return any(_mentions_secret(arg) for arg in getattr(annotation, "__args__", None) or ())
 
 
 def _is_union_tag(model: type[BaseModel], part: Any) -> bool:

@@ -14,11 +14,12 @@ import importlib
 import pkgutil
 import subprocess
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bootstrap.programs import which
+from bootstrap.redaction import shown_problems
 
 CheckFunction = Callable[[Path, dict[str, Any], Path], list[str]]
 
@@ -102,11 +103,20 @@ def _ruby_has(library: str) -> bool:
 
 
 def all_checkers() -> list[Checker]:
+    """Every checker, each saying nothing of a secret file that would show its secret."""
     found: list[Checker] = []
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
         module = importlib.import_module(f"{__name__}.{info.name}")
-        found.extend(getattr(module, "CHECKERS", []))
+        found.extend(replace(c, check=_secret_safe(c.check))
+                     for c in getattr(module, "CHECKERS", []))
     return found
+
+
+def _secret_safe(check: CheckFunction) -> CheckFunction:
+    def checked(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+        return shown_problems(check(path, record, folder), record, folder)
+
+    return checked
 
 
 def once_per_content(check: CheckFunction) -> CheckFunction:
