@@ -27,10 +27,47 @@ class Feature:
         return None if platform in self.how else f"{TITLES[platform]} {self.missing}"
 
 
+@dataclass(frozen=True)
+class KeyLimit:
+    """What one platform takes as a TCP-MD5 key, beyond AWS's 6-80 characters."""
+
+    max_length: int
+    why_length: str  # where the maximum comes from
+    refuses: str = ""  # a start the platform reads as something else than a key, for the table
+    why_start: str = ""
+
+
+# Measured with each consumer where one runs here (``bgpd -n``); from the vendor's documentation
+# for IOS-XE and Junos; the Linux kernel's TCP_MD5SIG_MAXKEYLEN (80) bounds every Linux daemon.
+KEY_LIMITS = {
+    # Cisco documents 25 characters when `service password-encryption` is on; that is the
+    # device's setting, not the inventory's, so the README says it instead.
+    "ios-xe": KeyLimit(80, "AWS's maximum",
+                       refuses="a digit",
+                       why_start="IOS-XE reads a leading digit as the encryption type of the key"),
+    "junos": KeyLimit(80, "AWS's maximum (Junos takes up to 126)",
+                      refuses="`$9$`",
+                      why_start="Junos takes a key starting with $9$ as one already encrypted"),
+    "frr": KeyLimit(80, "the Linux kernel's TCP_MD5SIG_MAXKEYLEN"),
+    "bird": KeyLimit(80, "the Linux kernel's TCP_MD5SIG_MAXKEYLEN"),
+    "openbgpd": KeyLimit(79, "bgpd keeps the key in 80 bytes with its terminating NUL "
+                             "('tcp md5sig password too long: max 79')"),
+}
+
+
+def key_limit_cell(platform: str) -> str:
+    limit = KEY_LIMITS[platform]
+    cell = f"6-{limit.max_length} characters"
+    return f"{cell}, not starting with {limit.refuses}" if limit.refuses else cell
+
+
 FEATURES = (
     Feature("TCP-MD5 key", {
         "ios-xe": "`neighbor … password`", "junos": "`authentication-key`",
         "frr": "`neighbor … password`", "bird": "`password`", "openbgpd": "`tcp md5sig password`"}),
+    Feature("MD5 key length (AWS: 6-80 printable ASCII characters; bootstrap also refuses "
+            "whitespace, quotes, backslash and ! # ; { } ?)",
+            {p: key_limit_cell(p) for p in PLATFORMS}),
     Feature("BFD", {
         "ios-xe": "`bfd interval` + `fall-over bfd`", "junos": "`bfd-liveness-detection`",
         "frr": "bfdd `profile` + `neighbor … bfd profile`", "bird": "`protocol bfd` + `bfd on`"},
@@ -82,6 +119,8 @@ FEATURES = (
         "frr": "systemd-networkd, netplan or ifupdown", "bird": "systemd-networkd, netplan or ifupdown",
         "openbgpd": "systemd-networkd, netplan or ifupdown"}),
 )
+
+
 
 GAPS = tuple(f.gap for f in FEATURES if f.gap)
 FEATURES_BY_TITLE = {f.title: f for f in FEATURES}

@@ -14,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-from bootstrap.dx.capabilities import gap_for
+from bootstrap.dx.capabilities import KEY_LIMITS, TITLES, gap_for
 from bootstrap.errors import BootstrapError
 from bootstrap.secrets import SecretRef
 from bootstrap.settings.dx import ADVERTISE_LIMIT, MAX_PREFIX_IN, AcceptRule, Dx, Vif, is_private_asn
@@ -142,7 +142,7 @@ class Router:
 def plan(settings: Dx, host: str, basedir: Any) -> Router:
     """Everything the templates print for one router; checks the MD5 keys on the way."""
     for vif_index, vif in enumerate(settings.vifs):
-        _check_key(vif.auth_key, basedir, host, f"dx.vifs.{vif_index}.auth_key")
+        _check_key(vif.auth_key, basedir, host, f"dx.vifs.{vif_index}.auth_key", settings.platform)
     vifs = [_vif(settings, vif) for vif in settings.vifs]
     sessions = [s for v in vifs for s in v.sessions]
     anchors = sorted({(a.version, ipaddress.ip_network(a.prefix)): a
@@ -262,9 +262,14 @@ def _session(settings: Dx, vif: Vif, family: str, interface: str, bfd: Any) -> S
 
 
 def _accept(rule: AcceptRule) -> Accept:
-    low = rule.ge if rule.ge is not None else rule.prefix.prefixlen
-    high = rule.le if rule.le is not None else low
-    return Accept(str(rule.prefix), low, high, rule.exact, rule.ge, rule.le)
+    length, longest = rule.prefix.prefixlen, rule.prefix.max_prefixlen
+    low = rule.ge if rule.ge is not None else length
+    high = rule.le if rule.le is not None else (longest if rule.ge is not None else low)
+    # One spelling per range for IOS and FRR: 'ge' only above the prefix's length (IOS refuses
+    # 'ge' equal to it), 'le' only where it bounds something (FRR drops 'le 32' after 'ge').
+    ge = low if low > length else None
+    le = high if high > length and (ge is None or high < longest) else None
+    return Accept(str(rule.prefix), low, high, low == high == length, ge, le)
 
 
 def _anchor(prefix: str) -> Anchor:
@@ -281,21 +286,28 @@ def _warnings(settings: Dx, host: str) -> list[str]:
     return out
 
 
-def key_problem(value: str) -> str | None:
-    """What is wrong with an MD5 key for AWS and every platform, without showing the key."""
+def key_problem(value: str, platform: str) -> str | None:
+    """What is wrong with an MD5 key for AWS and for ``platform``, without showing the key."""
     if not 6 <= len(value) <= 80:
         return f"an MD5 key must be 6-80 characters long (this one has {len(value)})"
     if not value.isascii() or not value.isprintable():
         return "an MD5 key must be printable ASCII"
     if set(value) & KEY_FORBIDDEN:
         return "an MD5 key must not contain whitespace, quotes, a backslash or any of ! # ; { } ?"
-    if value[0].isdigit():
-        return "an MD5 key must not start with a digit (IOS reads it as an encryption type)"
+    limit = KEY_LIMITS[platform]
+    if len(value) > limit.max_length:
+        return (f"{TITLES[platform]} takes an MD5 key of at most {limit.max_length} characters "
+                f"(this one has {len(value)}): {limit.why_length}")
+    misread = ((platform == "ios-xe" and value[0].isdigit())
+               or (platform == "junos" and value.startswith("$9$")))
+    if misread:
+        return f"on {TITLES[platform]} an MD5 key must not start with {limit.refuses.strip('`')}: " \
+               f"{limit.why_start}"
     return None
 
 
-def _check_key(ref: SecretRef, basedir: Any, host: str, key: str) -> None:
-    problem = key_problem(ref.reveal(basedir))
+def _check_key(ref: SecretRef, basedir: Any, host: str, key: str, platform: str) -> None:
+    problem = key_problem(ref.reveal(basedir), platform)
     if problem:
         raise BootstrapError(f"{ref.label}: {problem}", origin=ref.locate() if ref.locate else None,
                              host=ref.host or host, key=ref.key or key)

@@ -23,6 +23,7 @@ from bootstrap.dx.capabilities import GAPS, LINUX_PLATFORMS, PLATFORMS, gap_for
 from bootstrap.model import KeyProblem, Secret, Settings
 
 AS_TRANS = 23456
+LAST_2BYTE_ASN = 65535
 MAX_ASN = 4294967294
 PRIVATE_ASNS = ((64512, 65534), (4200000000, 4294967294))
 
@@ -59,6 +60,8 @@ def _asn(value: Any) -> int:
         raise ValueError(f"ASN {value} is outside 1-{MAX_ASN}")
     if value == AS_TRANS:
         raise ValueError(f"ASN {AS_TRANS} is AS_TRANS, reserved for 2-byte speakers")
+    if value == LAST_2BYTE_ASN:
+        raise ValueError(f"ASN {LAST_2BYTE_ASN} is reserved (RFC 7300) and AWS refuses it")
     return value
 
 
@@ -71,6 +74,10 @@ def _text(value: str) -> str:
         raise ValueError(
             f"{value!r} cannot be put in a router config: use at most 64 letters, digits, spaces "
             "and _ . , : / ( ) @ + = - (no line break, !, ;, #, braces or quotes)")
+    if value.endswith(" ") or "  " in value:
+        # FRR and IOS keep a description as words: the running config would differ from the file.
+        raise ValueError(f"{value!r} has a trailing space or two spaces in a row; routers keep "
+                         "descriptions as single-spaced words")
     return value
 
 
@@ -84,6 +91,14 @@ def _interface(value: str) -> str:
 def _vif_id(value: str) -> str:
     if not _VIF_ID.fullmatch(value):
         raise ValueError(f"{value!r} is not a virtual interface id like dxvif-fgabc123")
+    return value
+
+
+def _router_id(value: ipaddress.IPv4Address) -> ipaddress.IPv4Address:
+    # The daemons' checks take any dotted quad; the peer refuses these in the OPEN message.
+    if value.is_unspecified or value.is_multicast or value == ipaddress.IPv4Address("255.255.255.255"):
+        raise ValueError(f"{value} is not a unicast address: BGP peers refuse it as a router id "
+                         "(RFC 4271, RFC 6286)")
     return value
 
 
@@ -147,7 +162,9 @@ def _accept_rule(family: int) -> Any:
             bounds[rest[0]] = int(rest[1])
             rest = rest[2:]
         low = bounds.get("ge", prefix.prefixlen)
-        high = bounds.get("le", low)
+        # As IOS and FRR read it: 'ge N' alone reaches the longest prefix, 'le N' alone starts at
+        # the prefix's own length.
+        high = bounds.get("le", prefix.max_prefixlen if "ge" in bounds else low)
         if not prefix.prefixlen <= low <= high <= prefix.max_prefixlen:
             raise ValueError(f"{value!r}: need {prefix.prefixlen} <= ge <= le <= {prefix.max_prefixlen}")
         return AcceptRule(prefix=prefix, ge=bounds.get("ge"), le=bounds.get("le"))
@@ -317,12 +334,42 @@ class Vif(Settings):
         return [f for f in ("ipv4", "ipv6") if getattr(self, f) is not None]
 
 
+# The physical interfaces a VLAN can sit on, by the platform's own naming: IOS-XE `type slot/port`
+# (GigabitEthernet0/1, Port-channel1), Junos `type-fpc/pic/port[:channel]` or an aggregate (ae0).
+# A dot would name a sub-interface or a logical unit already.
+_PARENTS = {
+    "ios-xe": (re.compile(r"[A-Za-z][A-Za-z-]*\d+(/\d+)*(:\d+)?"),
+               "an IOS-XE interface like GigabitEthernet0/1 or Port-channel1"),
+    "junos": (re.compile(r"[a-z]+(-\d+/\d+/\d+(:\d+)?|\d+)"),
+              "a Junos physical interface like ge-0/0/1, xe-0/1/0:2 or ae0"),
+}
+# systemd refuses these as interface names: /proc/sys/net/*/conf/ has folders of the same names.
+LINUX_RESERVED = frozenset({"all", "default"})
+
+
+def parent_problem(platform: str, parent: str, vlan: int) -> str | None:
+    """Why ``parent`` cannot carry VLAN ``vlan`` on ``platform``, or None."""
+    if platform not in LINUX_PLATFORMS:
+        pattern, what = _PARENTS[platform]
+        if not pattern.fullmatch(parent):
+            return f"{parent!r} is not {what}"
+        return None
+    name = f"{parent}.{vlan}"
+    if len(name) > LINUX_IFNAMSIZ or not re.fullmatch(r"[A-Za-z0-9_-]+", parent):
+        return (f"the VLAN interface {name!r} is not a Linux interface name "
+                f"(at most {LINUX_IFNAMSIZ} characters; letters, digits, _ -)")
+    if parent in LINUX_RESERVED:
+        return (f"{parent!r} cannot name a Linux interface: systemd keeps 'all' and 'default' for "
+                "the sysctl folders of the same names")
+    return None
+
+
 class Dx(Settings):
     """A customer router of AWS Direct Connect."""
 
     platform: Literal[PLATFORMS]  # type: ignore[valid-type]
     asn: Asn
-    router_id: ipaddress.IPv4Address
+    router_id: Annotated[ipaddress.IPv4Address, AfterValidator(_router_id)]
     interface: Interface
     interface_mtu: int | None = Field(default=None, ge=576, le=9216)
     linux_net: Literal["networkd", "netplan", "ifupdown"] | None = None
@@ -356,13 +403,10 @@ class Dx(Settings):
             if vif.amazon_asn == self.asn:
                 raise KeyProblem(f"the Amazon ASN equals the router's ASN {self.asn}; Direct Connect "
                                  "peers over eBGP", "vifs", index, "amazon_asn")
-            if linux:
-                name = f"{parent}.{vif.vlan}"
-                where = ("vifs", index, "interface") if vif.interface else ("interface",)
-                if len(name) > LINUX_IFNAMSIZ or not re.fullmatch(r"[A-Za-z0-9_-]+", parent):
-                    raise KeyProblem(f"the VLAN interface {name!r} is not a Linux interface name "
-                                     f"(at most {LINUX_IFNAMSIZ} characters; letters, digits, _ -)",
-                                     *where)
+            where = ("vifs", index, "interface") if vif.interface else ("interface",)
+            problem = parent_problem(self.platform, parent, vif.vlan)
+            if problem:
+                raise KeyProblem(problem, *where)
         for index, vif in enumerate(self.vifs):
             for gap, key in self._asked(vif):
                 if gap_for(self.platform, gap) and gap not in self.acknowledge:
