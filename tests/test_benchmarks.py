@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 
+from support import waits
 from support.cli import ROOT, run_cli
 
 BENCHMARK = ROOT / "benchmarks" / "render_fleet.py"
@@ -19,7 +20,7 @@ HEAVY = {"boto3", "botocore", "fabric", "paramiko", "testinfra"}
 
 def test_render_benchmark_prints_the_ratio_line():
     proc = subprocess.run([sys.executable, str(BENCHMARK), "--hosts", "50"], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=waits.allowance(300))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     # 50 hosts x (motd, host.json, manifest) + the fleet manifest, the same on both sides.

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import docker
+from support import docker, waits
 from support import moto as motolib
 from support.cli import ROOT, run_cli
 
@@ -160,7 +160,7 @@ def moto_auth(lab: Lab, count: str) -> None:
     """moto's switch for signature and IAM policy checks: on after ``count`` more requests."""
     request = urllib.request.Request(f"{lab.moto.url}/moto-api/reset-auth", data=count.encode(),
                                      headers={"Content-Type": "text/plain"}, method="POST")
-    with urllib.request.urlopen(request, timeout=10):
+    with urllib.request.urlopen(request, timeout=waits.allowance(10)):
         pass
 
 
@@ -201,7 +201,7 @@ class Boot:
 
     def run_script(self) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["docker", "exec", *self.env, self.container, SCRIPT],
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=waits.allowance(300))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support import waits
 from support.cli import run_cli
 
 from bootstrap import cli
@@ -105,7 +106,7 @@ def test_import_customer_router_config_xml_from_stdin() -> None:
            "<bgp_auth_key>asdf34example</bgp_auth_key><amazon_bgp_asn>7224</amazon_bgp_asn>"
            "<connection_type>public</connection_type></logical_connection>")
     proc = subprocess.run([sys.executable, "-m", "bootstrap", "dx", "import", "-"], input=xml,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=waits.allowance(60))
     assert proc.returncode == 0, proc.stderr
     assert "asdf34example" not in proc.stdout + proc.stderr
     vif = yaml.safe_load(proc.stdout)["dx"]["vifs"][0]
@@ -172,5 +173,5 @@ def test_an_existing_different_key_is_not_replaced(tmp_path: Path) -> None:
 def test_help_does_not_import_boto3() -> None:
     proc = subprocess.run([sys.executable, "-c", "import sys; from bootstrap import cli; cli.parser(); "
                            "print('boto3' in sys.modules or 'botocore' in sys.modules)"],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=waits.allowance(60))
     assert proc.stdout.strip() == "False"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from dx.live import Topology, missing, sh, wait_for
 from dx.routers import KEYS, changed, router, write_inventory
+from support import waits
 from support.cli import ROOT, run_cli
 
 from bootstrap.checks import load_module
@@ -102,7 +103,7 @@ def test_role_check_passes_on_the_live_router(topology: Topology, check: str) ->
     """The dx-router role's own checks, as verify runs them, against the running router."""
     manifest = {"host": f"live-{topology.platform}", "roles": ["dx-router"]}
     function = getattr(CHECKS, check)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + waits.allowance(15)
     while True:  # BFD and route exchange settle a moment after Established
         try:
             function(topology.host(), {"dx": topology.dx}, manifest)

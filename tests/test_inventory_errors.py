@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 
+from support import waits
 from support.cli import Result, run_cli
 
 
@@ -92,7 +93,7 @@ def test_an_unreadable_group_vars_file(tmp_path, tree):
     proc = subprocess.run(
         [setpriv, "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search", "--",
          sys.executable, "-m", "bootstrap", "inventory", "inv", "--list"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=os.environ.copy(),
+        cwd=tmp_path, capture_output=True, text=True, timeout=waits.allowance(120), env=os.environ.copy(),
     )
     error = one_error(Result(proc.returncode, proc.stdout, proc.stderr))
     assert error == "error: inv/group_vars/web.yml: cannot read file: Permission denied"

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support import waits
 from support.cli import ROOT, run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("vagrant") is None, reason="vagrant not installed")
@@ -29,7 +30,7 @@ def vagrant(folder: Path, *args: str, env: dict[str, str] | None = None) -> subp
     full = {"PATH": "/usr/local/bin:/usr/bin:/bin", "VAGRANT_HOME": str(folder / ".vagrant.d"),
             "VAGRANT_CHECKPOINT_DISABLE": "1", **(env or {})}
     return subprocess.run(["vagrant", *args], cwd=folder, env=full, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=waits.allowance(300))
 
 
 def instance_hosts(build: Path) -> list[str]:
@@ -60,7 +61,8 @@ def test_the_nocloud_seed_holds_the_user_data_exactly(lab):
         pytest.skip("cloud-image-utils and genisoimage not installed")
     # The Vagrantfile's own seed function, as its `before up` trigger calls it.
     made = subprocess.run(["ruby", "-rvagrant", "-e", 'load ARGV[0]; nocloud_seed("app01")',
-                           "Vagrantfile"], cwd=lab, capture_output=True, text=True, timeout=120)
+                           "Vagrantfile"], cwd=lab, capture_output=True, text=True,
+                          timeout=waits.allowance(120))
     assert made.returncode == 0, made.stderr
     iso = lab / ".vagrant" / "bootstrap-seed" / "app01" / "seed.iso"
     info = subprocess.run(["isoinfo", "-d", "-i", iso], capture_output=True, text=True).stdout

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from support import waits
 from testinfra.backend.local import LocalBackend
 from testinfra.host import Host
 
@@ -40,18 +41,13 @@ def missing(platform: str) -> list[str]:
 
 
 def sh(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=timeout)
+    return subprocess.run(argv, capture_output=True, text=True, check=check,
+                          timeout=waits.allowance(timeout))
 
 
 def wait_for(what: str, predicate: Any, timeout: float, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    """``predicate()`` once true; ``timeout`` is a quiet machine's figure (see support.waits)."""
+    return waits.wait_for(what, predicate, timeout, interval=interval)
 
 
 @dataclass(frozen=True)
@@ -244,7 +240,7 @@ class Topology:
             except ProcessLookupError:
                 continue
         for pid in pids:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + waits.allowance(10)
             while Path(f"/proc/{pid}").exists() and _state(pid) != "Z" and time.monotonic() < deadline:
                 time.sleep(0.1)
 

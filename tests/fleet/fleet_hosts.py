@@ -10,13 +10,12 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from support import docker
+from support import docker, waits
 
 PACKAGES = ["openssh-server", "python3", "sudo", "procps"]
 # Keys are removed from the image so that every container makes its own.
@@ -106,15 +105,12 @@ def scan(port: int) -> str:
 
 
 def wait_for_ssh(port: int, timeout: float = 30.0) -> None:
-    """Until sshd on the port sends its banner."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """Until sshd on the port sends its banner (``timeout``: a quiet machine's figure)."""
+    def banner() -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-                if sock.recv(64).startswith(b"SSH-"):
-                    return
+            with socket.create_connection(("127.0.0.1", port), timeout=waits.allowance(2)) as sock:
+                return sock.recv(64).startswith(b"SSH-")
         except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no sshd on port {port} after {timeout:g} s")
-        time.sleep(0.1)
+            return False
+
+    waits.wait_for(f"sshd on port {port}", banner, timeout, interval=0.1)

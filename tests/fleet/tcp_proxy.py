@@ -11,6 +11,8 @@ import contextlib
 import socket
 import threading
 
+from support import waits
+
 
 class CuttingProxy:
     def __init__(self, target_port: int) -> None:
@@ -35,7 +37,8 @@ class CuttingProxy:
             except OSError:
                 return
             try:
-                server = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+                server = socket.create_connection(("127.0.0.1", self.target_port),
+                                                  timeout=waits.allowance(5))
             except OSError:
                 client.close()
                 continue

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from support import docker
+from support import docker, waits
 from support.cli import ROOT
 
 
@@ -19,7 +19,8 @@ def test_fleet_benchmark_prints_the_ratio_line() -> None:
     if missing := docker.available():
         pytest.skip(f"docker fleet: {missing}")
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fleet.py"), "--sizes", "1,2",
-                           "--repeat", "1"], capture_output=True, text=True, timeout=600)
+                           "--repeat", "1"], capture_output=True, text=True,
+                          timeout=waits.allowance(600))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert re.search(r"^ 2 hosts x 5 files: push \d+\.\d\d s, verify \d+\.\d\d s", proc.stdout, re.M)

@@ -28,6 +28,7 @@ from fleet_hosts import (
     scan,
     wait_for_ssh,
 )
+from support import waits
 from support.cli import run_cli, write_tree
 
 USER_DATA = """#cloud-config
@@ -94,7 +95,7 @@ def test_push_waits_for_cloud_init_and_says_what_it_found(
     subprocess.run(["docker", "exec", "-d", booting.container, "sh", "-c", STAGES], check=True)
 
     pushed = run_cli("push", inventory, "--build", work / "build", "--known-hosts",
-                     fleet.known_hosts, "--cloud-init-timeout", "120")
+                     fleet.known_hosts, "--cloud-init-timeout", str(round(waits.allowance(120))))
     assert pushed.rc == 0, pushed.out + pushed.err
     # Push touched the host only once cloud-init was done: runcmd had already run.
     assert fleet.exec(booting, "cat /var/tmp/runcmd-ran") == "ran\n"

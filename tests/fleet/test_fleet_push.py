@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from pathlib import Path
 
 from fleet_site import HOSTS, TOKEN, Site
+from support import waits
 from support.cli import run_cli, write_tree
 
 
@@ -171,10 +171,8 @@ def test_a_connection_cut_mid_upload_leaves_no_partial_file(site: Site) -> None:
     assert re.fullmatch(r"failed: connection lost.* while uploading; no partial file is left "
                         r"on the host, run push again", rows(cut.out)["web2"])
     # The destination was never written; the temporary file beside it goes with the session.
-    deadline = time.monotonic() + 10
-    while "blob" in site.on("web2", "ls -A /var/lib/app/"):
-        assert time.monotonic() < deadline, site.on("web2", "ls -lA /var/lib/app/")
-        time.sleep(0.2)
+    waits.wait_for("the temporary file to go with the session",
+                   lambda: "blob" not in site.on("web2", "ls -A /var/lib/app/"), 10, interval=0.2)
 
     again = site.push("--limit", "web2")
     assert rows(again.out)["web2"] == "changed 1 file"

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from fleet_site import TOKEN, Site
+from support import waits
 
 
 def pytest_direct(site: Site, hosts: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -25,7 +26,7 @@ def pytest_direct(site: Site, hosts: list[str], cwd: Path) -> subprocess.Complet
         [sys.executable, "-m", "pytest", "-p", "bootstrap.verify_plugin", "-p", "no:cacheprovider",
          "--bootstrap-inventory", str(site.inventory), "--bootstrap-build", str(site.build),
          f"--hosts={specs}", f"--ssh-config={config}", "-rA"],
-        cwd=cwd, capture_output=True, text=True, timeout=600)
+        cwd=cwd, capture_output=True, text=True, timeout=waits.allowance(600))
 
 
 def test_checks_run_under_pytest_with_testinfra_hosts(site: Site, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.programs import which
+from support import waits
 
 
 def tool(name: str) -> str:
@@ -46,7 +47,7 @@ def run(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
             "ANSIBLE_DEPRECATION_WARNINGS": "false",
         })
         return subprocess.run([tool(name), *map(str, args)], cwd=home, env=env,
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=waits.allowance(300))
 
 
 def inventory_list(*sources: Path) -> dict[str, Any]:

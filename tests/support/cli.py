@@ -9,6 +9,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from support import waits
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -33,7 +35,7 @@ def run_cli(*args: str | Path, cwd: Path | None = None,
             full_env[key] = value
     proc = subprocess.run(
         [sys.executable, "-m", "bootstrap", *map(str, args)],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600,
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=waits.allowance(600),
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 

@@ -13,10 +13,11 @@ import hashlib
 import os
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from support import waits
 
 LOCK_DIR = Path("/tmp/bootstrap-test-locks")
 DOCKERD_LOG = Path("/tmp/bootstrap-test-dockerd.log")
@@ -54,22 +55,20 @@ def ensure_daemon() -> subprocess.Popen[bytes] | None:
             ["dockerd", "--bridge=none", "--iptables=false", "--ip6tables=false"],
             stdout=log, stderr=log, start_new_session=True,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if _daemon_up():
-                return proc
-            if proc.poll() is not None:
-                raise RuntimeError(f"dockerd exited; see {DOCKERD_LOG}")
-            time.sleep(0.5)
-        proc.terminate()
-        raise RuntimeError(f"dockerd did not answer in 60 s; see {DOCKERD_LOG}")
+        try:
+            waits.wait_for("dockerd", _daemon_up, 60, failed=lambda: None if proc.poll() is None
+                           else f"exited with status {proc.returncode}")
+        except AssertionError as exc:
+            proc.terminate()
+            raise RuntimeError(f"{exc}; see {DOCKERD_LOG}") from None
+        return proc
 
 
 def stop_daemon(proc: subprocess.Popen[bytes] | None) -> None:
     if proc is not None and proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=waits.allowance(30))
         except subprocess.TimeoutExpired:
             proc.kill()
 
@@ -86,6 +85,7 @@ def image(name: str, packages: list[str], setup: str = "") -> str:
             hooks = ["--customize-hook", f'chroot "$1" sh -ec {_quote(setup)}']
         cmd = ["mmdebstrap", "--variant=minbase", "--quiet",
                f"--include={','.join(packages)}", *hooks, SUITE, "-"]
+        waits.progress(f"building image {tag} with mmdebstrap (minutes, once per package list)")
         build = subprocess.Popen(cmd, stdout=subprocess.PIPE)
         imported = subprocess.run(["docker", "import", "-", tag], stdin=build.stdout,
                                   capture_output=True)

@@ -14,7 +14,6 @@ import os
 import socket
 import subprocess
 import threading
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.programs import which
+from support import waits
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -87,22 +87,27 @@ class MotoServer:
         raise RuntimeError(f"moto_server did not start; see {self.log}")
 
     def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        """True once the server answers; False when it exited (its port was taken)."""
+        def state() -> str | None:
             if self.proc.poll() is not None:
-                return False
+                return "exited"
             try:
-                with urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=5):
-                    return True
+                with urllib.request.urlopen(f"{self.url}/moto-api/data.json",
+                                            timeout=waits.allowance(5)):
+                    return "up"
             except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"moto_server did not answer on {self.url} in 60 s; see {self.log}")
+                return None
+
+        try:
+            return waits.wait_for(f"moto_server on {self.url}", state, 60, interval=0.1) == "up"
+        except AssertionError as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}; see {self.log}") from None
 
     def reset(self) -> None:
         """Forget every resource (moto's own reset endpoint)."""
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
-        with urllib.request.urlopen(request, timeout=10):
+        with urllib.request.urlopen(request, timeout=waits.allowance(10)):
             pass
 
     def authenticate_after(self, count: int | None) -> None:
@@ -111,14 +116,14 @@ class MotoServer:
             f"{self.url}/moto-api/reset-auth", method="POST",
             data=("inf" if count is None else str(count)).encode(),
             headers={"Content-Type": "text/plain"})
-        with urllib.request.urlopen(request, timeout=10):
+        with urllib.request.urlopen(request, timeout=waits.allowance(10)):
             pass
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=waits.allowance(10))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -216,7 +221,8 @@ class FaultProxy:
             request.wfile.write(payload)
             return
         target = urllib.parse.urlsplit(self.upstream)
-        conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=60)
+        conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port,
+                                          timeout=waits.allowance(60))
         headers = {k: v for k, v in request.headers.items() if k.lower() != "connection"}
         try:
             conn.request(request.command, request.path, body=body or None, headers=headers)
