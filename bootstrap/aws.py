@@ -178,7 +178,11 @@ class Live:
 
         def failed(code: str, message: str, attempts: int = 1) -> CallFailed:
             for secret in _secrets(params):
-                message = message.replace(str(secret.value), secret.text)
+                value = secret.value
+                text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+                if text and text in message:
+                    # Not replaced: where a placeholder lands would show a short secret.
+                    message = f"(message withheld: it quoted {secret.text})"
             return CallFailed(service, operation, code, message, attempts)
 
         method = getattr(self._client(service), xform_name(operation))

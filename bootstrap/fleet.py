@@ -29,8 +29,15 @@ T = TypeVar("T")
 REDACTED = "<secret>"
 
 
+# A secret this short, replaced where it occurs in a message, would show itself by where the
+# placeholders land (a one-character secret replaced in "failed" gives "f<secret>iled").
+SHORT_SECRET = 8
+WITHHELD = "(message withheld: it holds a short secret value of this host)"
+
+
 class Redactor:
-    """Replaces every secret value of a host in text shown to the user."""
+    """Hides every secret value of a host in text shown to the user: a long one is replaced, a
+    text holding a short one is withheld whole."""
 
     def __init__(self, values: Iterable[str]) -> None:
         # Longest first, so a value containing a shorter one is replaced whole.
@@ -38,6 +45,8 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         for value in self.values:
+            if value in text and len(value) < SHORT_SECRET:
+                return WITHHELD
             text = text.replace(value, REDACTED)
         return text
 
