@@ -155,7 +155,7 @@ def sudo_rule(value: str) -> str | None:
     if not value.isascii() or control_characters(value) or "\t" in value \
             or len(value) > SUDO_RULE_MAX:
         return f"a sudo rule is one line of at most {SUDO_RULE_MAX} printable ASCII characters"
-    rest: str | None = value
+    rest: str | None = _spec(value)
     while rest is not None and rest.strip():
         rest = _spec(rest)
     if rest is None or any(c in value for c in "\\#\"'"):
