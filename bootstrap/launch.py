@@ -94,15 +94,21 @@ class Spec:
     user_data_path: Path
     role: InstanceRole | None
     uploads: tuple[Upload, ...]
+    user_data_secret: bool = False  # holds a secret: no digest of it is ever shown
 
     @property
     def host(self) -> str:
         return self.target.name
 
-    def user_data_shown(self) -> Shown:
+    def user_data_summary(self) -> str:
+        """Size and digest of the user-data; a digest of a secret could be brute-forced."""
+        if self.user_data_secret:
+            return f"user-data {len(self.user_data)} bytes, holds secrets (digest not shown)"
         digest = hashlib.sha256(self.user_data).hexdigest()[:12]
-        return Shown(self.user_data, f"<user-data {len(self.user_data)} bytes, sha256 {digest}..., "
-                                     f"from {self.user_data_path}>")
+        return f"user-data {len(self.user_data)} bytes, sha256 {digest}..."
+
+    def user_data_shown(self) -> Shown:
+        return Shown(self.user_data, f"<{self.user_data_summary()}, from {self.user_data_path}>")
 
     def user_data_b64_shown(self) -> Shown:
         return Shown(self.user_data_b64, f"<base64 of user-data: {len(self.user_data_b64)} "
@@ -176,7 +182,8 @@ def read_spec(renderer: Renderer, target: Target, build: Path, region: str | Non
     """The host's launch inputs; errors name the host and what to run to fix them."""
     settings = aws_settings(target)
     chosen = launch_region(target, region)
-    fresh = {a.dest: a.content for a in renderer.render(target) if not a.on_host}
+    outputs = [a for a in renderer.render(target) if not a.on_host]
+    fresh = {a.dest: a.content for a in outputs}
     raw, path = _output(build, target.name, USER_DATA, fresh)
     encoded = base64.b64encode(raw).decode()
     if USER_DATA_B64 in fresh:
@@ -186,7 +193,8 @@ def read_spec(renderer: Renderer, target: Target, build: Path, region: str | Non
             raise BootstrapError(f"{path}.b64 is not the base64 of {path}; render again",
                                  host=target.name)
     return Spec(target, settings, chosen, raw, encoded, path,
-                _instance_role(renderer, target, settings, build), tuple(_uploads(target)))
+                _instance_role(renderer, target, settings, build), tuple(_uploads(target)),
+                any(a.secret for a in outputs if a.dest == USER_DATA))
 
 
 def _manifest(build: Path, host: str) -> dict[str, Any]:
@@ -498,8 +506,7 @@ class Launcher:
         described = ec2.call("ec2", "DescribeLaunchTemplates",
                              missing=("InvalidLaunchTemplateName.NotFoundException",),
                              LaunchTemplateNames=[name])
-        digest = hashlib.sha256(spec.user_data).hexdigest()[:12]
-        description = f"{spec.host}: user-data sha256 {digest}"
+        description = f"{spec.host}: {spec.user_data_summary()}"
         if described is None:
             created = ec2.call("ec2", "CreateLaunchTemplate", LaunchTemplateName=name,
                                VersionDescription=description, LaunchTemplateData=data) or {}
