@@ -3,7 +3,10 @@ and shellcheck, and what it refuses (bad or hostile inventory values) with one c
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -291,3 +294,109 @@ def test_validate_fails_a_client_rb_with_a_setting_chef_does_not_know(tmp_path):
     assert checked.rc == 1
     assert "FAIL web1 /etc/cinc/client.rb (chef-config)" in checked.out
     assert "unsupported config value ssl_verfy_mode" in checked.out
+
+
+# -- installing the client: only a package whose sha256 the inventory pins ----------------------
+
+FAKE_CURL = """#!/bin/bash
+# Stands in for curl: records the URL, writes the payload where -o says.
+out=
+while [ $# -gt 0 ]; do
+  case $1 in
+    -o) out=$2; shift ;;
+    http*) printf '%s\\n' "$1" >> "$FAKE_LOG" ;;
+  esac
+  shift
+done
+cp "$FAKE_PAYLOAD" "$out"
+"""
+
+
+def install_client(tmp_path: Path, built_script: Path, payload: bytes,
+                   license_key: str = "") -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run the rendered script's install_client step as the node would, with curl answering
+    ``payload`` and the package manager replaced by a recorder, so nothing on this machine is
+    installed. The checksum gate under test is the script's own code, unchanged."""
+    tmp_path.mkdir()
+    client = tmp_path / "opt" / "client"
+    recorder = tmp_path / "installed"
+    lines = built_script.read_text().splitlines()
+    assert lines[-1] == 'main "$@"'
+    text = "\n".join(lines[:-1])
+    text = re.sub(r"^readonly CLIENT_BIN=.*$", f"readonly CLIENT_BIN={client}", text, flags=re.M)
+    text = re.sub(r"^readonly PACKAGE_INSTALL=\(.*\)$",
+                  f"readonly PACKAGE_INSTALL=(record-install {recorder} {client})", text,
+                  flags=re.M)
+    harness = tmp_path / "harness.sh"
+    harness.write_text(f"{text}\nLICENSE_KEY={license_key}\ninstall_client\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "curl").write_text(FAKE_CURL)
+    (bin_dir / "record-install").write_text(
+        '#!/bin/sh\nrec=$1 client=$2; shift 2\nprintf \'%s\\n\' "$@" > "$rec"\n'
+        'cp "$1" "$rec.package"\nmkdir -p "$(dirname "$client")"\n'
+        'printf \'#!/bin/sh\\n\' > "$client"\nchmod +x "$client"\n')
+    for tool in ("curl", "record-install"):
+        (bin_dir / tool).chmod(0o755)
+    (tmp_path / "payload").write_bytes(payload)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+           "FAKE_PAYLOAD": str(tmp_path / "payload"), "FAKE_LOG": str(tmp_path / "urls"),
+           "BOOTSTRAP_ATTEMPTS": "1"}
+    run = subprocess.run(["bash", str(harness)], capture_output=True, text=True, env=env,
+                         timeout=60)
+    return run, recorder
+
+
+PACKAGE = b"!<arch>\nthe client package\n"
+
+
+@pytest.mark.parametrize(("family", "installer"), [("debian", ["dpkg", "-i"]),
+                                                    ("redhat", ["rpm", "-U", "--replacepkgs"])])
+def test_the_client_package_is_installed_only_with_the_pinned_sha256(tmp_path, family, installer):
+    url = "https://omnitruck.cinc.sh/stable/cinc/download?p=debian&pv=12&m=x86_64&v=18.4.12"
+    digest = hashlib.sha256(PACKAGE).hexdigest()
+    result, out = render(tmp_path, {"web1": {"os_family": family, "chef": {
+        "package": {"url": url, "sha256": digest.upper()}}}})
+    assert result.rc == 0, result.err
+    text = script(out, "web1").read_text()
+    assert f"readonly PACKAGE_INSTALL=({' '.join(installer)})" in text
+    assert shellcheck(script(out, "web1")).returncode == 0
+
+    good, recorder = install_client(tmp_path / "good", script(out, "web1"), PACKAGE)
+    assert good.returncode == 0, good.stderr
+    assert "sha256 verified" in good.stderr
+    assert (tmp_path / "good" / "urls").read_text() == url + "\n"
+    assert recorder.with_suffix(".package").read_bytes() == PACKAGE
+
+    tampered, recorder = install_client(tmp_path / "bad", script(out, "web1"), PACKAGE + b"x")
+    assert tampered.returncode == 1
+    got = hashlib.sha256(PACKAGE + b"x").hexdigest()
+    assert f"the package from {url} has sha256 {got}, not the pinned {digest}: not " \
+           "installing it" in tampered.stderr
+    assert not recorder.exists()
+
+
+def test_without_a_pinned_package_the_script_installs_nothing(tmp_path):
+    result, out = render(tmp_path, {"web1": {"chef": {}}})
+    assert result.rc == 0, result.err
+    run, recorder = install_client(tmp_path / "run", script(out, "web1"), PACKAGE)
+    assert run.returncode == 1
+    assert "cinc-client is not installed and chef.package names no package to install" \
+        in run.stderr
+    assert "an unverified installer is never run" in run.stderr
+    assert not (tmp_path / "run" / "urls").exists() and not recorder.exists()
+
+
+def test_a_licensed_download_gets_the_key_on_the_node_and_never_in_a_log(tmp_path):
+    url = "https://chefdownload-commercial.chef.io/stable/chef/download?p=el&pv=9&m=x86_64" \
+          "&v=18.5.0&license_id="
+    result, out = render(tmp_path, {"web1": {"os_family": "redhat", "chef": {
+        "distribution": "chef", "license_key": {"file": "secrets/license"},
+        "package": {"url": url, "sha256": hashlib.sha256(PACKAGE).hexdigest()}}}})
+    assert result.rc == 0, result.err
+    assert "demo-license-0000" not in script(out, "web1").read_text()
+    run, _ = install_client(tmp_path / "run", script(out, "web1"), PACKAGE,
+                            license_key="demo-license-0000")
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "run" / "urls").read_text() == url + "demo-license-0000\n"
+    assert "demo-license-0000" not in run.stderr + run.stdout
