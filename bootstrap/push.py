@@ -46,6 +46,8 @@ echo pending; ls -1 {PENDING} 2>/dev/null; exit 0
 """
 
 # Arguments: backup suffix, then six per file: dest mode owner sha256 size apply-marker.
+# A secret file's sha256 is "-" and comes on stdin before its bytes: arguments are visible
+# to every user of the host (ps), and a digest of a short secret can be brute-forced.
 # stdin: the files' bytes, one after the other. stdout: "ok I" or error lines then "fail I".
 # Temporary files are created with noclobber under umask 077 (private until renamed), and
 # only commands that must run are run: on a busy host every process counts.
@@ -86,6 +88,7 @@ i=0
 while [ $# -ge 6 ]; do
   dest=$1 mode=$2 owner=$3 sum=$4 size=$5 marker=$6
   shift 6
+  if [ "$sum" = - ]; then sum=$(head -c 64); fi
   drained=
   if install_one; then
     echo "ok $i"
@@ -263,8 +266,9 @@ def _install(session: Session, host: FleetHost, todo: list[dict[str, Any]],
 
     def args(record: dict[str, Any]) -> list[str]:
         marker = record["role"] if appliers.get(record["role"]) else ""
-        return [record["dest"], record["mode"], record["owner"], record["sha256"],
-                str(record["size"]), marker]
+        digest = "-" if record.get("secret") else record["sha256"]
+        return [record["dest"], record["mode"], record["owner"], digest, str(record["size"]),
+                marker]
 
     failures: list[str] = []
     for batch in filestate.batches(todo, lambda r: filestate.quoted_size(args(r))):
@@ -303,6 +307,8 @@ def _installed(outcome: Result, batch: list[dict[str, Any]], result: HostResult)
 
 def _stream(folder: Path, todo: list[dict[str, Any]]) -> Iterator[bytes]:
     for record in todo:
+        if record.get("secret"):
+            yield record["sha256"].encode()  # 64 hex digits, read before the file
         with open(folder / record["path"], "rb") as handle:
             while chunk := handle.read(_CHUNK):
                 yield chunk
