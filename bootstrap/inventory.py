@@ -24,14 +24,17 @@ subfolders, such as secrets/, as inventory sources).
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import re
 import string
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bootstrap import hostnames, limits
 from bootstrap.errors import BootstrapError, Origin
 from bootstrap.yamlfile import KeyPath, YamlFile, json_key
 
@@ -88,7 +91,9 @@ class Group:
     priority: int = 1
     parents: list[Group] = field(default_factory=list)
     children: list[Group] = field(default_factory=list)
-    hosts: list[str] = field(default_factory=list)
+    # An ordered set: a host is looked up in it each time a group lists it (a list would make
+    # loading a group of n hosts cost n * n).
+    hosts: dict[str, None] = field(default_factory=dict)
     inline: Layer | None = None
     files: Layer | None = None
 
@@ -147,6 +152,7 @@ class Inventory:
         self.hosts: dict[str, Host] = {}
         self.warnings: list[str] = []
         self._host_groups: dict[str, list[Group]] = {}
+        self._folders: dict[str, str] = {}  # hostnames.folder_key -> the host name that has it
         # Hosts listed in 'ungrouped' and in another group: Ansible drops 'ungrouped' from their
         # groups altogether, even where it is the parent of one of their other groups.
         self._out_of_ungrouped: set[str] = set()
@@ -251,20 +257,40 @@ class Inventory:
                 f"vars of host {pattern!r} must be a mapping, found {_kind(host_vars)}",
                 origin=where.origin,
             )
+        if len(self.hosts) + len(names) > limits.HOSTS and (
+                len(self.hosts) + sum(name not in self.hosts for name in names) > limits.HOSTS):
+            raise BootstrapError(f"more than {limits.HOSTS:,} hosts in the inventory (the limit)",
+                                 origin=where.origin)
         for name in names:
             host = self.hosts.get(name)
             if host is None:
+                self._check_host_name(name, pattern, where)
                 host = self.hosts[name] = Host(name, where)
                 if port:  # as in Ansible, a port counts only where the host first appears
                     host.inline = _set(host.inline, f"host {name} (inline)")
                     host.inline.assign("ansible_port", port, where)
-            if group not in host.groups:
+            if name not in group.hosts:  # the two memberships always change together
+                group.hosts[name] = None
                 host.groups.append(group)
-            if name not in group.hosts:
-                group.hosts.append(name)
             for var, val in host_vars.items():
                 host.inline = _set(host.inline, f"host {name} (inline)")
                 host.inline.assign(json_key(var), val, Where(file, (*path, var)))
+
+    def _check_host_name(self, name: str, pattern: str, where: Where) -> None:
+        """Refuse a name that cannot be a folder of the build, or would share one."""
+        shown = repr(name) if name == pattern else f"{name!r} (from {pattern!r})"
+        problem = hostnames.problem(name)
+        if problem:
+            raise BootstrapError(f"host name {shown} {problem}", origin=where.origin)
+        key = hostnames.folder_key(name)
+        other = self._folders.setdefault(key, name)
+        if other != name:
+            raise BootstrapError(
+                f"host names {other!r} (at {self.hosts[other].defined.origin}) and {shown} differ "
+                "only in case or Unicode normalisation: they would share one folder on a "
+                "case-insensitive or normalising file system; rename one",
+                origin=where.origin,
+            )
 
     def _group(self, name: str, where: Where) -> Group:
         group = self.groups.get(name)
@@ -298,13 +324,13 @@ class Inventory:
             self._add_child(all_group, ungrouped, all_group.defined)
         for host in self.hosts.values():
             others = [g for g in host.groups if g is not all_group and g is not ungrouped]
-            if not others and ungrouped not in host.groups:
+            if not others and host.name not in ungrouped.hosts:
                 host.groups.append(ungrouped)
-                ungrouped.hosts.append(host.name)
-            elif others and ungrouped in host.groups:
+                ungrouped.hosts[host.name] = None
+            elif others and host.name in ungrouped.hosts:
                 # Ansible keeps in 'ungrouped' only hosts that are in no other group.
                 host.groups.remove(ungrouped)
-                ungrouped.hosts.remove(host.name)
+                del ungrouped.hosts[host.name]
                 self._out_of_ungrouped.add(host.name)
         clash = sorted(set(self.groups) & set(self.hosts))
         if clash:
@@ -343,6 +369,8 @@ class Inventory:
         layer: Layer | None = None
         if name.startswith("/"):  # Ansible never looks up vars files for a path-like name
             return None
+        if not any(f"{name}{ext}" in listing for ext in VARS_EXTENSIONS):
+            return None  # the usual case for a host: no vars file, and no path to build
         for path in find_vars_files(self.basedir / kind, name, listing):
             file = YamlFile.load(path, self._display(path))
             if not file.data:  # Ansible skips empty files, whatever their empty value
@@ -359,10 +387,7 @@ class Inventory:
         return layer
 
     def _display(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(Path.cwd()))
-        except ValueError:
-            return str(path)
+        return _display_path(path)
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -460,6 +485,14 @@ def _conflicts(groups: list[Group], layers: list[Layer]) -> list[tuple[str, str]
     for layer in layers:
         for key in layer.vars:
             winners[key] = layer
+    # The groups that set each key, per tier, in precedence order: looking a key up here rather
+    # than in every group keeps a host in thousands of groups linear in its keys.
+    setters: dict[tuple[str, str], list[Group]] = {}
+    for peer in groups:
+        for tier in ("inline", "files"):
+            peer_layer: Layer | None = getattr(peer, tier)
+            for key in peer_layer.vars if peer_layer is not None else ():
+                setters.setdefault((tier, key), []).append(peer)
     out: list[tuple[str, str]] = []
     for key, layer in winners.items():
         group = layer.group
@@ -467,10 +500,10 @@ def _conflicts(groups: list[Group], layers: list[Layer]) -> list[tuple[str, str]
             continue
         tier = "inline" if layer is group.inline else "files"
         value = layer.vars[key]
-        for peer in groups:
-            peer_layer: Layer | None = getattr(peer, tier)
-            if (peer is group or peer.sort_key[:2] != group.sort_key[:2] or peer_layer is None
-                    or key not in peer_layer.vars or peer_layer.vars[key] == value):
+        rank = group.sort_key[:2]
+        for peer in setters.get((tier, key), ()):
+            peer_layer = getattr(peer, tier)
+            if peer is group or peer.sort_key[:2] != rank or peer_layer.vars[key] == value:
                 continue
             out.append((key, f"key {key}: groups {peer.name!r} ({peer_layer.where[key].origin}) "
                              f"and {group.name!r} ({layer.where[key].origin}) have the same depth "
@@ -529,7 +562,14 @@ def _check_name(name: Any, what: str, where: Where) -> str:
     if not isinstance(name, str) or not name:
         raise BootstrapError(f"{what} name {name!r} must be a non-empty string; quote it",
                              origin=where.origin)
+    if name in (".", "..") or _UNSAFE_GROUP_NAME.search(name):
+        # Its vars are looked up as group_vars/<name>: such a name would read files elsewhere.
+        raise BootstrapError(f"{what} name {name!r} cannot name a file in group_vars/ (no '/', "
+                             "control character, '.' or '..')", origin=where.origin)
     return name
+
+
+_UNSAFE_GROUP_NAME = re.compile(r"[/\x00-\x1f\x7f]")
 
 
 def _kind(value: Any) -> str:
@@ -538,14 +578,34 @@ def _kind(value: Any) -> str:
 
 
 def _inventory_files(source: Path) -> list[Path]:
-    if source.is_dir():
-        return sorted(
-            p for p in source.iterdir()
-            if p.is_file() and p.suffix in INVENTORY_EXTENSIONS and not p.name.startswith(".")
-        )
-    if not source.exists():
-        raise BootstrapError("inventory not found", origin=Origin(str(source)))
-    return [source]
+    """The inventory file, or the inventory files directly in the folder, in name order.
+
+    Folders are skipped; anything else with an inventory extension is read, so that a FIFO or a
+    dangling link is an error rather than a file silently missing.
+    """
+    if not source.is_dir():
+        if not source.exists() and not source.is_symlink():
+            raise BootstrapError("inventory not found", origin=Origin(str(source)))
+        return [source]
+    found: list[Path] = []
+    with os.scandir(source) as entries:
+        for entry in entries:
+            if (entry.name.startswith(".") or os.path.splitext(entry.name)[1]
+                    not in INVENTORY_EXTENSIONS or entry.is_dir()):
+                continue
+            if len(found) == limits.INVENTORY_FILES:
+                raise BootstrapError(f"more than {limits.INVENTORY_FILES:,} inventory files in the "
+                                     "folder (the limit)", origin=Origin(_display_path(source)))
+            found.append(Path(entry.path))
+    return sorted(found)
+
+
+def _display_path(path: Path) -> str:
+    """A path as the user would type it: relative to the working folder when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 # Host patterns, after Ansible's parsing/utils/addresses.py: a [begin:end(:step)] range may stand
@@ -575,6 +635,10 @@ _IPV6 = re.compile(
     re.I,
 )
 _HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$", re.I)
+_PORT_DIGITS = 10  # beyond, int() of the digits costs more than a port is worth, or fails
+# A pattern this long cannot expand to a name of at most limits.HOST_NAME_BYTES bytes; refusing it
+# before the address regexes spares them megabytes of text.
+_PATTERN_CHARS = 4096
 
 
 def find_vars_files(base: Path, name: str, listing: frozenset[str] | None = None) -> list[Path]:
@@ -587,23 +651,63 @@ def find_vars_files(base: Path, name: str, listing: frozenset[str] | None = None
             continue
         candidate = base / f"{name}{ext}"
         if candidate.is_dir():
-            return list(_dir_vars_files(candidate))
-        if candidate.exists():
+            found: list[Path] = []
+            _dir_vars_files(candidate, candidate, found, [])
+            return found
+        # A dangling link or a FIFO is returned too: reading it says what is wrong with it.
+        if candidate.exists() or candidate.is_symlink():
             return [candidate]
     return []
 
 
-def _dir_vars_files(path: Path) -> Iterable[Path]:
-    for entry in sorted(path.iterdir(), key=lambda p: p.name):
+def _dir_vars_files(top: Path, path: Path, found: list[Path], above: list[tuple[int, int]]) -> None:
+    """The vars files of a group's or host's folder, subfolders included, in name order.
+
+    Links are followed, as Ansible does, but one leading back to a folder above it is an error
+    (Ansible would recurse until Python gives up); so are more than ``limits.VARS_FOLDER_FILES``
+    entries or subfolders deeper than ``limits.VARS_FOLDER_DEPTH``.
+    """
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise BootstrapError(f"cannot read folder: {exc.strerror}",
+                             origin=Origin(_display_path(path))) from None
+    here = (info.st_dev, info.st_ino)
+    if here in above:
+        raise BootstrapError("a symbolic link loop: this folder leads back to one above it",
+                             origin=Origin(_display_path(path)))
+    if len(above) == limits.VARS_FOLDER_DEPTH:
+        raise BootstrapError(f"vars folders nested more than {limits.VARS_FOLDER_DEPTH} deep "
+                             "(the limit)", origin=Origin(_display_path(path)))
+    try:
+        entries = _listing_of(top, path, len(found))
+    except OSError as exc:
+        raise BootstrapError(f"cannot read folder: {exc.strerror}",
+                             origin=Origin(_display_path(path))) from None
+    for entry in entries:
         if entry.name.startswith(".") or entry.name.endswith("~"):
             continue
         # Ansible's extension is os.path.splitext's: "." for a name ending with a dot, which
         # Path.suffix calls no extension; such a file or folder is skipped.
         ext = os.path.splitext(entry.name)[1]
-        if entry.is_dir() and not ext:
-            yield from _dir_vars_files(entry)
-        elif entry.is_file() and ext in VARS_EXTENSIONS:
-            yield entry
+        if entry.is_dir():
+            if not ext:
+                _dir_vars_files(top, entry, found, [*above, here])
+        elif ext in VARS_EXTENSIONS:
+            found.append(entry)  # a FIFO or a dangling link: reading it says what is wrong
+
+
+def _listing_of(top: Path, path: Path, counted: int) -> list[Path]:
+    """The entries of one vars folder, sorted; listing stops past the limit of the whole tree."""
+    out: list[Path] = []
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if counted + len(out) == limits.VARS_FOLDER_FILES:
+                raise BootstrapError(f"more than {limits.VARS_FOLDER_FILES:,} files in this vars "
+                                     "folder and its subfolders (the limit)",
+                                     origin=Origin(_display_path(top)))
+            out.append(Path(entry.path))
+    return sorted(out, key=lambda p: p.name)
 
 
 def parse_address(text: str) -> tuple[str, int | None] | None:
@@ -614,6 +718,8 @@ def parse_address(text: str) -> tuple[str, int | None] | None:
     for split in (_BRACKETED_HOSTPORT, _HOSTPORT):  # Ansible tries both, in turn
         match = split.match(address)
         if match:
+            if len(match.group(2)) > _PORT_DIGITS:
+                return None  # no port: the whole text is a name (too long to be a host's)
             address, port = match.group(1), int(match.group(2))
     if any(form.match(address) for form in (_IPV4, _IPV6, _HOSTNAME)):
         return address, port
@@ -628,6 +734,9 @@ def expand_host_pattern(pattern: str) -> tuple[list[str], int | None]:
     """
     if not pattern:
         raise ValueError("a host name must not be empty")
+    if len(pattern) > _PATTERN_CHARS:
+        raise ValueError(f"longer than {_PATTERN_CHARS} characters, while a host name has at most "
+                         f"{limits.HOST_NAME_BYTES} bytes")
     address, port = parse_address(pattern) or (pattern, None)
     names = _expand_ranges(address)
     if not names:  # Ansible silently defines no host for [3:1]; that is never what was meant
@@ -636,19 +745,48 @@ def expand_host_pattern(pattern: str) -> tuple[list[str], int | None]:
 
 
 def _expand_ranges(name: str) -> list[str]:
+    """Every name a pattern with ``[begin:end(:step)]`` ranges stands for, first range slowest.
+
+    The count is known before anything is expanded, so ``web[1:99999999]`` fails at once.
+    """
     if "[" not in name:
         return [name]
-    head, _, rest = name.partition("[")
-    body, close, tail = rest.partition("]")
-    if not close:
-        raise ValueError("unclosed '['")
+    texts: list[str] = []  # the text around the ranges: one more than there are ranges
+    ranges: list[tuple[int, Callable[[], list[str]]]] = []
+    rest = name
+    while "[" in rest:
+        head, _, after = rest.partition("[")
+        body, close, rest = after.partition("]")
+        if not close:
+            raise ValueError("unclosed '['")
+        texts.append(head)
+        ranges.append(_host_range(body))
+    texts.append(rest)
+    total = math.prod(count for count, _ in ranges)
+    if total > limits.HOSTS_PER_PATTERN:
+        raise ValueError(f"the pattern stands for {total:,} hosts, more than the limit of "
+                         f"{limits.HOSTS_PER_PATTERN:,}")
+    if not total:
+        return []
+    choices = [listing() for _, listing in ranges]
+    return ["".join(itertools.chain.from_iterable(zip(texts, (*picked, ""), strict=True)))
+            for picked in itertools.product(*choices)]
+
+
+def _host_range(body: str) -> tuple[int, Callable[[], list[str]]]:
+    """How many items the range ``[body]`` has, and how to list them."""
     bounds = body.split(":")
     if len(bounds) not in (2, 3):
         raise ValueError("a host range must be begin:end or begin:end:step")
     begin, end = bounds[0] or "0", bounds[1]
-    step = int(bounds[2]) if len(bounds) == 3 else 1
     if not end:
         raise ValueError("a host range must give its end")
+    try:
+        step = int(bounds[2]) if len(bounds) == 3 else 1
+        if step < 1:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"bad host range [{body}]") from None
     if begin[0] == "0" and len(begin) > 1:
         if len(begin) != len(end):
             raise ValueError("a zero-padded host range needs begin and end of equal length")
@@ -660,13 +798,11 @@ def _expand_ranges(name: str) -> list[str]:
         first, last = letters.index(begin), letters.index(end)
         if first > last:
             raise ValueError("a host range must have begin <= end")
-        seq: list[str] = list(letters[first : last + 1 : step])
-    else:
-        try:
-            seq = [str(i).zfill(width) for i in range(int(begin), int(end) + 1, step)]
-        except ValueError:
-            raise ValueError(f"bad host range [{body}]") from None
-    out: list[str] = []
-    for item in seq:
-        out.extend(_expand_ranges(f"{head}{item}{tail}"))
-    return out
+        seq = list(letters[first : last + 1 : step])
+        return len(seq), lambda: seq
+    try:
+        low, high = int(begin), int(end)
+    except ValueError:
+        raise ValueError(f"bad host range [{body}]") from None
+    count = (high - low) // step + 1 if high >= low else 0
+    return count, lambda: [str(i).zfill(width) for i in range(low, high + 1, step)]

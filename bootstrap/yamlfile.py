@@ -12,13 +12,20 @@ must not template; bootstrap never templates inventory values, so it loads as th
 
 from __future__ import annotations
 
+import datetime
+import errno
+import inspect
 import json
+import os
+import re
+import stat
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bootstrap import limits
 from bootstrap.errors import BootstrapError, Origin
 
 try:
@@ -55,6 +62,61 @@ _Loader.add_constructor("!unsafe", _unsafe)
 _Loader.add_constructor("!vault", _vault)
 
 
+def _checked(tag: str, construct: Any) -> Any:
+    """A scalar constructor whose Python errors (``2001-13-45`` is no date, ``!!bool maybe``, an
+    integer of 5,000 digits) become a YAML error at the scalar's line instead of a traceback."""
+    short = tag.rsplit(":", 1)[-1]
+
+    def checked(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        try:
+            return construct(loader, node)
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as exc:
+            text = str(node.value)
+            shown = repr(text if len(text) <= 40 else f"{text[:37]}...")
+            reason = ""
+            if "digits" in str(exc):
+                reason = " (more than 4300 digits)"
+            elif not isinstance(exc, KeyError | AttributeError):  # these say nothing more
+                reason = f" ({exc})"
+            raise _Refused(problem=f"{shown} is not a valid {short}{reason}; quote it to keep "
+                           "it a string", problem_mark=node.start_mark) from None
+
+    return checked
+
+
+# Scalars only: the generator constructors (mappings, sequences) build their values lazily,
+# after the call a wrapper could guard, and report their own errors with a line.
+for _tag, _construct in list(yaml.SafeLoader.yaml_constructors.items()):
+    if _tag is not None and not inspect.isgeneratorfunction(_construct):
+        _Loader.add_constructor(_tag, _checked(_tag, _construct))
+
+
+def _set_order(value: Any) -> tuple[int, Any]:
+    """Sort key for the members of a YAML set: by kind (null, numbers, text, dates, bytes), then
+    by value (NaN after every number), so mixed sets sort without comparing across kinds."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, bool | int | float):
+        return (1, (0, value)) if value == value else (1, (1, 0))
+    if isinstance(value, str):
+        return (2, value)
+    if isinstance(value, datetime.date):
+        return (3, value.isoformat())
+    if isinstance(value, bytes):
+        return (4, value)
+    return (5, repr(value))
+
+
+def _set(loader: yaml.SafeLoader, node: yaml.Node) -> list[Any]:
+    """``!!set`` loads as a sorted list. A Python set iterates in an order that changes with the
+    interpreter's hash seed, which would make the build differ from run to run; Ansible prints
+    a set as a list in that varying order, so sorted is one of the orders it may print."""
+    return sorted(loader.construct_mapping(node), key=_set_order)  # type: ignore[arg-type]
+
+
+_Loader.add_constructor("tag:yaml.org,2002:set", _set)
+
+
 class YamlFile:
     """One parsed file: its data and, on demand, the line of every key and list item."""
 
@@ -68,17 +130,21 @@ class YamlFile:
     @classmethod
     def load(cls, path: Path, display: str | None = None) -> YamlFile:
         shown = display or str(path)
-        try:
-            text = path.read_bytes()
-        except OSError as exc:
-            raise BootstrapError(f"cannot read file: {exc.strerror}", origin=Origin(shown)) from None
+        text = read_file(path, shown)
         try:
             # Ansible's loader tries JSON first; YAML files fail on their first byte, cheaply.
-            return cls(path, shown, json.loads(text))
+            data = json.loads(text)
+        except RecursionError:
+            raise _deep_error(text, shown) from None
         except ValueError as exc:
             json_error = exc
+        else:
+            if _too_deep(data):
+                raise _deep_error(text, shown)
+            _refuse_lone_surrogates(text, data, shown)
+            return cls(path, shown, data)
         try:
-            data = yaml.load(text, Loader=_Loader)
+            data = _parse_yaml(text)
         except yaml.MarkedYAMLError as exc:
             if path.suffix == ".json" and isinstance(json_error, json.JSONDecodeError):
                 origin = Origin(shown, json_error.lineno, json_error.colno)
@@ -91,17 +157,25 @@ class YamlFile:
                 # Where the broken part began, when that is another line.
                 problem += f" ({exc.context} started at line {cm.line + 1}, column {cm.column + 1})"
             prefix = "" if isinstance(exc, _Refused) else "malformed YAML: "
+            if "maximum nesting depth" in problem:  # libyaml's own bound, at 1,000 levels
+                problem, prefix = _DEEP, ""
             raise BootstrapError(f"{prefix}{problem}", origin=origin) from None
+        except yaml.reader.ReaderError as exc:
+            line = text[: exc.position].count(b"\n") + 1
+            found = f"byte {exc.character:#04x}" if exc.character is not None else "a byte"
+            raise BootstrapError(f"not a UTF-8 text file: {found} at offset {exc.position}: "
+                                 f"{exc.reason}", origin=Origin(shown, line)) from None
         except yaml.YAMLError as exc:
-            raise BootstrapError(f"malformed YAML: {exc}", origin=Origin(shown)) from None
+            problem = " ".join(str(exc).split())  # one line, whatever the parser's layout
+            raise BootstrapError(f"malformed YAML: {problem}", origin=Origin(shown)) from None
         return cls(path, shown, data)
 
     @cached_property
     def marks(self) -> dict[KeyPath, int]:
         """Line (1-based) of each key path: mapping keys and sequence items, at every depth."""
         try:
-            loader = _Loader(self.path.read_bytes())
-        except OSError:
+            loader = _Loader(read_file(self.path, self.display))
+        except BootstrapError:  # changed since it loaded: lines unknown, the file still named
             return {}
         try:
             node = loader.get_single_node()
@@ -127,6 +201,183 @@ class YamlFile:
                 return Origin(self.display, line)
             path = path[:-1]
         return Origin(self.display, marks.get((), 0))
+
+
+def read_file(path: Path, shown: str) -> bytes:
+    """The bytes of a regular file of at most ``limits.FILE_BYTES``.
+
+    Opened without blocking and checked before reading: a FIFO would wait forever for a writer,
+    a device could be read forever.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise BootstrapError(f"cannot read file: {_open_failure(path, exc)}",
+                             origin=Origin(shown)) from None
+    too_big = BootstrapError(f"file larger than the limit of {limits.FILE_BYTES // 2**20} MiB "
+                             "(split it into several files)", origin=Origin(shown))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise BootstrapError("a folder where a file was expected", origin=Origin(shown))
+        if not stat.S_ISREG(info.st_mode):
+            raise BootstrapError("not a regular file (a FIFO, socket or device); give a file",
+                                 origin=Origin(shown))
+        if info.st_size > limits.FILE_BYTES:
+            raise too_big
+        chunks: list[bytes] = []
+        left = limits.FILE_BYTES + 1  # the file may grow between the check and the read
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as exc:
+        raise BootstrapError(f"cannot read file: {exc.strerror}", origin=Origin(shown)) from None
+    finally:
+        os.close(fd)
+    if left <= 0:
+        raise too_big
+    return b"".join(chunks)
+
+
+def _open_failure(path: Path, exc: OSError) -> str:
+    if os.path.islink(path) and not os.path.exists(path):
+        if exc.errno == errno.ELOOP:
+            return "a loop of symbolic links"
+        return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+    return exc.strerror or str(exc)
+
+
+_DEEP = f"values nested more than {limits.DEPTH} levels deep (the limit)"
+_CONTAINERS = (dict, list, tuple)
+
+
+def _parse_yaml(text: bytes) -> Any:
+    """YAML 1.1 with the C parser, bounded in depth and in what aliases expand to."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if b"&" in text:
+            # Anchors, so maybe aliases: an alias is shared when loaded, but whatever walks the
+            # value later (printing, rendering) pays for every use. Bound that before building.
+            _check_nodes(node)
+            return loader.construct_document(node)
+        try:
+            data = loader.construct_document(node)
+        except RecursionError:
+            _check_nodes(node)  # raises at the line where the nesting goes too deep
+            raise
+        if _too_deep(data):
+            _check_nodes(node)
+        return data
+    finally:
+        loader.dispose()
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether mappings and lists nest more than ``limits.DEPTH`` levels (level by level, no
+    recursion; only called on values without aliases, which are trees)."""
+    level = [data] if isinstance(data, _CONTAINERS) else []
+    for _ in range(limits.DEPTH):
+        below: list[Any] = []
+        for value in level:
+            items = value.values() if isinstance(value, dict) else value
+            below.extend(item for item in items if isinstance(item, _CONTAINERS))
+        if not below:
+            return False
+        level = below
+    return True
+
+
+# A JSON escape of a UTF-16 surrogate, with the low half that makes it a pair when there is one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD]([89a-fA-F])[0-9a-fA-F]{2}(\\u[dD][c-fC-F][0-9a-fA-F]{2})?")
+
+
+def _refuse_lone_surrogates(text: bytes, data: Any, shown: str) -> None:
+    """JSON can escape half of a UTF-16 pair (``"\\ud800"``): a string no UTF-8 file can hold.
+    Ansible then reads the file as YAML, which refuses the escape; so does this."""
+    if not _SURROGATE_ESCAPE.search(text):
+        return
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            lone = (m for m in _SURROGATE_ESCAPE.finditer(text)
+                    if m[1] not in b"89abAB" or m[2] is None)
+            first = next(lone, None)
+            line = text[: first.start()].count(b"\n") + 1 if first else 0
+            raise BootstrapError("a lone UTF-16 surrogate (an escape such as \\ud800 without its "
+                                 "pair) has no UTF-8 form; write the character itself",
+                                 origin=Origin(shown, line))
+
+
+def _check_nodes(root: yaml.Node) -> None:
+    """Refuse a document that nests too deep, contains itself, or whose aliases stand for too
+    many values; each node is visited once, however often aliases use it."""
+    size: dict[int, int] = {}  # node -> values it stands for, every alias use counted
+    height: dict[int, int] = {}  # node -> levels of mappings and lists from it down
+    open_nodes: set[int] = set()  # the nodes on the path being walked
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            open_nodes.discard(key)
+            children = _children(node)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            height[key] = (1 + max((height[id(c)] for c in children), default=0)
+                           if isinstance(node, yaml.CollectionNode) else 0)
+            if height[key] > limits.DEPTH:
+                raise _Refused(problem=_DEEP, problem_mark=node.start_mark)
+            # size - len(size) is at most what aliases added below this node.
+            if size[key] - len(size) > limits.ALIAS_VALUES:
+                raise _Refused(problem=f"aliases make this value stand for more than "
+                               f"{limits.ALIAS_VALUES:,} values (the limit)",
+                               problem_mark=node.start_mark)
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            raise _Refused(problem="an alias refers to a value that contains it",
+                           problem_mark=node.start_mark)
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in size)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _deep_error(text: bytes, shown: str) -> BootstrapError:
+    """The too-deep error for a file read as JSON, at its line when YAML can find it."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _check_nodes(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        if mark is not None:
+            return BootstrapError(_DEEP, origin=Origin(shown, mark.line + 1, mark.column + 1))
+    except yaml.YAMLError:
+        pass
+    finally:
+        loader.dispose()
+    return BootstrapError(_DEEP, origin=Origin(shown))
 
 
 def _walk(
