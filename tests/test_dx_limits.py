@@ -243,3 +243,40 @@ def test_the_longest_id_and_name_pass_every_consumer(tmp_path: Path, platform: s
                  "vifs.0.name", "N" + "ame (prod)/:@+=,._- " * 3 + "x" * 3)
     assert len(dx["vifs"][0]["name"]) == 64
     renders_and_validates(tmp_path, dx)
+
+
+# -- Numbers a platform takes only up to a point -----------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "over", "inside", "key", "says"), [
+    ("vifs.0.bfd", {"interval_ms": 10000}, {"interval_ms": 9999}, "dx.vifs.0.bfd.interval_ms",
+     "Cisco IOS-XE takes a BFD interval (`bfd interval`) in ms of at most 9999, not 10000"),
+    ("vifs.0.bfd", {"multiplier": 51}, {"multiplier": 50}, "dx.vifs.0.bfd.multiplier",
+     "Cisco IOS-XE takes a BFD multiplier of at most 50, not 51"),
+    ("vifs.0.max_prefix_in", 2147483648, 2147483647, "dx.vifs.0.max_prefix_in",
+     "Cisco IOS-XE takes an inbound prefix limit (`neighbor … maximum-prefix`) of at most "
+     "2147483647, not 2147483648"),
+])
+def test_ios_xe_ceilings(tmp_path: Path, path: str, over: Any, inside: Any, key: str,
+                         says: str) -> None:
+    message = render_error(tmp_path / "over", changed(router("ios-xe"), path, over))
+    assert says in message
+    assert_names(message, key, tmp_path / "over", key.rsplit(".", 1)[-1])
+    renders_and_validates(tmp_path / "inside", changed(router("ios-xe"), path, inside))
+    assert render(tmp_path / "junos", changed(router("junos"), path, over)).rc == 0
+
+
+@pytest.mark.parametrize("platform", ("frr", "bird"))
+def test_the_largest_bfd_and_prefix_limits_pass_the_daemon(tmp_path: Path, platform: str) -> None:
+    dx = changed(changed(router(platform), "vifs.0.bfd", {"interval_ms": 30000, "multiplier": 255}),
+                 "vifs.0.max_prefix_in", 4294967295)
+    renders_and_validates(tmp_path, dx)
+
+
+def test_a_prefix_limit_no_daemon_takes(tmp_path: Path) -> None:
+    # vtysh -C, bird -p and bgpd -n all refuse 4294967296
+    message = render_error(tmp_path, changed(router("openbgpd"), "vifs.0.max_prefix_in", 2**32))
+    assert "less than or equal to 4294967295" in message
+    assert_names(message, "dx.vifs.0.max_prefix_in", tmp_path, "max_prefix_in")
+    renders_and_validates(tmp_path / "inside",
+                          changed(router("openbgpd"), "vifs.0.max_prefix_in", 2**32 - 1))

@@ -55,6 +55,26 @@ KEY_LIMITS = {
 }
 
 
+@dataclass(frozen=True)
+class Ceiling:
+    """A setting a platform's command takes only up to ``maximum``, below the inventory's own."""
+
+    key: tuple[str, ...]  # under dx.vifs.N
+    maximum: int
+    what: str
+
+
+# Cisco IOS-XE command reference: `bfd interval` 50-9999 ms, `multiplier` 3-50,
+# `neighbor maximum-prefix` 1-2147483647. The Linux daemons take what the inventory allows
+# (`vtysh -C`, `bird -p` and `bgpd -n` measured up to 4294967295 prefixes, 30000 ms x 255).
+CEILINGS = {
+    "ios-xe": (Ceiling(("bfd", "interval_ms"), 9999, "a BFD interval (`bfd interval`) in ms"),
+               Ceiling(("bfd", "multiplier"), 50, "a BFD multiplier"),
+               Ceiling(("max_prefix_in",), 2147483647, "an inbound prefix limit "
+                                                       "(`neighbor … maximum-prefix`)")),
+}
+
+
 def key_limit_cell(platform: str) -> str:
     limit = KEY_LIMITS[platform]
     cell = f"6-{limit.max_length} characters"
@@ -69,7 +89,8 @@ FEATURES = (
             "whitespace, quotes, backslash and ! # ; { } ?)",
             {p: key_limit_cell(p) for p in PLATFORMS}),
     Feature("BFD", {
-        "ios-xe": "`bfd interval` + `fall-over bfd`", "junos": "`bfd-liveness-detection`",
+        "ios-xe": "`bfd interval` (at most 9999 ms, multiplier at most 50) + `fall-over bfd`",
+        "junos": "`bfd-liveness-detection`",
         "frr": "bfdd `profile` + `neighbor … bfd profile`", "bird": "`protocol bfd` + `bfd on`"},
         gap="bfd", missing="has no BFD"),
     Feature("Local-preference communities 7224:7100/7300", {
@@ -86,7 +107,7 @@ FEATURES = (
         "frr": "prefix-list + route-map (in and out, RFC 8212)", "bird": "prefix set filter",
         "openbgpd": "`prefix-set` + `allow from`"}),
     Feature("Inbound prefix limit", {
-        "ios-xe": "`maximum-prefix`", "junos": "`prefix-limit … teardown`",
+        "ios-xe": "`maximum-prefix` (at most 2147483647)", "junos": "`prefix-limit … teardown`",
         "frr": "`maximum-prefix`", "bird": "`import limit … action restart`",
         "openbgpd": "`max-prefix … restart`"}),
     Feature("Outbound prefix limit (`max_prefix_out`)", {

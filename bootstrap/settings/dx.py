@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from bootstrap.dx.capabilities import GAPS, LINUX_PLATFORMS, PLATFORMS, gap_for
+from bootstrap.dx.capabilities import CEILINGS, GAPS, LINUX_PLATFORMS, PLATFORMS, TITLES, gap_for
 from bootstrap.model import KeyProblem, Secret, Settings
 
 AS_TRANS = 23456
@@ -282,7 +282,7 @@ class Vif(Settings):
     scope: Literal["region", "continent", "global"] | None = None
     bfd: Annotated[Bfd | None, BeforeValidator(_bfd)] = None
     timers: Timers = Field(default_factory=Timers)
-    max_prefix_in: int | None = Field(default=None, ge=1)
+    max_prefix_in: int | None = Field(default=None, ge=1, le=4294967295)
     max_prefix_out: int | None = Field(default=None, ge=1)
     accept: Accept = Field(default_factory=Accept)
 
@@ -408,12 +408,22 @@ class Dx(Settings):
             if problem:
                 raise KeyProblem(problem, *where)
         for index, vif in enumerate(self.vifs):
+            self._check_ceilings(index, vif)
             for gap, key in self._asked(vif):
                 if gap_for(self.platform, gap) and gap not in self.acknowledge:
                     raise KeyProblem(f"{gap_for(self.platform, gap)}; add {gap!r} to dx.acknowledge "
                                      "to render without it", "vifs", index, *key)
         self._check_ecmp()
         return self
+
+    def _check_ceilings(self, index: int, vif: Vif) -> None:
+        for limit in CEILINGS.get(self.platform, ()):
+            value: Any = vif
+            for part in limit.key:
+                value = getattr(value, part, None)
+            if isinstance(value, int) and value > limit.maximum:
+                raise KeyProblem(f"{TITLES[self.platform]} takes {limit.what} of at most "
+                                 f"{limit.maximum}, not {value}", "vifs", index, *limit.key)
 
     def _asked(self, vif: Vif) -> list[tuple[str, tuple[str, ...]]]:
         """The capabilities a VIF asks of its platform, with the key that asks."""
