@@ -5,12 +5,16 @@ passes the real consumer (``bootstrap validate`` runs ``vtysh -C``, ``bird -p``,
 
 from __future__ import annotations
 
+import errno
 import re
+import socket
 import string
+import struct
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dx import networkd
 from dx.routers import KEYS, changed, router, write_inventory
 from support.cli import run_cli
 
@@ -135,6 +139,26 @@ def test_an_encrypted_looking_key_is_refused_on_junos_only(tmp_path: Path) -> No
     assert render(tmp_path / "ios", router("ios-xe"), keys).rc == 0
 
 
+def kernel_takes_md5_key(length: int) -> bool:
+    """Whether Linux's TCP_MD5SIG takes a key of ``length`` bytes (FRR and BIRD hand it over)."""
+    tcp_md5sig = 14  # linux/tcp.h
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        peer = struct.pack("=HH4s", socket.AF_INET, 0, socket.inet_aton("169.254.10.1"))
+        request = (peer.ljust(128, b"\0") + struct.pack("=BBHi", 0, 0, length, 0)
+                   + (b"K" * min(length, 80)).ljust(80, b"\0"))
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, tcp_md5sig, request)
+        except OSError as exc:
+            assert exc.errno == errno.EINVAL, exc
+            return False
+    return True
+
+
+def test_frr_and_bird_keys_end_where_the_kernel_does() -> None:
+    assert kernel_takes_md5_key(80) and not kernel_takes_md5_key(81)
+    assert KEY_LIMITS["frr"].max_length == KEY_LIMITS["bird"].max_length == 80
+
+
 def test_the_capability_table_has_each_platforms_key_length() -> None:
     from bootstrap.dx.capabilities import table
 
@@ -213,6 +237,24 @@ def test_linux_parent_names_systemd_refuses(tmp_path: Path, parent: str) -> None
     message = render_error(tmp_path, changed(router("bird"), "interface", parent))
     assert f"{parent!r} cannot name a Linux interface" in message
     assert_names(message, "dx.interface", tmp_path, "interface")
+
+
+@pytest.mark.skipif(not networkd.available(), reason="needs root, unshare and systemd-networkd")
+def test_systemd_networkd_loads_the_edge_files_without_a_word(tmp_path: Path) -> None:
+    dx = changed(changed(changed(router("frr"), "interface", "enp129s0f1"), "vifs.1.vlan", 4094),
+                 "vifs.0.name", "N" + "ame (prod)/:@+=,._- " * 3 + "x" * 3)
+    host = renders_and_validates(tmp_path, dx)
+    files = sorted((host / "files/etc/systemd/network").iterdir())
+    assert [p.name for p in files] == ["10-dx-enp129s0f1.network", "20-dx-enp129s0f1.101.netdev",
+                                       "20-dx-enp129s0f1.4094.netdev", "30-dx-enp129s0f1.101.network",
+                                       "30-dx-enp129s0f1.4094.network"]
+    assert networkd.warnings(files) == []
+    # the same check speaks up when a value is wrong
+    broken = tmp_path / "30-dx-broken.network"
+    broken.write_text(files[3].read_text().replace("Address=169.254.10.2/30", "Address=169.254.10.2/33"))
+    assert networkd.warnings([broken]) == [
+        "/etc/systemd/network/30-dx-broken.network:10: Invalid address '169.254.10.2/33', ignoring "
+        "assignment: Numerical result out of range"]
 
 
 @pytest.mark.parametrize(("platform", "parent", "good"), [
