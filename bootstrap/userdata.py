@@ -210,8 +210,11 @@ def _fragment(art: Artifact, content: bytes, host: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(content.decode())
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        # The parser quotes the character it stumbled on, which may be one of a secret's.
+        detail = ("not shown: the fragment holds a secret; print secrets with the yaml filter"
+                  if art.secret else _first_line(exc))
         raise BootstrapError(f"cloud-config fragment {art.dest} of role {art.role} is not YAML: "
-                             f"{_first_line(exc)}", host=host) from None
+                             f"{detail}", host=host) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

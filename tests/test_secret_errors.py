@@ -119,3 +119,22 @@ def test_a_secret_file_edited_by_hand_is_not_shown_either(tmp_path):
     result = run_cli("validate", build, "--limit", "dx-frr01")
     assert FRR_KEY not in result.out + result.err
     assert "withheld" in result.out
+
+
+def test_a_cloud_config_fragment_broken_by_a_secret_does_not_quote_it(tmp_path, tree):
+    inv = tree({
+        "hosts.yml": """
+            all:
+              hosts:
+                h1:
+                  bootstrap_roles: [cloud-init, app]
+                  pw: {file: secrets/pw}
+            """,
+        "secrets/pw": "@Zq8secret\n",
+        "roles/app/role.yml": ("artifacts:\n  - {template: cc.j2, dest: app-cc.yaml, "
+                               "userdata: cloud-config}\n"),
+        "templates/cc.j2": "bootcmd:\n  - {{ vars.pw }}\n",
+    })
+    result = run_cli("render", inv, "-o", tmp_path / "b")
+    line = one_line_error(result, "host h1", "is not YAML", "yaml filter")
+    assert "@" not in line and "Zq8secret" not in line
