@@ -223,13 +223,17 @@ def test_an_accept_range_means_the_same_on_every_platform(tmp_path: Path, platfo
 
 @pytest.mark.parametrize(("backend", "platform"), [("networkd", "frr"), ("netplan", "bird"),
                                                    ("ifupdown", "openbgpd")])
+@pytest.mark.parametrize("parent", ["enp129s0f1", "br-dx_7"])
 def test_the_longest_linux_vlan_name_passes_its_backend(tmp_path: Path, backend: str,
-                                                        platform: str) -> None:
-    dx = changed(changed(router(platform, linux_net=backend), "interface", "enp129s0f1"),
+                                                        platform: str, parent: str) -> None:
+    dx = changed(changed(router(platform, linux_net=backend), "interface", parent),
                  "vifs.1.vlan", 4094)
     host = renders_and_validates(tmp_path, dx)
     files = "\n".join(p.read_text() for p in (host / "files/etc").rglob("*") if p.is_file())
-    assert "enp129s0f1.4094" in files  # 15 characters: IFNAMSIZ less its NUL
+    assert f"{parent}.4094" in files  # enp129s0f1.4094: 15 characters, IFNAMSIZ less its NUL
+    too_long = changed(dx, "interface", parent + "x" * (16 - len(parent) - 5))
+    message = render_error(tmp_path / "long", too_long)
+    assert "is not a Linux interface name (at most 15 characters" in message
 
 
 @pytest.mark.parametrize("parent", ["all", "default"])
@@ -322,3 +326,17 @@ def test_a_prefix_limit_no_daemon_takes(tmp_path: Path) -> None:
     assert_names(message, "dx.vifs.0.max_prefix_in", tmp_path, "max_prefix_in")
     renders_and_validates(tmp_path / "inside",
                           changed(router("openbgpd"), "vifs.0.max_prefix_in", 2**32 - 1))
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_advertising_the_default_route(tmp_path: Path, platform: str) -> None:
+    dx = changed(router(platform), "vifs.0.advertise.ipv6", ["::/0"])
+    if platform in ("bird", "openbgpd"):
+        # BIRD's anchors stay out of the kernel; OpenBGPD announces without one
+        host = renders_and_validates(tmp_path, dx)
+        assert "::/0" in (host / CONFIG[platform]).read_text()
+        return
+    message = render_error(tmp_path, dx)
+    assert (f"{TITLES[platform]} would anchor ::/0 with a discard route over the router's own "
+            "default route") in message
+    assert_names(message, "dx.vifs.0.advertise.ipv6.0", tmp_path, "::/0")

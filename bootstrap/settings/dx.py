@@ -345,6 +345,8 @@ _PARENTS = {
 }
 # systemd refuses these as interface names: /proc/sys/net/*/conf/ has folders of the same names.
 LINUX_RESERVED = frozenset({"all", "default"})
+# Platforms whose anchor routes for advertised prefixes go into the forwarding table.
+FIB_ANCHORS = frozenset({"ios-xe", "junos", "frr"})
 
 
 def parent_problem(platform: str, parent: str, vlan: int) -> str | None:
@@ -409,12 +411,27 @@ class Dx(Settings):
                 raise KeyProblem(problem, *where)
         for index, vif in enumerate(self.vifs):
             self._check_ceilings(index, vif)
+            self._check_default_route(index, vif)
             for gap, key in self._asked(vif):
                 if gap_for(self.platform, gap) and gap not in self.acknowledge:
                     raise KeyProblem(f"{gap_for(self.platform, gap)}; add {gap!r} to dx.acknowledge "
                                      "to render without it", "vifs", index, *key)
         self._check_ecmp()
         return self
+
+    def _check_default_route(self, index: int, vif: Vif) -> None:
+        # The anchor of an advertised prefix is a discard route in the forwarding table; for the
+        # default route it would replace the router's own. BIRD keeps its anchors out of the
+        # kernel and OpenBGPD needs none.
+        if self.platform not in FIB_ANCHORS:
+            return
+        for family in ("ipv4", "ipv6"):
+            for number, net in enumerate(getattr(vif.advertise, family)):
+                if net.prefixlen == 0:
+                    raise KeyProblem(f"{TITLES[self.platform]} would anchor {net} with a discard "
+                                     "route over the router's own default route; advertise more "
+                                     "specific prefixes, or the default route from BIRD or "
+                                     "OpenBGPD", "vifs", index, "advertise", family, number)
 
     def _check_ceilings(self, index: int, vif: Vif) -> None:
         for limit in CEILINGS.get(self.platform, ()):
