@@ -45,16 +45,16 @@ _REFUSED_CATEGORIES = {
 
 def problem(name: str) -> str:
     """Why ``name`` cannot be a host of a build ('' when it can)."""
-    if name in _GROUPS:
-        return f"is reserved: Ansible's name for {_GROUPS[name]}"
+    bad = _bad_character(name)
+    if bad:
+        return f"contains {bad}"
     if name in (".", ".."):
         return "would name the build folder or its parent, not a folder of its own"
     if name.startswith("."):
         return ("starts with '.': the build keeps its own files under hidden names, and a hidden "
                 "host folder is easy to miss")
-    bad = _bad_character(name)
-    if bad:
-        return f"contains {bad}"
+    if name in _GROUPS:
+        return f"is reserved: Ansible's name for {_GROUPS[name]}"
     if folder_key(name) == FLEET_FOLDER:
         return f"is reserved: the build keeps fleet-wide files (IAM policies) in {FLEET_FOLDER}/"
     size = len(name.encode())
