@@ -15,6 +15,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from support import waits
+
 NETWORKD = "/lib/systemd/systemd-networkd"
 CONFIG = "/etc/systemd/network"
 
@@ -33,12 +35,13 @@ def warnings(files: list[Path]) -> list[str]:
             if path.parent != Path(folder):
                 shutil.copyfile(path, Path(folder, path.name))
             Path(folder, path.name).chmod(0o644)
+        # networkd runs until stopped: long enough to read its folder, on a busy machine too
         script = (f"mount -t tmpfs tmpfs /run && mount --bind {folder} {CONFIG} && "
-                  f"exec timeout 2 {NETWORKD}")
+                  f"exec timeout {waits.allowance(2):.1f} {NETWORKD}")
         proc = subprocess.run(["unshare", "--mount", "--net", "sh", "-c", script],
                               env={**os.environ, "SYSTEMD_LOG_TARGET": "console",
                                    "SYSTEMD_LOG_LEVEL": "info"},
-                              capture_output=True, text=True, timeout=30)
+                              capture_output=True, text=True, timeout=waits.allowance(30))
     lines = (proc.stdout + proc.stderr).splitlines()
     about = [line for line in lines if re.match(rf"{CONFIG}/[^:]+:\d+: ", line)]
     # The canary's unknown key proves networkd read the folder; without it, silence means nothing.
