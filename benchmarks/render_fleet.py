@@ -340,7 +340,9 @@ def render(inventory: Path, outdir: Path) -> str:
 
 
 def _files(root: Path) -> Iterator[tuple[str, Path]]:
-    for folder, _, names in os.walk(root):
+    for folder, folders, names in os.walk(root):
+        if folder == str(root) and ".bootstrap" in folders:
+            folders.remove(".bootstrap")  # the writer's lock and record, not rendered output
         for name in names:
             path = Path(folder, name)
             yield str(path.relative_to(root)), path

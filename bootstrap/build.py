@@ -274,7 +274,7 @@ def apply(plan: Plan, build: BuildDir) -> None:
             old = txn.scratch_name("b") if txn.root.lstat(path) else None
             txn.ops.append(["put", txn.stage_file(text, 0o644), path, old])
     except BaseException:
-        txn.abandon()
+        txn.abandon()  # nothing in the build changed yet: only stage/ and backup/ go
         raise
     try:
         txn.run()

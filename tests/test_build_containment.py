@@ -66,16 +66,18 @@ def assert_untouched(outside: Path, files: dict[str, bytes]) -> None:
 
 # -- links planted inside a build ---------------------------------------------------------------
 
+@pytest.mark.parametrize("dangling", [False, True], ids=["link", "dangling-link"])
 @pytest.mark.parametrize("where", ["web1/files", "web1/files/etc", "web1/.redacted",
                                    "web1/.redacted/files/etc", "web1"])
-def test_a_link_where_a_folder_is_written_is_an_error_and_nothing_escapes(where, tmp_path, tree):
+def test_a_link_where_a_folder_is_written_is_an_error_and_nothing_escapes(where, dangling,
+                                                                         tmp_path, tree):
     inv = inventory(tree)
     out = tmp_path / "build"
     assert run_cli("render", inv, "-o", out, env=ENV).rc == 0
     outside, files = outside_tree(tmp_path)
     planted = out / where
     os.rename(planted, tmp_path / "moved-away")
-    planted.symlink_to(outside)
+    planted.symlink_to(tmp_path / "nowhere" if dangling else outside)
     (inv / "hosts.yml").write_text((inv / "hosts.yml").read_text().replace("note: one",
                                                                            "note: two"))
     line = one_line_error(run_cli("render", inv, "-o", out, env=ENV))
@@ -83,6 +85,35 @@ def test_a_link_where_a_folder_is_written_is_an_error_and_nothing_escapes(where,
     assert "host web1" in line
     assert_untouched(outside, files)
     assert planted.is_symlink()  # not removed either: the user decides
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_the_state_folder_as_a_link_is_an_error(tmp_path, tree):
+    inv = inventory(tree)
+    out = tmp_path / "build"
+    assert run_cli("render", inv, "-o", out, env=ENV).rc == 0
+    outside, files = outside_tree(tmp_path)
+    os.rename(out / ".bootstrap", tmp_path / "state-away")
+    (out / ".bootstrap").symlink_to(outside)
+    line = one_line_error(run_cli("render", inv, "-o", out, env=ENV))
+    assert f"{out}/.bootstrap is not the folder bootstrap keeps its state in" in line
+    assert_untouched(outside, files)
+
+
+@pytest.mark.parametrize("scratch", ["stage", "backup", "journal.new"])
+def test_a_link_planted_as_a_scratch_folder_is_removed_not_followed(scratch, tmp_path, tree):
+    inv = inventory(tree)
+    out = tmp_path / "build"
+    assert run_cli("render", inv, "-o", out, env=ENV).rc == 0
+    outside, files = outside_tree(tmp_path)
+    (out / ".bootstrap" / scratch).symlink_to(outside)
+    (inv / "hosts.yml").write_text((inv / "hosts.yml").read_text().replace("note: one",
+                                                                           "note: two"))
+    result = run_cli("render", inv, "-o", out, env=ENV)
+    assert result.rc == 0, result.err
+    assert_untouched(outside, files)
+    assert sorted(os.listdir(out / ".bootstrap")) == ["hosts.json", "lock"]
+    assert "note = two" in (out / "web1/files/etc/app/app.ini").read_text()
 
 
 def test_a_link_where_a_file_is_written_is_replaced_not_followed(tmp_path, tree):
