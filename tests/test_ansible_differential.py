@@ -38,7 +38,7 @@ from support.cli import run_cli, write_tree
 
 ON_DEMAND = int(os.environ.get("BOOTSTRAP_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(
-    max_examples=ON_DEMAND or 20,  # each example costs one ansible-inventory run (~1-2 s)
+    max_examples=ON_DEMAND or 15,  # each costs an ansible-inventory run: 1-4 s on 2 busy cores
     derandomize=not ON_DEMAND,  # CI: the same inventories every run
     deadline=None,
     database=None,  # nothing written into the checkout
@@ -49,20 +49,20 @@ FUZZ = settings(
 # -- what the generator draws from --------------------------------------------------------------
 
 # Groups may only have children later in this order, so no cycle is ever drawn.
-GROUPS = ("web", "db", "app_1", "Edge", "lb-x", "zz")
+GROUPS = ("web", "db", "app_1", "Edge", "lb-x", "g.v", "zz")
 MISSING_GROUP = "nosuch"  # a group_vars file with no group
 # Host patterns: plain names, addresses, ports, ranges; they overlap, so hosts recur.
 HOSTS = ("h1", "h2", "h3", "srv-a", "db.example.com", "10.0.0.1", "2001:db8::1", "h1:2222",
          "h2:2200", "[2001:db8::2]:2201", "h[1:3]", "h[2:4:2]", "n[01:03]", "x-[a:c]",
-         "n[02:03]:2022")
-HOST_NAMES = ("h1", "h2", "h3", "h4", "srv-a", "db.example.com", "10.0.0.1", "2001:db8::1",
-              "2001:db8::2", "n01", "n02", "n03", "x-a", "x-c")
+         "n[02:03]:2022", "Srv-B", "10.0.0.[1:2]", "h[8:10]")
+HOST_NAMES = ("h1", "h2", "h3", "h4", "h9", "srv-a", "Srv-B", "db.example.com", "10.0.0.1",
+              "10.0.0.2", "2001:db8::1", "2001:db8::2", "n01", "n02", "n03", "x-a", "x-c")
 MISSING_HOST = "ghost"  # a host_vars file with no host
 # Variable names. The YAML ones that are no strings are named by their JSON text ("true",
 # "3", "16", "1.5", "null"); none of them is also spelled as a string here.
 STRING_KEYS = ("k1", "k2", "k3", "color", "ansible_port", "ansible_host", "group_names",
                "ansible_group_priority")
-YAML_KEYS = (*STRING_KEYS, '"k1"', "'k2'", "yes", "On", "off", "3", "0x10", "1.5", "~")
+YAML_KEYS = (*STRING_KEYS, '"k1"', "'k2'", "ключ", "yes", "On", "off", "3", "0x10", "1.5", "~")
 JSON_KEYS = tuple(json.dumps(k) for k in STRING_KEYS)
 YAML_SCALARS = (
     "yes", "no", "on", "off", "Yes", "NO", "y", "n", "true", "False", "TRUE",
@@ -70,16 +70,20 @@ YAML_SCALARS = (
     "2024-02-29", "2024-02-29 10:00:00", "2001-12-14t21:59:43.10-05:00",
     "null", "Null", "~", "1e3", "1.0e+3", "1.5", ".5", "3.", ".inf", "-.Inf", ".NaN",
     '"quoted"', "'single'", "plain", "a b", '"{{ tpl }}"', '""', "'0755'", '"yes"',
-    "!!str 12", "!!float 1", '!!int "7"',
+    "!!str 12", "!!float 1", '!!int "7"', "2024-02-29T10:00:00Z", "2024-2-9", "1.0e3", "-0x1F",
+    "1_", "-1:30", "12345678901234567890", "0.", "+.5", "NULL", '"~"', "Y", "OFF", "08", "00",
+    "0X1F", "1.5E+3", '"é ключ"', '"\\t\\u00e9\\U0001F600"', "'it''s'",
 )
 JSON_SCALARS = ("true", "false", "null", "1e3", "1E+2", "-0", "0.5", "12", '"0755"', '"yes"',
-                '"x"', '""', "1.0")
+                '"x"', '""', "1.0", "Infinity", "-Infinity", "NaN", "1e400", "-0.0",
+                "10000000000000000000000", '"\\ud83d\\ude00 \\u00e9"', '"é"')
 PRIORITIES = {"yaml": ("1", "2", "3", "10", "0755", "'5'", "-1", "yes"),
               "json": ("1", "2", "3", "10", '"5"', "-1", "true")}
 INVENTORY_FILES = ("10-base.yml", "20-more.yaml", "30-extra.json")
+IGNORED_FILES = (".hidden.yml", "old.yml~", "notes.txt")  # both tools skip these
 # Files of a group_vars/NAME/ folder; Ansible reads them sorted and skips some of them.
 FOLDER_FILES = ("10.yml", "20", "30.json", "B.yml", "a.yaml", "c.", "v1.2", "n.txt", "x.yml~",
-                ".hidden.yml", "sub/d.yml", "sub./e.yml", "conf.d/f.yml")
+                ".hidden.yml", "U.YML", "sub/d.yml", "sub./e.yml", "conf.d/f.yml")
 # How a vars file for NAME is spelled: "" is NAME itself, a file or (drawn apart) a folder.
 VARS_SUFFIXES = ("", ".yml", ".yaml", ".json", ".")
 
@@ -120,6 +124,9 @@ def var_pairs(draw: st.DrawFn, fmt: str, group: bool = False) -> Pairs:
         else:
             value = draw(var_value(fmt))
         out.append((key, value))
+    if fmt == "yaml" and draw(st.integers(0, 5)) == 0:  # a YAML merge key, before or after
+        merged = ("<<", Flow(f"{{k1: merged, {draw(st.sampled_from(keys))}: merged}}"))
+        out.insert(draw(st.integers(0, len(out))), merged)
     return out
 
 
@@ -131,7 +138,7 @@ def quoted(name: str, fmt: str) -> str:
 def hosts_section(draw: st.DrawFn, fmt: str) -> Any:
     patterns = draw(st.lists(st.sampled_from(HOSTS), min_size=1, max_size=4,
                              unique=fmt == "json"))
-    if fmt == "yaml" and len(patterns) == 1 and draw(st.booleans()):
+    if len(patterns) == 1 and draw(st.booleans()):
         return Flow(quoted(patterns[0], fmt))  # "hosts: h1": one host with no vars
     return [(quoted(p, fmt), draw(st.none() | var_pairs(fmt))) for p in patterns]
 
@@ -142,13 +149,20 @@ def group_body(draw: st.DrawFn, fmt: str, index: int, depth: int) -> Pairs | Non
     if draw(st.booleans()):
         body.append((quoted("hosts", fmt), draw(hosts_section(fmt))))
     if draw(st.booleans()):
-        body.append((quoted("vars", fmt), draw(var_pairs(fmt, group=True))))
+        # "vars: k1" is k1 with no value, as "hosts: h1" is h1 with no vars.
+        section = st.sampled_from(STRING_KEYS[:-1]).map(lambda k: Flow(quoted(k, fmt)))
+        body.append((quoted("vars", fmt), draw(var_pairs(fmt, group=True) | section)))
     later = GROUPS[index + 1:]
     if depth < 3 and later and draw(st.booleans()):
         names = draw(st.lists(st.sampled_from(later), min_size=1, max_size=3, unique=True))
-        body.append((quoted("children", fmt), [(quoted(n, fmt), draw(group_body(fmt, GROUPS.index(n),
-                                                                     depth + 1)))
-                                  for n in names]))
+        if len(names) == 1 and draw(st.integers(0, 3)) == 0:
+            children: Any = Flow(quoted(names[0], fmt))
+        else:
+            children = [(quoted(n, fmt), draw(group_body(fmt, GROUPS.index(n), depth + 1)))
+                        for n in names]
+        body.append((quoted("children", fmt), children))
+    if draw(st.integers(0, 7)) == 0:  # a key that is none of the three: skipped with a warning
+        body.insert(draw(st.integers(0, len(body))), (quoted("host", fmt), draw(var_value(fmt))))
     if not body and fmt == "json":
         return []
     return body or None
@@ -170,9 +184,13 @@ def inventory_file(draw: st.DrawFn, fmt: str) -> Pairs:
                 for n in children]))
         top.append((quoted("all", fmt), all_body or None))
     # At least one group: Ansible refuses an inventory file with nothing in it.
-    names = draw(st.lists(st.sampled_from(GROUPS), min_size=0 if top else 1, max_size=3,
-                          unique=True))
-    top += [(quoted(n, fmt), draw(group_body(fmt, GROUPS.index(n), 1))) for n in names]
+    names = draw(st.lists(st.sampled_from(("ungrouped", *GROUPS)), min_size=0 if top else 1,
+                          max_size=3, unique=True))
+    top += [(quoted(n, fmt), draw(group_body(fmt, GROUPS.index(n) if n in GROUPS else -1, 1)))
+            for n in names]
+    if draw(st.integers(0, 7)) == 0:  # a group that is no mapping: skipped with a warning
+        bad = draw(st.sampled_from(("[a, b]", '"text"', "3")))
+        top.append((quoted(draw(st.sampled_from(GROUPS)), fmt), Flow(bad)))
     return top
 
 
@@ -210,6 +228,8 @@ def inventories(draw: st.DrawFn) -> dict[str, str]:
                               unique=True)):
         fmt = "json" if name.endswith(".json") else "yaml"
         files[name] = emit(draw(inventory_file(fmt)), fmt)
+    for name in draw(st.lists(st.sampled_from(IGNORED_FILES), max_size=1)):
+        files[name] = emit(draw(inventory_file("yaml")), "yaml")
     files |= draw(vars_tree("group_vars", ("all", "ungrouped", *GROUPS, MISSING_GROUP)))
     files |= draw(vars_tree("host_vars", (*HOST_NAMES, MISSING_HOST)))
     return files
@@ -355,3 +375,23 @@ def test_a_name_spelled_two_ways_is_one_variable(tmp_path: Path) -> None:
     theirs, ours = both_lists(tmp_path / "inv")
     assert ours["_meta"]["hostvars"]["h1"] == {"1": "host"}
     assert theirs["_meta"]["hostvars"]["h1"] == {"1": "web"}  # printed twice: "host", then "web"
+
+
+def test_a_lone_surrogate_escape_in_json_is_refused_as_in_ansible(tmp_path: Path) -> None:
+    """JSON can escape half of a UTF-16 pair; Ansible refuses the file, so does bootstrap, with
+    the line. A whole pair is one character and reads in both."""
+    inv = write_tree(tmp_path / "inv", {
+        "hosts.yml": "all:\n  hosts:\n    h1:\n",
+        "host_vars/h1.json": '{\n  "pair": "\\ud83d\\ude00",\n  "lone": "x\\ud800"\n}\n',
+    })
+    proc = ansible.run("ansible-inventory", "-i", inv.resolve(), "--list")
+    assert proc.returncode != 0
+    result = run_cli("inventory", "inv", "--list", cwd=tmp_path)
+    assert result.rc == 1 and result.out == ""
+    assert result.err == ("error: inv/host_vars/h1.json:3: a lone UTF-16 surrogate (an escape such "
+                          "as \\ud800 without its pair) has no UTF-8 form; write the character "
+                          "itself\n")
+    (inv / "host_vars/h1.json").write_text('{"pair": "\\ud83d\\ude00"}\n')
+    theirs, ours = both_lists(inv)
+    assert ours == theirs
+    assert ours["_meta"]["hostvars"]["h1"] == {"pair": "\U0001f600"}
