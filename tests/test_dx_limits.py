@@ -340,3 +340,19 @@ def test_advertising_the_default_route(tmp_path: Path, platform: str) -> None:
     assert (f"{TITLES[platform]} would anchor ::/0 with a discard route over the router's own "
             "default route") in message
     assert_names(message, "dx.vifs.0.advertise.ipv6.0", tmp_path, "::/0")
+
+
+@pytest.mark.parametrize(("family", "customer", "amazon", "bad"), [
+    ("ipv6", "fe80::3/125", "fe80::2/125", "customer"),
+    ("ipv6", "::ffff:169.254.10.2/125", "::ffff:169.254.10.1/125", "customer"),
+    ("ipv4", "127.0.0.2/30", "127.0.0.1/30", "customer"),
+    ("ipv4", "224.0.0.2/30", "224.0.0.1/30", "customer"),
+    ("ipv4", "240.0.0.2/30", "240.0.0.1/30", "customer"),
+])
+def test_peering_addresses_no_session_can_use(tmp_path: Path, family: str, customer: str,
+                                              amazon: str, bad: str) -> None:
+    # bird -p refuses an IPv6 link-local neighbor without an interface; the others take it
+    message = render_error(tmp_path, changed(router("bird"), f"vifs.0.{family}",
+                                             {"customer": customer, "amazon": amazon}))
+    assert "cannot be a BGP peering address" in message
+    assert_names(message, f"dx.vifs.0.{family}.{bad}", tmp_path, bad)

@@ -211,6 +211,16 @@ class Peering6(Settings):
 
 
 def _check_pair(customer: Any, amazon: Any) -> None:
+    for key, addr in (("customer", customer), ("amazon", amazon)):
+        ip = addr.ip
+        # AWS peers on 169.254.0.0/16 or routable IPv4 and on global IPv6 from its own pool. An
+        # IPv6 link-local peer needs an interface scope no template gives (bird -p refuses it;
+        # vtysh -C and bgpd -n take it and never connect).
+        odd = (ip.is_loopback or ip.is_multicast or ip.is_unspecified or ip.is_reserved
+               or (ip.version == 6 and (ip.is_link_local or ip.ipv4_mapped is not None)))
+        if odd:
+            raise KeyProblem(f"{ip} cannot be a BGP peering address (loopback, multicast, "
+                             "reserved, or an IPv6 link-local or IPv4-mapped address)", key)
     if customer.network != amazon.network:
         raise KeyProblem(f"{amazon} is not in the customer's subnet {customer.network}", "amazon")
     if customer.ip == amazon.ip:
