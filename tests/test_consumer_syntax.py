@@ -529,3 +529,17 @@ def test_iam_role_names_are_ascii(tmp_path):
     host = {"bootstrap_roles": ["ec2-instance"],
             "aws": {"ami": "ami-0123456789abcdef0", "iam_role": "rôle"}}
     refused(tmp_path, host, "aws.iam_role", "IAM role name")
+
+
+@pytest.mark.skipif(shutil.which("apt-get") is None, reason="apt-get is not installed")
+def test_a_package_name_apt_reads_as_a_removal_is_refused(tmp_path):
+    # apt-get itself: a trailing '-' turns "install" into "remove" (simulated, nothing changes).
+    simulated = subprocess.run(["apt-get", "-s", "install", "coreutils-"], capture_output=True,
+                               text=True)
+    assert "Remv coreutils" in simulated.stdout or "essential" in simulated.stdout + \
+        simulated.stderr, simulated.stdout + simulated.stderr
+    refused(tmp_path, cloud_init(packages=["coreutils-"]), "cloud_init.packages.0",
+            "not a valid package name")
+    result, built = render(tmp_path / "ok", cloud_init(packages=["g++", "libstdc++6"]))
+    assert result.rc == 0, result.err
+    assert cloud_config(built)["packages"] == ["g++", "libstdc++6"]

@@ -191,8 +191,18 @@ def test_validate_catches_what_puppet_would_silently_ignore(tmp_path, tree):
     assert "Illegal section 'agnet'" in report.out
     assert "FAIL web1 /etc/bootstrap/puppet-agent/csr_attributes.yaml (puppet csr_attributes)" \
         in report.out
-    assert "pp_rol" in report.out
+    # That file holds the challenge password: Puppet's words about it are withheld.
+    assert "withheld" in report.out
     assert "s3cret" not in report.out
+
+    plain = {k: v for k, v in FULL.items() if k != "challenge_password"}
+    result, host = render(tmp_path / "plain", tree, plain)
+    assert result.rc == 0, result.err
+    csr = host / "files/etc/bootstrap/puppet-agent/csr_attributes.yaml"
+    csr.write_text(csr.read_text().replace('"pp_role"', '"pp_rol"'))
+    report = run_cli("validate", host.parent)
+    assert report.rc == 1
+    assert "pp_rol" in report.out
 
 
 def test_missing_server_is_a_clear_error(tmp_path, tree):

@@ -34,8 +34,9 @@ from bootstrap.settings import syntax
 LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 # useradd's default NAME_REGEX (Debian), also accepted by RHEL's shadow-utils.
 ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
-# Debian and RPM package names, and versions (Debian's epoch:upstream-revision, RPM's _).
-PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._-]*")
+# Debian and RPM package names, and versions (Debian's epoch:upstream-revision, RPM's _). A
+# name never ends in '-': apt-get reads "nginx-" as "remove nginx".
+PACKAGE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9+._-]*[A-Za-z0-9+._])?")
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~:_-]*")
 DEVICE = re.compile(r"/dev/[A-Za-z0-9][A-Za-z0-9/_.:-]*")
 # RFC 2046 boundary characters, 1 to 70 of them, not ending in a space.
