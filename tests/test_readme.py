@@ -10,8 +10,11 @@ command printed (stdout and stderr, as a terminal shows them). In the README's t
 - lines before a block's first ``$`` line are messages without their command: each names what
   produces it through one of the SCENARIOS below (an edit of the example inventory, then
   ``bootstrap render inventory -o build``);
+- a block preceded by ``<!-- console: against moto (...) -->`` runs against a moto server
+  started as the README starts it, in place of ``http://127.0.0.1:5000``; instance ids and
+  addresses, which moto draws at random, compare as wildcards;
 - a block preceded by ``<!-- console: not run (REASON) -->`` needs what a test machine does not
-  offer offline (SSH hosts, an AWS account); it is listed in NOT_RUN so that the list stays short.
+  offer (SSH hosts); it is listed in NOT_RUN so that the list stays short.
 
 The ``aws`` command of the README is a stand-in here that prints a saved answer.
 """
@@ -19,32 +22,37 @@ The ``aws`` command of the README is a stand-in here that prints a saved answer.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from support import waits
 from support.cli import ROOT
+from support.cloud import AMIS, REGION
+from support.moto import FAKE_CREDENTIALS, MotoServer, admin_client, moto_server
 
 from bootstrap.checkers import PROVIDERS, all_checkers
 
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```$", re.M | re.S)
 NOT_RUN_MARK = re.compile(r"<!-- console: not run \((.+?)\) -->\s*$")
+MOTO_MARK = re.compile(r"<!-- console: against moto \(.+?\) -->\s*$")
+README_ENDPOINT = "http://127.0.0.1:5000"
+# What moto draws at random: instance ids and IPv4 addresses.
+VARYING = [(re.compile(r"\bi-[0-9a-f]{17}\b"), "i-<id>"),
+           (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b"), "<address>")]
 HEADING = re.compile(r"^#+ (.+)$", re.M)
 # The blocks that do not run here, by the heading they are under: keep this short.
 NOT_RUN = {"`bootstrap push INVENTORY [--limit PATTERN] [--forks N] [--apply] [--check] [--json FILE]`",
-           "`bootstrap verify INVENTORY [--limit PATTERN] [--forks N] [--json FILE] [--junit FILE]`",
-           "`bootstrap launch INVENTORY HOST... [--dry-run] [--endpoint-url URL] [--region R] "
-           "[--write-inventory FILE]`",
-           "`bootstrap terminate INVENTORY HOST...`"}
+           "`bootstrap verify INVENTORY [--limit PATTERN] [--forks N] [--json FILE] [--junit FILE]`"}
 DESCRIBE_VIFS = ROOT / "tests" / "fixtures" / "aws" / "describe-virtual-interfaces.json"
 
 
@@ -60,6 +68,7 @@ class Block:
     line: int  # in README.md
     steps: list[Step]
     not_run: str | None
+    moto: bool = False
 
 
 def blocks() -> list[Block]:
@@ -83,8 +92,14 @@ def blocks() -> list[Block]:
             else:
                 steps[-1].expected.append(line)
         found.append(Block(f"{heading} #{counts[heading]}", before.count("\n") + 1, steps,
-                           mark.group(1) if mark else None))
+                           mark.group(1) if mark else None, MOTO_MARK.search(before) is not None))
     return found
+
+
+def varying(lines: list[str]) -> list[str]:
+    for pattern, stand_in in VARYING:
+        lines = [pattern.sub(stand_in, line) for line in lines]
+    return lines
 
 
 def matches(expected: list[str], actual: list[str]) -> bool:
@@ -101,9 +116,15 @@ def matches(expected: list[str], actual: list[str]) -> bool:
 # -- running commands as a reader does -------------------------------------------------------------
 
 
-def shell_env(bin_dir: Path) -> dict[str, str]:
-    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-            "PYTHONUNBUFFERED": "1", "COLUMNS": "120"}
+def shell_env(bin_dir: Path, extra: dict[str, str | None] | None = None) -> dict[str, str]:
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONUNBUFFERED": "1", "COLUMNS": "120"}
+    for key, value in (extra or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
 
 
 def make_bin(folder: Path) -> Path:
@@ -121,8 +142,9 @@ def make_bin(folder: Path) -> Path:
     return folder
 
 
-def run(command: str, cwd: Path, bin_dir: Path) -> tuple[int, list[str]]:
-    proc = subprocess.run(["bash", "-c", command], cwd=cwd, env=shell_env(bin_dir),
+def run(command: str, cwd: Path, bin_dir: Path,
+        extra: dict[str, str | None] | None = None) -> tuple[int, list[str]]:
+    proc = subprocess.run(["bash", "-c", command], cwd=cwd, env=shell_env(bin_dir, extra),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=waits.allowance(600))
     return proc.returncode, proc.stdout.splitlines()
@@ -218,7 +240,7 @@ class Outcome:
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int], Outcome]:
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str, int], Outcome]]:
     """Every command of every block that runs, in README order, in one folder."""
     top = tmp_path_factory.mktemp("readme")
     bin_dir = make_bin(top / "bin")
@@ -226,13 +248,32 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int], 
     work.mkdir()
     shutil.copytree(ROOT / "inventory", work / "inventory")
     done: dict[tuple[str, int], Outcome] = {}
-    for block in blocks():
-        if block.not_run:
-            continue
-        for number, step in enumerate(block.steps):
-            if step.command is not None:
-                done[(block.name, number)] = Outcome(*run(step.command, work, bin_dir))
-    return done
+    with contextlib.ExitStack() as stack:
+        server: MotoServer | None = None
+        for block in blocks():
+            if block.not_run:
+                continue
+            if block.moto and server is None:
+                server = stack.enter_context(start_moto(top / "moto.log"))
+            for number, step in enumerate(block.steps):
+                if step.command is None:
+                    continue
+                command, extra = step.command, None
+                if block.moto:
+                    assert server is not None
+                    command = command.replace(README_ENDPOINT, server.url)
+                    extra = dict(FAKE_CREDENTIALS)
+                done[(block.name, number)] = Outcome(*run(command, work, bin_dir, extra))
+        yield done
+
+
+@contextlib.contextmanager
+def start_moto(log: Path) -> Iterator[MotoServer]:
+    """What the README's set-up for launch does: moto with the example's AMIs, and the bucket."""
+    with moto_server(log, env={"MOTO_AMIS_PATH": str(AMIS)}) as server:
+        admin_client("s3", server.url, REGION).create_bucket(
+            Bucket="fleet-bootstrap-example", CreateBucketConfiguration={"LocationConstraint": REGION})
+        yield server
 
 
 BLOCKS = blocks()
@@ -257,16 +298,18 @@ def test_console_block_is_what_the_tool_prints(block: Block, outcomes, tmp_path)
             continue
         outcome = outcomes[(block.name, number)]
         fails = any(line.startswith("error: ") for line in step.expected)
-        if not matches(step.expected, outcome.lines) or (outcome.rc != 0) != fails:
+        seen, shown = (varying(outcome.lines), varying(step.expected)) if block.moto \
+            else (outcome.lines, step.expected)
+        if not matches(shown, seen) or (outcome.rc != 0) != fails:
             drifted.append(f"$ {step.command}\nREADME shows:\n" + "\n".join(step.expected)
                            + f"\nthe tool printed (exit {outcome.rc}):\n" + "\n".join(outcome.lines))
     assert not drifted, f"README.md:{block.line}: " + "\n\n".join(drifted)
 
 
-def test_only_the_blocks_that_need_hosts_or_a_cloud_are_not_run() -> None:
+def test_only_the_blocks_that_need_ssh_hosts_are_not_run() -> None:
     skipped = {b.name.rsplit(" #", 1)[0] for b in BLOCKS if b.not_run}
     assert skipped == NOT_RUN
-    assert len([b for b in BLOCKS if not b.not_run]) >= 7
+    assert len([b for b in BLOCKS if not b.not_run]) >= 9
 
 
 def test_the_validate_table_names_every_checker_and_what_brings_it() -> None:
