@@ -182,8 +182,8 @@ def _parts(name: str) -> list[str]:
         raise SecretFileError("the path holds a NUL byte")
     path = PurePosixPath(name)
     if path.is_absolute() or name.startswith("~"):
-        raise SecretFileError("an absolute path is refused: give a path relative to the "
-                              "inventory folder (or a --secrets-dir)")
+        raise SecretFileError("an absolute path (or one from ~) is refused: give a path "
+                              "relative to the inventory folder (or a --secrets-dir)")
     parts = [p for p in path.parts if p != "."]
     if ".." in parts:
         raise SecretFileError("a path with '..' is refused: it must stay inside its folder")
@@ -225,7 +225,10 @@ def _walk(stack: list[int], todo: list[str], root: Path) -> bytes | None:
             raise SecretFileError(f"cannot read it in {root}: {exc.strerror}") from None
         if stat.S_ISLNK(info.st_mode):
             links += 1
-            target = os.readlink(part, dir_fd=stack[-1])
+            try:
+                target = os.readlink(part, dir_fd=stack[-1])
+            except OSError as exc:
+                raise SecretFileError(f"cannot read it in {root}: {exc.strerror}") from None
             if target.startswith("/") or links > MAX_LINKS:
                 why = "an absolute target" if links <= MAX_LINKS else "too many links"
                 raise SecretFileError(f"a symbolic link leads outside {root} ({why}): refused")
