@@ -356,3 +356,14 @@ def test_peering_addresses_no_session_can_use(tmp_path: Path, family: str, custo
                                              {"customer": customer, "amazon": amazon}))
     assert "cannot be a BGP peering address" in message
     assert_names(message, f"dx.vifs.0.{family}.{bad}", tmp_path, bad)
+
+
+def test_validate_fails_on_what_netplan_only_warns_about(tmp_path: Path) -> None:
+    # a name of 16 characters: netplan generate exits 0 and warns that networkd will ignore it
+    renders_and_validates(tmp_path, router("bird", linux_net="netplan"))
+    netplan = tmp_path / "build/r1/files/etc/netplan/60-aws-dx.yaml"
+    netplan.write_text(netplan.read_text().replace("eth0.102", "enp129s0f1x.4094"))
+    check = run_cli("validate", tmp_path / "build")
+    assert check.rc == 1
+    assert "Interface name 'enp129s0f1x.4094' is too long. It will be ignored by the backend." \
+        in check.out

@@ -101,7 +101,9 @@ def check_netplan(path: Path, record: dict[str, Any], folder: Path) -> list[str]
         proc = _run(["netplan", "generate", "--root-dir", root])
         if proc.returncode != 0:
             return [line.replace(str(target), str(path)) for line in _output(proc, path)]
-    return []
+    # netplan exits 0 on what the backend will ignore, a name too long for the kernel among them
+    return [re.sub(r"^\s*[\d:.]+: ", "", line.split("WARNING **:", 1)[1]).strip()
+            for line in proc.stderr.splitlines() if "WARNING **:" in line]
 
 
 def check_ifupdown(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
