@@ -652,7 +652,7 @@ def find_vars_files(base: Path, name: str, listing: frozenset[str] | None = None
         candidate = base / f"{name}{ext}"
         if candidate.is_dir():
             found: list[Path] = []
-            _dir_vars_files(candidate, candidate, found, [])
+            _dir_vars_files(candidate, candidate, found, [], [0])
             return found
         # A dangling link or a FIFO is returned too: reading it says what is wrong with it.
         if candidate.exists() or candidate.is_symlink():
@@ -660,12 +660,14 @@ def find_vars_files(base: Path, name: str, listing: frozenset[str] | None = None
     return []
 
 
-def _dir_vars_files(top: Path, path: Path, found: list[Path], above: list[tuple[int, int]]) -> None:
+def _dir_vars_files(top: Path, path: Path, found: list[Path], above: list[tuple[int, int]],
+                    listed: list[int]) -> None:
     """The vars files of a group's or host's folder, subfolders included, in name order.
 
     Links are followed, as Ansible does, but one leading back to a folder above it is an error
     (Ansible would recurse until Python gives up); so are more than ``limits.VARS_FOLDER_FILES``
-    entries or subfolders deeper than ``limits.VARS_FOLDER_DEPTH``.
+    entries or subfolders deeper than ``limits.VARS_FOLDER_DEPTH``. ``listed`` counts the
+    entries of the whole tree so far.
     """
     try:
         info = path.stat()
@@ -676,11 +678,11 @@ def _dir_vars_files(top: Path, path: Path, found: list[Path], above: list[tuple[
     if here in above:
         raise BootstrapError("a symbolic link loop: this folder leads back to one above it",
                              origin=Origin(_display_path(path)))
-    if len(above) == limits.VARS_FOLDER_DEPTH:
+    if len(above) > limits.VARS_FOLDER_DEPTH:
         raise BootstrapError(f"vars folders nested more than {limits.VARS_FOLDER_DEPTH} deep "
                              "(the limit)", origin=Origin(_display_path(path)))
     try:
-        entries = _listing_of(top, path, len(found))
+        entries = _listing_of(top, path, listed)
     except OSError as exc:
         raise BootstrapError(f"cannot read folder: {exc.strerror}",
                              origin=Origin(_display_path(path))) from None
@@ -692,19 +694,20 @@ def _dir_vars_files(top: Path, path: Path, found: list[Path], above: list[tuple[
         ext = os.path.splitext(entry.name)[1]
         if entry.is_dir():
             if not ext:
-                _dir_vars_files(top, entry, found, [*above, here])
+                _dir_vars_files(top, entry, found, [*above, here], listed)
         elif ext in VARS_EXTENSIONS:
             found.append(entry)  # a FIFO or a dangling link: reading it says what is wrong
 
 
-def _listing_of(top: Path, path: Path, counted: int) -> list[Path]:
+def _listing_of(top: Path, path: Path, listed: list[int]) -> list[Path]:
     """The entries of one vars folder, sorted; listing stops past the limit of the whole tree."""
     out: list[Path] = []
     with os.scandir(path) as entries:
         for entry in entries:
-            if counted + len(out) == limits.VARS_FOLDER_FILES:
-                raise BootstrapError(f"more than {limits.VARS_FOLDER_FILES:,} files in this vars "
-                                     "folder and its subfolders (the limit)",
+            listed[0] += 1
+            if listed[0] > limits.VARS_FOLDER_FILES:
+                raise BootstrapError(f"more than {limits.VARS_FOLDER_FILES:,} files and folders in "
+                                     "this vars folder (the limit)",
                                      origin=Origin(_display_path(top)))
             out.append(Path(entry.path))
     return sorted(out, key=lambda p: p.name)

@@ -11,8 +11,8 @@ of 100,000 hosts with room to spare; none of them is reached by an inventory wri
 - hosts one host pattern (``web[1:1000]``) stands for: 250,000, counted before expanding it;
 - hosts in one inventory: 250,000;
 - inventory files read from an inventory folder: 10,000;
-- files in the group_vars/ or host_vars/ folder of one group or host, subfolders included:
-  1,000, and subfolders at most 16 deep;
+- files and folders in the group_vars/ or host_vars/ folder of one group or host, its
+  subfolders included: 1,000, and subfolders at most 16 deep;
 - bytes of a host name in UTF-8: 255 (a host's files go in a folder of that name).
 """
 

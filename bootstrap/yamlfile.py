@@ -336,8 +336,6 @@ def _check_nodes(root: yaml.Node) -> None:
             size[key] = 1 + sum(size[id(c)] for c in children)
             height[key] = (1 + max((height[id(c)] for c in children), default=0)
                            if isinstance(node, yaml.CollectionNode) else 0)
-            if height[key] > limits.DEPTH:
-                raise _Refused(problem=_DEEP, problem_mark=node.start_mark)
             # size - len(size) is at most what aliases added below this node.
             if size[key] - len(size) > limits.ALIAS_VALUES:
                 raise _Refused(problem=f"aliases make this value stand for more than "
@@ -352,6 +350,16 @@ def _check_nodes(root: yaml.Node) -> None:
         open_nodes.add(key)
         stack.append((node, True))
         stack.extend((child, False) for child in _children(node) if id(child) not in size)
+    if height[id(root)] > limits.DEPTH:
+        raise _Refused(problem=_DEEP, problem_mark=_first_too_deep(root, height).start_mark)
+
+
+def _first_too_deep(root: yaml.Node, height: dict[int, int]) -> yaml.Node:
+    """The first mapping or list one level deeper than the limit, on a deepest path."""
+    node = root
+    for _ in range(limits.DEPTH):
+        node = next(c for c in _children(node) if height[id(c)] == height[id(node)] - 1)
+    return node
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
