@@ -383,15 +383,35 @@ def finalize(target: Target, settings: CloudInit, artifacts: list[Artifact]) -> 
         return Artifact(dest, content, mode, "root:root", ROLE, data.secret,
                         redacted if data.secret else None)
 
-    summary = json.dumps(report(target, settings, data), indent=2, sort_keys=True) + "\n"
+    sizes = report(target, settings, data)
     kept = [a for a in artifacts if a.userdata != "cloud-config"]
     return [
         *kept,
         output(RAW, data.raw, data.redacted_raw),
         output(B64, base64.b64encode(data.raw), base64.b64encode(data.redacted_raw)),
         output(TEXT, data.text, data.redacted_text),
-        Artifact(REPORT, summary.encode(), 0o644, "root:root", ROLE),
+        # The sizes of user-data with a secret tell the secret's length, and the gzipped size
+        # how it compresses with the rest: trying each value of a short secret would find it.
+        output(REPORT, _json(sizes), _json(_sizes_hidden(sizes))) if data.secret
+        else Artifact(REPORT, _json(sizes), 0o644, "root:root", ROLE),
     ]
+
+
+def _json(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
+
+
+SIZE_KEYS = ("size", "headroom", "gzip", "uncompressed_size", "base64_size")
+
+
+def _sizes_hidden(value: Any) -> Any:
+    """The report with every figure that depends on a secret's value replaced."""
+    if isinstance(value, dict):
+        return {k: "<depends on a secret>" if k in SIZE_KEYS else _sizes_hidden(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_sizes_hidden(v) for v in value]
+    return value
 
 
 def _first_line(exc: Exception) -> str:

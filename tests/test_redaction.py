@@ -181,12 +181,13 @@ def test_user_data_redacted_copies_are_the_same_whatever_the_secret(tmp_path, gz
         assert result.rc == 0, result.err
         text = (build / "app1/user-data.txt").read_text()
         assert value in text or "'" in value
-        for name in ("user-data", "user-data.b64", "user-data.txt"):
+        for name in ("user-data", "user-data.b64", "user-data.txt", "user-data.report.json"):
             assert stat.S_IMODE((build / "app1" / name).stat().st_mode) == 0o600
         assert DISTINCTIVE not in result.out + result.err
         copies[value] = redacted_copies(build, "app1")
     first = copies[DISTINCTIVE]
-    assert {"user-data", "user-data.b64", "user-data.txt"} <= set(first)
+    # The sizes too: they would tell the secret's length, and gzip how it compresses.
+    assert {"user-data", "user-data.b64", "user-data.txt", "user-data.report.json"} <= set(first)
     for value, found in copies.items():
         assert found == first, f"the redacted copies differ when the secret is {value!r}"
     shown = first["user-data.txt"].decode()
