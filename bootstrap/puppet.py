@@ -75,6 +75,10 @@ class Release:
     platforms: tuple[str, ...]  # os-release "ID:VERSION" values (RPM: major version only)
     url: str
 
+    @property
+    def file(self) -> str:
+        return self.url.rsplit("/", 1)[1]
+
 
 @dataclass(frozen=True, slots=True)
 class Install:
@@ -152,6 +156,21 @@ def os_family(target: Target) -> str:
     return value.lower()
 
 
+def release_pins(settings: Puppet, plan: Install) -> dict[str, str]:
+    """The pinned sha256 of each release package of the plan ('' where none is pinned).
+
+    Raises PlanError naming a pin that matches no release package of the plan (a typo, or a
+    pin left from another source or version).
+    """
+    files = {r.file for r in plan.releases}
+    for name in settings.release_sha256:
+        if name not in files:
+            known = ", ".join(sorted(files)) or "none: this package source has no release package"
+            raise PlanError(f"{name!r} is not a release package of this host's package source "
+                            f"and version; they are: {known}", f"release_sha256.{name}")
+    return {r.file: settings.release_sha256.get(r.file, "") for r in plan.releases}
+
+
 def conf_sections(settings: Puppet) -> list[dict[str, Any]]:
     """puppet.conf as sections of (setting, value): what the file holds and puppet must read."""
     main = [("server", settings.server), ("serverport", settings.serverport),
@@ -178,9 +197,10 @@ def context(target: Target, settings: Puppet) -> dict[str, Any]:
     family = os_family(target)
     try:
         plan = install_plan(settings.package_source, family, settings.version)
+        pins = release_pins(settings, plan)
     except PlanError as exc:
-        raise BootstrapError(str(exc), origin=target.origin("puppet", exc.key), host=target.name,
-                             key=f"puppet.{exc.key}") from None
+        raise BootstrapError(str(exc), origin=target.origin("puppet", *exc.key.split(".", 1)),
+                             host=target.name, key=f"puppet.{exc.key}") from None
     custom = {CHALLENGE_PASSWORD_OID: settings.challenge_password} \
         if settings.challenge_password is not None else {}
     return {
@@ -201,7 +221,8 @@ def context(target: Target, settings: Puppet) -> dict[str, Any]:
         "certname": settings.certname or "",
         "packages": list(plan.packages),
         "version": plan.version,
-        "releases": [{"platforms": "|".join(r.platforms), "url": r.url} for r in plan.releases],
+        "releases": [{"platforms": "|".join(r.platforms), "url": r.url,
+                      "sha256": pins[r.file], "file": r.file} for r in plan.releases],
         "supported": plan.supported,
         "service": SERVICE,
         "script": SCRIPT,

@@ -8,6 +8,7 @@ scripts, and Debian's distro-info-data for the OS-release table of the package s
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -367,3 +368,86 @@ def test_without_puppet_the_checks_are_listed_as_not_run(tmp_path, tree):
            "apt-get install puppet-agent)" in report.out
     assert "warning: not installed, so not checked: puppet csr_attributes (needs puppet, ruby: " \
            "apt-get install puppet-agent ruby)" in report.out
+
+
+# -- the vendor's release package: installed only with its pinned sha256 ------------------------
+
+RELEASE = b"!<arch>\nthe vendor's release package\n"
+FAKES = {
+    "curl": '#!/bin/bash\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done\n'
+            'cp "$FAKE_PAYLOAD" "$out"\n',
+    "dpkg": '#!/bin/sh\nprintf \'%s\\n\' "$*" > "$FAKE_INSTALLED"\n',
+}
+
+
+def add_repository(tmp_path: Path, script: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The script's own say/fail/download/verify_release/add_repository functions, run on this
+    machine's /etc/os-release with curl answering RELEASE and dpkg replaced by a recorder."""
+    text = script.read_text()
+    parts = [re.search(r"^PACKAGES=.*$", text, re.M)[0], "CLEANUP=()"]
+    for name in ("say", "fail", "cleanup"):
+        parts.append(re.search(rf"^{name}\(\) .*$", text, re.M)[0])
+    for name in ("download", "verify_release", "add_repository"):
+        parts.append(re.search(rf"^{name}\(\) {{\n.*?^}}$", text, re.M | re.S)[0])
+    tmp_path.mkdir()
+    harness = tmp_path / "harness.sh"
+    harness.write_text("\n".join([*parts, "trap cleanup EXIT", "add_repository", ""]))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in FAKES.items():
+        (bin_dir / name).write_text(body)
+        (bin_dir / name).chmod(0o755)
+    (tmp_path / "release").write_bytes(RELEASE)
+    installed = tmp_path / "installed"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+           "FAKE_PAYLOAD": str(tmp_path / "release"), "FAKE_INSTALLED": str(installed)}
+    return subprocess.run(["bash", str(harness)], capture_output=True, text=True, env=env,
+                          timeout=60), installed
+
+
+def this_release() -> str:
+    """The release package file of puppet 8 for this machine's OS release, if the table has it."""
+    info = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines()
+                if "=" in line)
+    platform = f"{info.get('ID', '').strip(chr(34))}:{info.get('VERSION_ID', '').strip(chr(34))}"
+    for release in install_plan("puppet", "debian", "8").releases:
+        if platform in release.platforms:
+            return release.file
+    pytest.skip(f"{platform} is not in the Puppet 8 release table")
+
+
+@pytest.mark.skipif(shutil.which("sha256sum") is None, reason="coreutils sha256sum is missing")
+@pytest.mark.parametrize(("pinned", "installs", "message"), [
+    (hashlib.sha256(RELEASE).hexdigest(), True, ""),
+    (hashlib.sha256(RELEASE + b"x").hexdigest(), False, "not installing it"),
+    (None, False, "has no pinned sha256: set puppet.release_sha256."),
+])
+def test_the_release_package_is_installed_only_with_its_pinned_sha256(tmp_path, tree, pinned,
+                                                                       installs, message):
+    file = this_release()
+    puppet: dict[str, Any] = {"server": "puppet.example.internal", "package_source": "puppet",
+                              "version": 8}
+    if pinned is not None:
+        puppet["release_sha256"] = {file: pinned.upper()}
+    result, host = render(tmp_path, tree, puppet)
+    assert result.rc == 0, result.err
+    run, installed = add_repository(tmp_path / "run", host / SCRIPT)
+    assert (run.returncode == 0) == installs, run.stderr
+    assert message in run.stderr
+    if installs:
+        assert installed.read_text().startswith("-i ")
+    else:
+        assert not installed.exists()
+        if pinned is None:
+            assert f"puppet.release_sha256.{file}" in run.stderr
+
+
+def test_a_pin_for_a_release_package_the_host_does_not_use_is_refused(tmp_path, tree):
+    puppet = {"server": "puppet.example.internal", "package_source": "openvox", "version": 8,
+              "release_sha256": {"puppet8-release-bookworm.deb": "0" * 64}}
+    text = hosts_yml(puppet)
+    result, _ = render(tmp_path, tree, puppet)
+    line = one_error(result)
+    assert f"hosts.yml:{line_of(text, 'puppet8-release-bookworm.deb')}" in line, line
+    assert "key puppet.release_sha256.puppet8-release-bookworm.deb" in line
+    assert "openvox8-release-debian12.deb" in line

@@ -28,6 +28,7 @@ ENVIRONMENT = re.compile(r"[a-z0-9_]+")
 DURATION = re.compile(r"\d+[smhdy]?")
 # A collection ("8") or an exact release ("8.10.0").
 VERSION = re.compile(r"\d+(?:\.\d+\.\d+)?")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 # Collections the official and OpenVox repositories publish.
 MAJORS = (7, 8)
 DEFAULT_MAJOR = 8
@@ -87,6 +88,8 @@ Duration = Annotated[str, BeforeValidator(_duration),
                      matching(DURATION, "Puppet duration (seconds, or a number with s, m, h, "
                                         "d or y)")]
 ExtensionValue = Annotated[str, BeforeValidator(_text)]
+Sha256 = Annotated[str, BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v),
+                   matching(SHA256, "sha256 digest (64 hex digits)")]
 Version = Annotated[str, BeforeValidator(_text),
                     matching(VERSION, "version: a major release such as 8, or an exact one such "
                                       "as 8.10.0")]
@@ -106,6 +109,9 @@ class Puppet(Settings):
     package_source: Literal["distro", "puppet", "openvox"] = "distro"
     # "8" picks the collection; "8.10.0" also pins the package version.
     version: Version | None = None
+    # The vendor's release package (it adds the repository and its signing key, running its
+    # maintainer scripts as root) is installed only with the sha256 pinned here, by file name.
+    release_sha256: dict[str, Sha256] = Field(default_factory=dict)
     extension_requests: dict[str, ExtensionValue] = Field(default_factory=dict)
     # Sent as the CSR's challengePassword, for a policy-based autosigner to check.
     challenge_password: Secret | None = None
