@@ -367,3 +367,15 @@ def test_validate_fails_on_what_netplan_only_warns_about(tmp_path: Path) -> None
     assert check.rc == 1
     assert "Interface name 'enp129s0f1x.4094' is too long. It will be ignored by the backend." \
         in check.out
+
+
+def test_a_private_vif_to_an_old_virtual_private_gateway_peers_with_7224(tmp_path: Path) -> None:
+    # VGWs created before 2018-06-30 kept AS 7224 (Amazon VPC user guide); Direct Connect gateways
+    # of transit VIFs take a private ASN
+    renders_and_validates(tmp_path / "private", changed(router("frr"), "vifs.1.amazon_asn", 7224))
+    transit = changed(changed(changed(router("frr"), "vifs.1.type", "transit"), "vifs.1.mtu", 8500),
+                      "vifs.1.amazon_asn", 7224)
+    message = render_error(tmp_path / "transit", transit)
+    assert "7224 is not a private ASN: a transit VIF peers with its Direct Connect gateway's ASN" \
+        in message
+    assert_names(message, "dx.vifs.1.amazon_asn", tmp_path / "transit", "amazon_asn")

@@ -334,9 +334,12 @@ class Vif(Settings):
         if self.max_prefix_out is not None and self.max_prefix_out > limit:
             raise KeyProblem(f"AWS takes at most {limit} prefixes per family on a {self.type} VIF",
                              "max_prefix_out")
-        if self.amazon_asn == 7224 and self.type != "public":
-            raise KeyProblem("7224 is the Amazon ASN of public VIFs; a private or transit VIF peers "
-                             "with its gateway's ASN", "amazon_asn")
+        if self.type == "transit" and not is_private_asn(self.amazon_asn):
+            # A private VIF may peer with a virtual private gateway created before 2018-06-30,
+            # which kept 7224 (or 9059, 10124, 17493); a Direct Connect gateway has a private ASN.
+            raise KeyProblem(f"{self.amazon_asn} is not a private ASN: a transit VIF peers with its "
+                             "Direct Connect gateway's ASN (64512-65534 or "
+                             "4200000000-4294967294)", "amazon_asn")
         return self
 
     @property
