@@ -13,8 +13,9 @@ import fnmatch
 import re
 from pathlib import Path
 
-from bootstrap.errors import BootstrapError, did_you_mean
+from bootstrap.errors import BootstrapError, Origin, did_you_mean
 from bootstrap.inventory import Group, Inventory, parse_address
+from bootstrap.yamlfile import read_file
 
 # 'name[3]', 'name[-1]', 'name[1:]', 'name[0:2]' (inclusive); '[x-y]' is the old spelling.
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
@@ -66,12 +67,13 @@ def _expand_files(terms: list[str]) -> list[str]:
         if not term.startswith("@"):
             out.append(term)
             continue
-        path = Path(term[1:])
+        # Read as inventory files are: a FIFO, a folder or a huge file is an error, not a hang.
+        text = read_file(Path(term[1:]), term[1:])
         try:
-            out.extend(line.strip() for line in path.read_text().split("\n"))
-        except OSError as exc:
-            raise BootstrapError(f"--limit {term}: cannot read the limit file: "
-                                 f"{exc.strerror}") from None
+            out.extend(line.strip() for line in text.decode().split("\n"))
+        except UnicodeDecodeError:
+            raise BootstrapError("--limit: the limit file is not UTF-8 text",
+                                 origin=Origin(term[1:])) from None
     return out
 
 

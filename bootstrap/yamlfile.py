@@ -159,6 +159,10 @@ class YamlFile:
             prefix = "" if isinstance(exc, _Refused) else "malformed YAML: "
             if "maximum nesting depth" in problem:  # libyaml's own bound, at 1,000 levels
                 problem, prefix = _DEEP, ""
+            elif problem == "found unhashable key":
+                problem = "a list or a mapping cannot be a key"
+            elif problem.startswith("could not determine a constructor for the tag "):
+                problem = f"unknown tag {problem.rsplit(' ', 1)[-1]}: quote the value"
             raise BootstrapError(f"{prefix}{problem}", origin=origin) from None
         except yaml.reader.ReaderError as exc:
             line = text[: exc.position].count(b"\n") + 1
