@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support import waits
 from support.cli import ROOT, run_cli, write_tree
 
 TOKEN = "crash-token-7"
@@ -207,11 +208,8 @@ def hold_lock(out: Path) -> int:
 
 
 def wait_for_text(path: Path, text: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while text not in path.read_text():
-        assert proc.poll() is None, path.read_text()
-        assert time.monotonic() < deadline, path.read_text()
-        time.sleep(0.05)
+    waits.wait_for(f"{text!r} in {path.name}", lambda: text in path.read_text(), 60,
+                   failed=lambda: None if proc.poll() is None else path.read_text(), interval=0.05)
 
 
 def test_a_render_waits_for_the_build_lock_and_says_so_once(tmp_path, builds):
@@ -226,7 +224,7 @@ def test_a_render_waits_for_the_build_lock_and_says_so_once(tmp_path, builds):
         assert snapshot(out) == before  # nothing planned or written while it waits
     finally:
         os.close(fd)
-    assert proc.wait(timeout=300) == 0, err.read_text()
+    assert proc.wait(timeout=waits.allowance(300)) == 0, err.read_text()
     assert err.read_text().count("waiting for another") == 1
     assert snapshot(out, mtimes=False) == snapshot(builds["clean"], mtimes=False)
 
@@ -242,7 +240,7 @@ def test_a_reader_waits_for_a_render_in_progress(tmp_path, builds):
         wait_for_text(err, "waiting for another bootstrap command using", proc)
     finally:
         os.close(fd)
-    assert proc.wait(timeout=120) == 0, err.read_text()
+    assert proc.wait(timeout=waits.allowance(120)) == 0, err.read_text()
 
 
 def test_two_renders_at_once_make_one_whole_build(tmp_path, builds):
@@ -251,8 +249,8 @@ def test_two_renders_at_once_make_one_whole_build(tmp_path, builds):
     assert run_cli("render", builds["v1"], "-o", clean_v1, env=ENV).rc == 0
     first = start_render(builds["v2"], out, tmp_path / "err1")
     second = start_render(builds["v1"], out, tmp_path / "err2")
-    assert first.wait(timeout=300) == 0, (tmp_path / "err1").read_text()
-    assert second.wait(timeout=300) == 0, (tmp_path / "err2").read_text()
+    assert first.wait(timeout=waits.allowance(300)) == 0, (tmp_path / "err1").read_text()
+    assert second.wait(timeout=waits.allowance(300)) == 0, (tmp_path / "err2").read_text()
     for name in ("err1", "err2"):
         assert "Traceback" not in (tmp_path / name).read_text()
     result = snapshot(out, mtimes=False)

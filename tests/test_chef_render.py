@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import waits
 from support.cli import ROOT, run_cli
 
 from bootstrap.checkers.chef import read_client_rb, read_json
@@ -343,7 +344,7 @@ def install_client(tmp_path: Path, built_script: Path, payload: bytes,
            "FAKE_PAYLOAD": str(tmp_path / "payload"), "FAKE_LOG": str(tmp_path / "urls"),
            "BOOTSTRAP_ATTEMPTS": "1"}
     run = subprocess.run(["bash", str(harness)], capture_output=True, text=True, env=env,
-                         timeout=60)
+                         timeout=waits.allowance(60))
     return run, recorder
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import waits
 from support.cli import run_cli
 
 
@@ -128,6 +129,6 @@ def test_a_folder_or_missing_file(tmp_path: Path) -> None:
 
 def test_broken_stdin_names_stdin() -> None:
     proc = subprocess.run([sys.executable, "-m", "bootstrap", "dx", "import", "-"],
-                          input=b"\xff\xfe<", capture_output=True, timeout=60)
+                          input=b"\xff\xfe<", capture_output=True, timeout=waits.allowance(60))
     assert proc.returncode == 1
     assert proc.stderr.decode().strip() == "error: stdin:1: not UTF-8 text (a binary file?)"

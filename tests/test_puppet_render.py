@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from support import waits
 from support.cli import ROOT, run_cli
 
 from bootstrap.checkers.puppet import print_settings, read_csr_attributes
@@ -402,7 +403,7 @@ def add_repository(tmp_path: Path, script: Path) -> tuple[subprocess.CompletedPr
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
            "FAKE_PAYLOAD": str(tmp_path / "release"), "FAKE_INSTALLED": str(installed)}
     return subprocess.run(["bash", str(harness)], capture_output=True, text=True, env=env,
-                          timeout=60), installed
+                          timeout=waits.allowance(60)), installed
 
 
 def this_release() -> str:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pytest
+from support import waits
 from support.cli import run_cli, write_tree
 
 from bootstrap.fleet import FleetHost
@@ -37,7 +38,8 @@ class LocalShell:
             timeout: float | None = None) -> Result:
         argv = ["sh", "-c", script, "sh", *args]
         self.command_lines.append(argv)
-        proc = subprocess.run(argv, input=b"".join(stdin), capture_output=True, timeout=60)
+        proc = subprocess.run(argv, input=b"".join(stdin), capture_output=True,
+                              timeout=waits.allowance(60))
         return Result(proc.returncode, (proc.stdout + proc.stderr).decode())
 
 
