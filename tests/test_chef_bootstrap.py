@@ -106,7 +106,7 @@ class Imds:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=waits.allowance(10))
 
 
 @dataclass

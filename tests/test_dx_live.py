@@ -92,7 +92,7 @@ def test_routes_from_aws_reach_the_kernel_as_the_capability_table_says(topology:
 
     if gap := capabilities.FEATURES_BY_TITLE["Routes from AWS installed in the kernel"].missing_on(
             topology.platform):
-        time.sleep(2)
+        time.sleep(waits.allowance(2))
         assert not kernel_route(), f"the table says: {gap}; update it"
     else:
         wait_for("the AWS route in the customer's kernel", kernel_route, 15)
@@ -120,7 +120,7 @@ def test_wrong_key_keeps_the_session_down(topology: Topology) -> None:
     topology.configure_aws(wrong_key_for=passive.name)
     try:
         wait_for("the session to drop", lambda: topology.aws_state(passive) != "Established", 15)
-        deadline = time.monotonic() + 6
+        deadline = time.monotonic() + 6  # watching that it stays down: not a wait
         while time.monotonic() < deadline:
             assert topology.aws_state(passive) != "Established"
             time.sleep(0.5)
@@ -149,7 +149,8 @@ def test_rendered_reload_script_makes_the_running_daemon_take_a_new_config(
             shutil.copy2(path, topology.workdir / "etc" / path.name)
     script = (files / "usr/local/sbin/bootstrap-dx-reload").read_text()
     assert topology.holder is not None
-    sh("nsenter", "-t", str(topology.holder.pid), "-m", "-n", "--", "sh", "-c", script, timeout=60)
+    sh("nsenter", "-t", str(topology.holder.pid), "-m", "-n", "--", "sh", "-c", script,
+       timeout=60)  # stretched by sh()
     active = next(s for s in topology.sessions() if s.name == "vlan101_v4")
     wait_for("the new prefix at AWS",
              lambda: "10.22.0.0/16" in topology.aws_routes(active), ESTABLISH_TIMEOUT)

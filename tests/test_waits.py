@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 from support import waits
+from support.cli import ROOT
 
 
 def test_the_slowdown_is_measured_and_never_shortens_a_wait(monkeypatch):
@@ -44,3 +46,16 @@ def test_wait_for_stops_at_once_when_the_awaited_process_died(monkeypatch):
     with pytest.raises(AssertionError, match=r"^the server: exited with status 1$"):
         waits.wait_for("the server", lambda: None, 600, failed=lambda: "exited with status 1")
     assert time.monotonic() - started < 5
+
+
+FIXED = re.compile(r"\btimeout=\d|monotonic\(\) \+ \d")
+
+
+def test_no_test_waits_a_fixed_time():
+    """Every wait of the tests and benchmarks goes through support.waits (or says why not)."""
+    fixed = []
+    for path in sorted([*(ROOT / "tests").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if FIXED.search(line) and "stretched by" not in line and "not a wait" not in line:
+                fixed.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not fixed, "use waits.allowance() or waits.wait_for():\n" + "\n".join(fixed)

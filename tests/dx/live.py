@@ -196,7 +196,7 @@ class Topology:
         assert ready == "ready", self.holder.stderr.read() if self.holder.stderr else ready
         enter = ["nsenter", "-t", str(self.holder.pid), "-m", "-n", "--"]
         if self.platform == "frr":
-            sh(*enter, "/usr/lib/frr/frrinit.sh", "start", timeout=60)
+            sh(*enter, "/usr/lib/frr/frrinit.sh", "start", timeout=60)  # stretched by sh()
         elif self.platform == "bird":
             sh(*enter, "install", "-d", "-o", "bird", "-g", "bird", "/run/bird")
             self.customer = subprocess.Popen([*enter, "bird", "-f", "-u", "bird", "-g", "bird"],

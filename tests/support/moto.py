@@ -245,7 +245,7 @@ class FaultProxy:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=waits.allowance(10))
 
 
 def _action(method: str, path: str, body: bytes) -> str:
