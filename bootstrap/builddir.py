@@ -239,10 +239,12 @@ class BuildDir:
     def reading(cls, path: Path) -> Iterator[BuildDir]:
         """The build for a command that only reads it: shared lock, refused mid-render."""
         fd = _open_root(path, create=False)
-        build = cls(path, fd)  # a missing directory reads as a build without hosts
+        if fd is None:
+            raise BootstrapError(f"{path}: no build directory here; run: bootstrap render "
+                                 f"INVENTORY -o {path}")
+        build = cls(path, fd)
         try:
-            if fd is not None:
-                build._open_state(create=False)
+            build._open_state(create=False)
             if build.state is not None:
                 build._lock(fcntl.LOCK_SH)
                 if _exists(JOURNAL, build.state):
@@ -638,8 +640,11 @@ class Transaction:
                 _remove(name, self.build.state)
 
 
-def read_manifest(build: BuildDir, host: str) -> dict[str, Any] | None:
-    """A host's manifest, checked; None when the host folder or its manifest is absent."""
+def read_manifest(build: BuildDir, host: str, *, files: bool = False) -> dict[str, Any] | None:
+    """A host's manifest, checked; None when the host folder or its manifest is absent.
+
+    ``files``: each file it lists must be there too, a regular file reached without links.
+    """
     tree = build.host(host)
     shown = f"{build.path}/{host}/{MANIFEST}"
     if tree is None:
@@ -660,6 +665,13 @@ def read_manifest(build: BuildDir, host: str) -> dict[str, Any] | None:
     if problem:
         raise BootstrapError(f"{shown} is not a manifest bootstrap wrote ({problem}); run: "
                              "bootstrap render", host=host)
+    for record in [*data.get("files", []), *data.get("outputs", [])] if files else []:
+        st = tree.lstat(record["path"])
+        if st is None or not stat.S_ISREG(st.st_mode):
+            what = "missing" if st is None else "a link" if stat.S_ISLNK(st.st_mode) else \
+                "not a regular file"
+            raise BootstrapError(f"{tree.shown}/{record['path']} is {what}, but the manifest "
+                                 "lists a file there; run: bootstrap render", host=host)
     return dict(data)
 
 

@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     # Under the build's lock; host folders only, links not followed, each manifest checked.
     with BuildDir.reading(root) as directory:
         names = directory.hosts()
-        manifests = [(root / name, read_manifest(directory, name) or {}) for name in names
+        manifests = [(root / name, read_manifest(directory, name, files=True) or {})
+                     for name in names
                      if not args.limit or fnmatch.fnmatchcase(name, args.limit)]
     if not names:
         raise BootstrapError(f"{root}: no */manifest.json here; not a build directory")
