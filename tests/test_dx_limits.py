@@ -379,3 +379,12 @@ def test_a_private_vif_to_an_old_virtual_private_gateway_peers_with_7224(tmp_pat
     assert "7224 is not a private ASN: a transit VIF peers with its Direct Connect gateway's ASN" \
         in message
     assert_names(message, "dx.vifs.1.amazon_asn", tmp_path / "transit", "amazon_asn")
+
+
+def test_junos_media_mtu_ceiling(tmp_path: Path) -> None:
+    message = render_error(tmp_path / "over", {**router("junos"), "interface_mtu": 9195})
+    assert "media MTU, which is at most 9216: interface_mtu 9195 needs 9217" in message
+    assert_names(message, "dx.interface_mtu", tmp_path / "over", "interface_mtu")
+    host = renders_and_validates(tmp_path / "inside", {**router("junos"), "interface_mtu": 9194})
+    assert "set interfaces ge-0/0/1 mtu 9216\n" in (host / CONFIG["junos"]).read_text()
+    assert render(tmp_path / "ios", {**router("ios-xe"), "interface_mtu": 9216}).rc == 0

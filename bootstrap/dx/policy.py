@@ -17,7 +17,15 @@ from typing import Any
 from bootstrap.dx.capabilities import KEY_LIMITS, TITLES, gap_for
 from bootstrap.errors import BootstrapError
 from bootstrap.secrets import SecretRef
-from bootstrap.settings.dx import ADVERTISE_LIMIT, MAX_PREFIX_IN, AcceptRule, Dx, Vif, is_private_asn
+from bootstrap.settings.dx import (
+    ADVERTISE_LIMIT,
+    JUNOS_L2_OVERHEAD,
+    MAX_PREFIX_IN,
+    AcceptRule,
+    Dx,
+    Vif,
+    is_private_asn,
+)
 
 LOCAL_PREF = {"active": "7224:7300", "passive": "7224:7100"}
 # Our side of active/passive: routes learned on the active VIF win over the passive one's, so
@@ -28,8 +36,6 @@ SCOPE = {"region": "7224:9100", "continent": "7224:9200", "global": "7224:9300"}
 COMMUNITY_NAMES = {"7224:7300": "AWS-LP-HIGH", "7224:7100": "AWS-LP-LOW",
                    "7224:9100": "AWS-SCOPE-REGION", "7224:9200": "AWS-SCOPE-CONTINENT",
                    "7224:9300": "AWS-SCOPE-GLOBAL"}
-# Junos counts the Ethernet header and two VLAN tags in the media MTU (AWS's Junos sample: 1522).
-JUNOS_L2_OVERHEAD = 22
 # FRR's bfdd leaves values equal to its defaults out of the running config; printing only the
 # others keeps the rendered file and the running config line for line the same.
 FRR_BFD_DEFAULTS = {"detect-multiplier": 3, "receive-interval": 300, "transmit-interval": 300}

@@ -347,6 +347,11 @@ class Vif(Settings):
         return [f for f in ("ipv4", "ipv6") if getattr(self, f) is not None]
 
 
+# Junos's media MTU holds the Ethernet header and two VLAN tags (AWS's Junos sample: 1500 + 22)
+# and goes up to 9216 on EX, QFX and SRX (less on some MX line cards).
+JUNOS_L2_OVERHEAD = 22
+JUNOS_MEDIA_MTU = 9216
+
 # The physical interfaces a VLAN can sit on, by the platform's own naming: IOS-XE `type slot/port`
 # (GigabitEthernet0/1, Port-channel1), Junos `type-fpc/pic/port[:channel]` or an aggregate (ae0).
 # A dot would name a sub-interface or a logical unit already.
@@ -400,6 +405,11 @@ class Dx(Settings):
                              f"not {self.platform}", "linux_net")
         if self.junos_style is not None and self.platform != "junos":
             raise KeyProblem(f"junos_style applies to junos, not {self.platform}", "junos_style")
+        if self.platform == "junos" and (self.interface_mtu or 0) + JUNOS_L2_OVERHEAD > JUNOS_MEDIA_MTU:
+            raise KeyProblem(f"Junos counts {JUNOS_L2_OVERHEAD} bytes of Ethernet header and tags in "
+                             f"the media MTU, which is at most {JUNOS_MEDIA_MTU}: interface_mtu "
+                             f"{self.interface_mtu} needs {self.interface_mtu + JUNOS_L2_OVERHEAD}",
+                             "interface_mtu")
         seen_vlans: dict[tuple[str, int], int] = {}
         seen_ids: dict[str, int] = {}
         for index, vif in enumerate(self.vifs):
