@@ -136,9 +136,11 @@ FEATURES = (
         "frr": "`no bgp default ipv4-unicast` + activate", "bird": "one channel per protocol",
         "openbgpd": "`announce IPv4/IPv6 none`"}),
     Feature("VLAN interface", {
-        "ios-xe": "sub-interface `encapsulation dot1Q`", "junos": "`unit` with `vlan-id`",
-        "frr": "systemd-networkd, netplan or ifupdown", "bird": "systemd-networkd, netplan or ifupdown",
-        "openbgpd": "systemd-networkd, netplan or ifupdown"}),
+        "ios-xe": "sub-interface `encapsulation dot1Q`",
+        "junos": "`unit` with `vlan-id` (media MTU = IP MTU + 22, at most 9216)",
+        "frr": "systemd-networkd, netplan or ifupdown (`PARENT.VLAN`, at most 15 characters)",
+        "bird": "systemd-networkd, netplan or ifupdown (`PARENT.VLAN`, at most 15 characters)",
+        "openbgpd": "systemd-networkd, netplan or ifupdown (`PARENT.VLAN`, at most 15 characters)"}),
 )
 
 
