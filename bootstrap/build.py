@@ -381,6 +381,8 @@ def _file_diff(host: HostPlan, tree: Tree | None, rel: str, by_path: dict[str, E
                new_secret: bool) -> str:
     name = f"{host.name}/{rel}"
     entry = by_path[rel]
+    if entry.secret and not new_secret:  # no redacted copy to stand for it
+        return f"{name}: a secret file changed (not shown)\n"
     new = by_path[f"{REDACTED}/{rel}"].content if new_secret else entry.content
     if tree is None or tree.lstat(rel) is None:
         return _unified(name, None, new, entry, None, secret=new_secret)

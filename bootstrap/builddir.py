@@ -66,6 +66,8 @@ def name_problem(name: str) -> str:
         return "an empty name"
     if name.startswith("."):
         return "a name starting with '.' (reserved for the build's own state)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "a control character in the name"
     return _component_problem(name)
 
 

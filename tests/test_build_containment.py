@@ -325,7 +325,8 @@ def test_output_in_a_read_only_folder_is_one_line(tmp_path, tree):
 
 # -- the writer checks names itself, whatever the inventory loader let through -----------------
 
-@pytest.mark.parametrize("name", ["..", ".", "a/b", "/abs", "", "x" * 256, "nul\x00", ".hidden"])
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "/abs", "", "x" * 256, "é" * 128, "nul\x00",
+                                  ".hidden", "new\nline", "tab\there"])
 def test_the_writer_refuses_a_host_name_that_is_not_one_plain_folder(name, tmp_path):
     entries = build.host_entries("h", [], [])
     with BuildDir.writing(tmp_path / "build") as directory, pytest.raises(BootstrapError) as err:
@@ -341,6 +342,13 @@ def test_the_writer_refuses_a_file_path_that_leaves_the_host_folder(path, tmp_pa
         build.plan(directory, {"h": entries}, prune=False)
     assert "cannot be written inside the host folder" in str(err.value)
     assert not any((tmp_path / "build").glob("h*"))
+
+
+def test_a_secret_file_without_a_redacted_copy_is_never_diffed(tmp_path):
+    secret = build.Entry.of("files/etc/key", b"hunter2\n", 0o600, True)
+    with BuildDir.writing(tmp_path / "build") as directory:
+        plan = build.plan(directory, {"h": [secret]}, prune=False)
+        assert build.diff(plan, directory) == "h/files/etc/key: a secret file changed (not shown)\n"
 
 
 def test_the_writer_refuses_a_path_that_is_both_a_file_and_a_folder(tmp_path):
