@@ -87,7 +87,7 @@ IGNORED_FILES = (".hidden.yml", "old.yml~", "notes.txt")  # both tools skip thes
 # Files of a group_vars/NAME/ folder; Ansible reads them sorted and skips some of them.
 FOLDER_FILES = ("10.yml", "20", "30.json", "B.yml", "a.yaml", "c.", "v1.2", "n.txt", "x.yml~",
                 ".hidden.yml", "U.YML", "sub/d.yml", "sub./e.yml", "conf.d/f.yml")
-# How a vars file for NAME is spelled: "" is NAME itself, a file or (drawn apart) a folder.
+# How a vars file for NAME is spelled: "" is NAME itself; each may be a file or a folder.
 VARS_SUFFIXES = ("", ".yml", ".yaml", ".json", ".")
 
 Pairs = list[tuple[str, Any]]  # a mapping as written: keys in order, repeats allowed
@@ -219,12 +219,14 @@ def vars_tree(draw: st.DrawFn, kind: str, names: tuple[str, ...]) -> dict[str, s
         suffixes = draw(st.lists(st.sampled_from(VARS_SUFFIXES), min_size=1, max_size=3,
                                  unique=True))
         for suffix in suffixes:
-            if suffix == "" and draw(st.booleans()):
-                for inner in draw(st.lists(st.sampled_from(FOLDER_FILES), min_size=1, max_size=4,
-                                           unique=True)):
-                    files[f"{kind}/{name}/{inner}"] = draw(vars_file())
-            else:
+            # A folder, mostly as NAME/; but NAME.yml/ is read as a folder too.
+            folder = draw(st.integers(0, 2)) == 0 if suffix else draw(st.booleans())
+            if not folder:
                 files[f"{kind}/{name}{suffix}"] = draw(vars_file())
+                continue
+            for inner in draw(st.lists(st.sampled_from(FOLDER_FILES), min_size=1, max_size=4,
+                                       unique=True)):
+                files[f"{kind}/{name}{suffix}/{inner}"] = draw(vars_file())
     return files
 
 
