@@ -50,14 +50,16 @@ FUZZ = settings(
 # -- what the generator draws from --------------------------------------------------------------
 
 # Groups may only have children later in this order, so no cycle is ever drawn.
-GROUPS = ("web", "db", "app_1", "Edge", "lb-x", "g.v", "zz")
+GROUPS = ("web", "db", "app_1", "Edge", "lb-x", "g.v", "grüppe", "zz")
 MISSING_GROUP = "nosuch"  # a group_vars file with no group
 # Host patterns: plain names, addresses, ports, ranges; they overlap, so hosts recur.
 HOSTS = ("h1", "h2", "h3", "srv-a", "db.example.com", "10.0.0.1", "2001:db8::1", "h1:2222",
          "h2:2200", "[2001:db8::2]:2201", "h[1:3]", "h[2:4:2]", "n[01:03]", "x-[a:c]",
-         "n[02:03]:2022", "Srv-B", "10.0.0.[1:2]", "h[8:10]")
+         "n[02:03]:2022", "Srv-B", "10.0.0.[1:2]", "h[8:10]", "hôte", "hôte:2022",
+         "x-[a:e:2]", "x_:22")  # x_ is no valid address: "x_:22" is the name
 HOST_NAMES = ("h1", "h2", "h3", "h4", "h9", "srv-a", "Srv-B", "db.example.com", "10.0.0.1",
-              "10.0.0.2", "2001:db8::1", "2001:db8::2", "n01", "n02", "n03", "x-a", "x-c")
+              "10.0.0.2", "2001:db8::1", "2001:db8::2", "n01", "n02", "n03", "x-a", "x-c", "x-e",
+              "hôte", "x_:22")
 MISSING_HOST = "ghost"  # a host_vars file with no host
 # Variable names. The YAML ones that are no strings are named by their JSON text ("true",
 # "3", "16", "1.5", "null"); none of them is also spelled as a string here.
