@@ -299,15 +299,17 @@ class Inventory:
         return group
 
     def _add_child(self, parent: Group, child: Group, where: Where) -> None:
+        # The two lists change together; a group's parents are few, its children may be
+        # thousands (every group under 'all'), so membership is looked up among the parents.
+        if parent in child.parents:
+            return
         loop = _path_down(child, parent)
         if loop:
             cycle = " > ".join(g.name for g in (parent, *loop))
             raise BootstrapError(f"group {child.name!r} under {parent.name!r} makes a cycle in "
                                  f"'children': {cycle}", origin=where.origin)
-        if child not in parent.children:
-            parent.children.append(child)
-        if parent not in child.parents:
-            child.parents.append(parent)
+        parent.children.append(child)
+        child.parents.append(parent)
 
     def _reconcile(self) -> None:
         """Implicit groups and depths, as Ansible's InventoryData.reconcile_inventory does."""
