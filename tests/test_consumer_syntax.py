@@ -543,3 +543,26 @@ def test_a_package_name_apt_reads_as_a_removal_is_refused(tmp_path):
     result, built = render(tmp_path / "ok", cloud_init(packages=["g++", "libstdc++6"]))
     assert result.rc == 0, result.err
     assert cloud_config(built)["packages"] == ["g++", "libstdc++6"]
+
+
+# -- every name-like field refuses every hostile character ------------------------------------
+
+NAME_FIELDS = {
+    "cloud_init.hostname": lambda v: cloud_init(hostname=f"web{v}"),
+    "cloud_init.fqdn": lambda v: cloud_init(fqdn=f"web{v}.example.internal"),
+    "cloud_init.raid1.label": lambda v: raid("/backup", label=f"bk{v}"),
+    "cloud_init.write_files.0.owner": lambda v: cloud_init(
+        write_files=[{"path": "/etc/x", "owner": f"root:adm{v}"}]),
+    "puppet.server": lambda v: puppet_host(server=f"puppet{v}.example.internal"),
+    "puppet.certname": lambda v: puppet_host(certname=f"web{v}"),
+    "puppet.environment": lambda v: puppet_host(environment=f"prod{v}"),
+    "chef.node_name": lambda v: chef_host(node_name=f"web{v}"),
+    "chef.environment": lambda v: chef_host(environment=f"prod{v}"),
+    "chef.policy_group": lambda v: chef_host(policy_name="db", policy_group=f"prod{v}"),
+}
+
+
+@pytest.mark.parametrize("char", HOSTILE)
+@pytest.mark.parametrize("key", list(NAME_FIELDS))
+def test_name_fields_refuse_every_hostile_character(tmp_path, key, char):
+    refused(tmp_path, NAME_FIELDS[key](char), key)
