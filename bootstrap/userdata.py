@@ -235,6 +235,18 @@ def _embedded_file(art: Artifact, content: bytes, host: str) -> dict[str, Any]:
     return entry
 
 
+def _not_written_twice(art: Artifact, settings: CloudInit, target: Target) -> None:
+    """A role's file and a cloud_init.write_files entry at one path: cloud-init would write both,
+    and whichever comes last would silently replace the other."""
+    for index, spec in enumerate(settings.write_files):
+        if spec.path == art.dest:
+            raise BootstrapError(f"{spec.path} is a file of role {art.role}; writing it here too "
+                                 f"would replace it (or be replaced): drop this entry or change "
+                                 f"the role's template",
+                                 origin=target.origin("cloud_init", "write_files", index, "path"),
+                                 host=target.name, key=f"cloud_init.write_files.{index}.path")
+
+
 def _script(index: int, art: Artifact, host: str) -> Part:
     if not art.content.startswith(b"#!"):
         raise BootstrapError(f"script {art.dest} of role {art.role} must start with '#!' to run "
@@ -345,6 +357,8 @@ def build(target: Target, settings: CloudInit, artifacts: list[Artifact]) -> Use
             scripts.append(_script(len(scripts) + 1, art, host))
             secret = secret or art.secret
             continue
+        if art.userdata == "file":
+            _not_written_twice(art, settings, target)
         contributions.append((rank.get(art.role, own_rank), *pair, art.secret))
     # A stable sort keeps each role's artifacts in their own order.
     contributions.sort(key=lambda c: c[0])

@@ -566,3 +566,12 @@ NAME_FIELDS = {
 @pytest.mark.parametrize("key", list(NAME_FIELDS))
 def test_name_fields_refuse_every_hostile_character(tmp_path, key, char):
     refused(tmp_path, NAME_FIELDS[key](char), key)
+
+
+def test_write_files_cannot_replace_a_file_of_another_role(tmp_path):
+    host = {"bootstrap_roles": ["cloud-init", "puppet-agent"], "os_family": "debian",
+            "puppet": {"server": "puppet.example.internal"},
+            "cloud_init": {"write_files": [{"path": "/etc/motd", "content": "hi\n"},
+                                           {"path": "/etc/bootstrap/puppet-agent/puppet.conf",
+                                            "content": "[main]\nserver = evil.example\n"}]}}
+    refused(tmp_path, host, "cloud_init.write_files.1.path", "is a file of role puppet-agent")
