@@ -73,3 +73,27 @@ def test_non_scalar_values_are_refused_where_a_word_is_expected(bad):
     for escape in (shell, ruby, ini):
         with pytest.raises(UnsafeValue):
             escape(bad)
+
+
+BEYOND_BMP = ["\U0001F600", "a\U0001D11Eb", "\\ud83d\\ude00", "\\\\\U0001F600", "\u2028\x85\ufeff",
+              {"\U0001F511": ["\U0001F600", "é"]}]
+
+
+@pytest.mark.parametrize("value", BEYOND_BMP)
+def test_yaml_values_beyond_the_bmp_parse_back_in_pyyaml_and_libyaml(value):
+    """JSON's surrogate-pair escapes are no YAML: libyaml refuses them and PyYAML reads two
+    broken characters. Both read the filter's output as the value itself."""
+    text = f"key: {yaml_value(value)}\n"
+    assert yaml.safe_load(text) == {"key": value}
+    if shutil.which("ruby"):
+        program = "require 'yaml'; require 'json'; STDOUT.write(JSON.generate(YAML.safe_load(STDIN.read)))"
+        proc = subprocess.run(["ruby", "-e", program], input=text.encode(), capture_output=True,
+                              check=True)
+        assert json.loads(proc.stdout) == {"key": value}
+
+
+@pytest.mark.parametrize("bad", ["\ud800", "a\udfffb", {"k": ["\ud83d"]}])
+def test_a_lone_surrogate_has_no_yaml_or_json_form(bad):
+    for escape in (yaml_value, json_value):
+        with pytest.raises(UnsafeValue, match="lone UTF-16 surrogate"):
+            escape(bad)
