@@ -200,12 +200,15 @@ def read_spec(renderer: Renderer, target: Target, build: Path, region: str | Non
 def _manifest(build: Path, host: str) -> dict[str, Any]:
     from bootstrap.builddir import BuildDir, read_manifest
 
+    missing = BootstrapError(f"{build / host / 'manifest.json'} is missing: run bootstrap render "
+                             f"INVENTORY -o {build} first", host=host)
+    if not build.is_dir():
+        raise missing
     # Under the build's lock, checked: a corrupt or hostile manifest is a one-line error.
     with BuildDir.reading(build) as directory:
         manifest = read_manifest(directory, host)
     if manifest is None:
-        raise BootstrapError(f"{build / host / 'manifest.json'} is missing: run bootstrap render "
-                             f"INVENTORY -o {build} first", host=host)
+        raise missing
     return manifest
 
 
