@@ -85,9 +85,11 @@ def _checked(tag: str, construct: Any) -> Any:
 
 
 # Scalars only: the generator constructors (mappings, sequences) build their values lazily,
-# after the call a wrapper could guard, and report their own errors with a line.
+# after the call a wrapper could guard, and report their own errors with a line. Strings and
+# nulls cannot fail, and strings are most of a file: they keep the plain constructor.
+_NEVER_FAIL = {None, "tag:yaml.org,2002:str", "tag:yaml.org,2002:null"}
 for _tag, _construct in list(yaml.SafeLoader.yaml_constructors.items()):
-    if _tag is not None and not inspect.isgeneratorfunction(_construct):
+    if _tag not in _NEVER_FAIL and not inspect.isgeneratorfunction(_construct):
         _Loader.add_constructor(_tag, _checked(_tag, _construct))
 
 
