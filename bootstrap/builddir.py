@@ -227,9 +227,13 @@ class BuildDir:
         try:
             if fd is not None:
                 build._open_state(create=create)
-            if build.state is not None:
+            if build.state is not None and (create or os.access(".", os.W_OK,
+                                                                 dir_fd=build.state)):
                 build._lock(fcntl.LOCK_EX)
                 build.recover()
+            elif build.state is not None:  # --check of a build this user cannot write
+                build._lock(fcntl.LOCK_SH)
+                build._refuse_interrupted()
             yield build
         except OSError as exc:
             raise _os_error(path, exc) from None
@@ -249,9 +253,7 @@ class BuildDir:
             build._open_state(create=False)
             if build.state is not None:
                 build._lock(fcntl.LOCK_SH)
-                if _exists(JOURNAL, build.state):
-                    raise BootstrapError(f"{path} holds an interrupted render; run: bootstrap "
-                                         "render (it restores or completes the build)")
+                build._refuse_interrupted()
             yield build
         except OSError as exc:
             raise _os_error(path, exc) from None
@@ -275,6 +277,12 @@ class BuildDir:
                 raise BootstrapError(f"{self.path}/{STATE} is not the folder bootstrap keeps its "
                                      "state in (a link or a file?): remove it") from None
             raise
+
+    def _refuse_interrupted(self) -> None:
+        assert self.state is not None
+        if _exists(JOURNAL, self.state):
+            raise BootstrapError(f"{self.path} holds an interrupted render; run: bootstrap "
+                                 "render (it restores or completes the build)")
 
     def _lock(self, kind: int) -> None:
         assert self.state is not None

@@ -445,3 +445,19 @@ def test_a_file_the_previous_manifest_does_not_vouch_for_is_not_shown(tmp_path, 
     _no_secret(result, TOKEN)
     assert "web1/files/etc/app/app.ini: replaced; the previous file is not in the build's " \
            "manifest (not shown)" in result.out
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
+def test_check_of_a_build_this_user_cannot_write_reads_it(tmp_path, tree):
+    inv = inventory(tree)
+    out = tmp_path / "build"
+    assert run_cli("render", inv, "-o", out, env=ENV).rc == 0
+    for folder in [out, *(p for p in out.rglob("*") if p.is_dir())]:
+        folder.chmod(0o555)
+    try:
+        result = run_cli("render", inv, "-o", out, "--check", env=ENV)
+        assert result.rc == 0, result.err
+        assert ", 0 would change," in result.out
+    finally:
+        for folder in [out, *(p for p in out.rglob("*") if p.is_dir())]:
+            folder.chmod(0o755)
