@@ -58,6 +58,12 @@ def split(pattern: str) -> list[str]:
         parts = [pattern]
     else:
         parts = _COLON_TERM.findall(pattern)
+        # Ansible drops what no term can hold (an unclosed '[' or a ']') without a word, and
+        # then matches what remains: a mistyped limit would reach more hosts than meant.
+        stray = _COLON_TERM.sub("", pattern).replace(":", "").strip()
+        if stray:
+            raise BootstrapError(f"--limit {pattern!r}: {stray[0]!r} belongs to no host pattern "
+                                 "(an unclosed '[' or a stray ']'?)")
     return [p.strip() for p in parts if p.strip()]
 
 
