@@ -15,6 +15,7 @@ from support import waits
 from support.cli import ROOT, run_cli
 
 BENCHMARK = ROOT / "benchmarks" / "render_fleet.py"
+SCALE = ROOT / "benchmarks" / "inventory_scale.py"
 HEAVY = {"boto3", "botocore", "fabric", "paramiko", "testinfra"}
 
 
@@ -28,6 +29,15 @@ def test_render_benchmark_prints_the_ratio_line():
     found = re.fullmatch(r"ratio render/floor=(\d+\.\d\d) rerender/floor=(\d+\.\d\d)", lines[-1])
     assert found, lines[-1]
     assert all(float(x) > 0 for x in found.groups())
+
+
+def test_inventory_scale_benchmark_prints_the_ratio_line():
+    proc = subprocess.run([sys.executable, str(SCALE), "--hosts", "200", "--repeat", "1"],
+                          capture_output=True, text=True, timeout=waits.allowance(300), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    found = re.fullmatch(r"ratio group4x/group1x=(\d+\.\d\d) groups4x/groups1x=(\d+\.\d\d)",
+                         proc.stdout.splitlines()[-1])
+    assert found, proc.stdout
 
 
 def test_help_does_not_import_remote_libraries():

@@ -12,7 +12,6 @@ import json
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,19 +19,19 @@ import yaml
 from support.cli import ROOT, Result, write_tree
 
 MEMORY = 1 << 30  # bytes of address space: several times what a render of the example needs
-FAST = 30.0  # seconds: generous for a loaded machine; the inputs below take well under one
+# Seconds before a run counts as hung: far above what any input below needs on a loaded 2-core
+# machine, far below what the unbounded inputs would take. Speed itself is measured by
+# benchmarks/inventory_scale.py, not here.
+HUNG = 600
 
 
-def bounded(*args: str | Path, cwd: Path, seconds: float = FAST) -> Result:
-    """Run the CLI with its memory capped, and fail if it takes longer than ``seconds``."""
+def bounded(*args: str | Path, cwd: Path) -> Result:
+    """Run the CLI with its memory capped, so an input that blows up fails instead of paging."""
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
 
-    start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "bootstrap", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=seconds * 4, preexec_fn=cap)
-    elapsed = time.monotonic() - start
-    assert elapsed < seconds, f"took {elapsed:.1f}s"
+                          capture_output=True, text=True, timeout=HUNG, preexec_fn=cap)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -183,7 +182,7 @@ def test_deeper_nesting_in_yaml_or_json_is_one_error(name, text, where, tmp_path
 ])
 def test_a_host_range_of_millions_fails_before_expanding(pattern, count, tmp_path):
     write_tree(tmp_path / "inv", {"hosts.yml": f"web:\n  hosts:\n    {pattern}:\n"})
-    error = one_error(bounded("inventory", "inv", "--list", cwd=tmp_path, seconds=10))
+    error = one_error(bounded("inventory", "inv", "--list", cwd=tmp_path))
     assert error == (f"error: inv/hosts.yml:3: host pattern {pattern!r}: the pattern stands for "
                      f"{count} hosts, more than the limit of 250,000")
 
@@ -218,7 +217,7 @@ def test_a_file_over_64_mib_is_refused_before_it_is_read(where, tmp_path):
     big.parent.mkdir(parents=True, exist_ok=True)
     with big.open("wb") as handle:  # sparse: no disk space, and nothing to read if it is refused
         handle.truncate(64 * 2**20 + 1)
-    error = one_error(bounded("inventory", "inv", "--list", cwd=tmp_path, seconds=10))
+    error = one_error(bounded("inventory", "inv", "--list", cwd=tmp_path))
     assert error == f"error: inv/{where}: file larger than the limit of 64 MiB (split it into several files)"
 
 
@@ -268,21 +267,21 @@ def test_more_than_10000_inventory_files(tmp_path):
     assert error == "error: inv: more than 10,000 inventory files in the folder (the limit)"
 
 
-def test_one_group_of_50000_hosts_loads_in_linear_time(tmp_path):
-    """Each host listed checks the group's membership: with a list that was 50,000 ** 2 / 2
-    comparisons (over a minute); with an ordered set it is a few seconds on a busy machine."""
+def test_one_group_of_50000_hosts_loads(tmp_path):
+    """Each host listed checks the group's membership (an ordered set: a list made this
+    quadratic, over a minute; benchmarks/inventory_scale.py measures the growth)."""
     lines = ["all:", "  vars:", "    bootstrap_roles: [base]", "  children:", "    web:",
              "      hosts:"]
     lines += [f"        web{i:05}:" for i in range(50_000)]
     lines += ["    even:", "      hosts:"] + [f"        web{i:05}:" for i in range(0, 50_000, 2)]
     write_tree(tmp_path / "inv", {"hosts.yml": "\n".join(lines) + "\n"})
-    result = bounded("inventory", "inv", "--list", cwd=tmp_path, seconds=45)
+    result = bounded("inventory", "inv", "--list", cwd=tmp_path)
     assert result.rc == 0, result.err
     listed = json.loads(result.out)
     assert len(listed["web"]["hosts"]) == 50_000 and len(listed["even"]["hosts"]) == 25_000
 
 
-def test_hosts_in_2000_groups_each_resolve_in_linear_time(tmp_path):
+def test_hosts_in_2000_groups_each_resolve(tmp_path):
     """Twenty hosts, each in its own set of 1,999 groups of one depth and priority, every group
     setting a key: the check for ties between groups compared every key with every group
     (2,000 ** 2 per host, over a minute in all); it now looks keys up."""
@@ -292,7 +291,7 @@ def test_hosts_in_2000_groups_each_resolve_in_linear_time(tmp_path):
                   "        shared: same", "      hosts:"]
         lines += [f"        h{host:02}:" for host in range(20) if host != group]
     write_tree(tmp_path / "inv", {"hosts.yml": "\n".join(lines) + "\n"})
-    result = bounded("render", "inv", "-o", "build", cwd=tmp_path, seconds=45)
+    result = bounded("render", "inv", "-o", "build", cwd=tmp_path)
     assert result.rc == 0, result.err[-2000:]
     assert "warning" not in result.err
     host = json.loads((tmp_path / "build/h00/files/etc/bootstrap/host.json").read_text())
