@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bootstrap.inventory import Inventory
+from bootstrap.inventory.loading import Inventory
 
 
 def one_group(folder: Path, hosts: int) -> Path:

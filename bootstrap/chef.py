@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bootstrap.errors import BootstrapError, did_you_mean
+from bootstrap.hosts.secrets import SecretRef
 from bootstrap.iam import location_name
 from bootstrap.render import Target
-from bootstrap.secrets import SecretRef
 from bootstrap.settings.chef import Chef, S3Location
 
 VALIDATION_OBJECT = "validation.pem"

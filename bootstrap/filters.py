@@ -12,7 +12,7 @@ import re
 import shlex
 from typing import Any
 
-from bootstrap.secrets import SecretRef, revealed_any, secret_aware
+from bootstrap.hosts.secrets import SecretRef, revealed_any, secret_aware
 
 # Filters whose output is always quoted print the placeholder inside their quotes.
 _quoted = functools.partial(secret_aware, quoted=True)

@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 
 from bootstrap.build import MANIFEST
 from bootstrap.builddir import BuildDir, read_manifest
-from bootstrap.inventory import Inventory
-from bootstrap.model import Connection
-from bootstrap.patterns import select
+from bootstrap.hosts.model import Connection
+from bootstrap.hosts.secrets import SecretRef, redacted
+from bootstrap.inventory.loading import Inventory
+from bootstrap.inventory.patterns import select
 from bootstrap.render import Renderer
 from bootstrap.roles import Registry
-from bootstrap.secrets import SecretRef, redacted
 
 T = TypeVar("T")
 REDACTED = "<secret>"

@@ -40,8 +40,8 @@ import yaml
 
 from bootstrap.aws import Api, CallFailed, Shown
 from bootstrap.errors import BootstrapError, Origin
+from bootstrap.hosts.secrets import SecretRef
 from bootstrap.render import Renderer, Target
-from bootstrap.secrets import SecretRef
 from bootstrap.settings.aws import Aws
 
 ROLE = "ec2-instance"
@@ -144,8 +144,8 @@ class Ledger:
 def selected_targets(source: Path, patterns: list[str],
                      secret_dirs: tuple[Path, ...] = ()) -> tuple[Renderer, list[Target]]:
     """The typed hosts that HOST... selects (names or Ansible patterns), in inventory order."""
-    from bootstrap.inventory import Inventory
-    from bootstrap.patterns import select
+    from bootstrap.inventory.loading import Inventory
+    from bootstrap.inventory.patterns import select
 
     inventory = Inventory(source)
     renderer = Renderer(inventory, secret_dirs)

@@ -17,11 +17,11 @@ import jinja2
 
 from bootstrap.errors import BootstrapError, Origin
 from bootstrap.filters import FILTERS, UnsafeValue
-from bootstrap.inventory import ROLES_KEY, Host, Inventory
-from bootstrap.model import NAMESPACES, Connection, validate
+from bootstrap.hosts.model import NAMESPACES, Connection, validate
+from bootstrap.hosts.secrets import Revealed, bind, contains_reference, placeholders, revealing
+from bootstrap.inventory.loading import ROLES_KEY, Host, Inventory
 from bootstrap.paths import search_path
 from bootstrap.roles import ArtifactSpec, Registry, Role
-from bootstrap.secrets import Revealed, bind, contains_reference, placeholders, revealing
 
 TEMPLATE_SUFFIX = ".j2"
 

@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.errors import BootstrapError, Origin, did_you_mean
+from bootstrap.inventory.yamlfile import YamlFile
 from bootstrap.paths import search_path
-from bootstrap.yamlfile import YamlFile
 
 ROLE_KEYS = {"description", "namespace", "model", "context", "finalize", "fleet", "defaults",
              "artifacts", "apply"}

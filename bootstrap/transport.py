@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bootstrap.model import Connection
+    from bootstrap.hosts.model import Connection
 
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 _CHUNK = 32768

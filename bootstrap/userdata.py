@@ -41,8 +41,8 @@ from typing import Any
 import yaml
 
 from bootstrap.errors import BootstrapError
+from bootstrap.hosts.secrets import SecretRef
 from bootstrap.render import Artifact, Target
-from bootstrap.secrets import SecretRef
 from bootstrap.settings.cloud_init import SUDO_ALL, CloudInit, default_names
 
 ROLE = "cloud-init"

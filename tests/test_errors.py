@@ -8,7 +8,7 @@ from pathlib import Path
 from support.cli import run_cli
 
 SETTINGS = '''
-from bootstrap.model import Settings
+from bootstrap.hosts.model import Settings
 
 
 class Limits(Settings):

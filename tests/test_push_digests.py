@@ -21,7 +21,7 @@ from support import waits
 from support.cli import run_cli, write_tree
 
 from bootstrap.fleet import FleetHost
-from bootstrap.model import Connection
+from bootstrap.hosts.model import Connection
 from bootstrap.push import HostResult, PushOptions, _install
 from bootstrap.transport import Result
 

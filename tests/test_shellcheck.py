@@ -37,7 +37,7 @@ def scripts_inventory(tree) -> Path:
               - {template: scripts/notes.j2, dest: /etc/notes.sh}
             """,
         "roles/scripts/settings.py": """
-            from bootstrap.model import Secret, Settings
+            from bootstrap.hosts.model import Secret, Settings
 
 
             class Scripts(Settings):

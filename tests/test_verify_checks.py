@@ -87,7 +87,7 @@ def test_check_outcomes_follow_pytest(tmp_path: Path) -> None:
     """What a checks.py author can rely on: pytest's marks, outcomes and assertion messages."""
     from bootstrap.checks import collect, load_module
     from bootstrap.fleet import FleetHost, Redactor
-    from bootstrap.model import Connection
+    from bootstrap.hosts.model import Connection
     from bootstrap.verify import _run
 
     path = tmp_path / "checks.py"

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from bootstrap.dx import importer
     from bootstrap.errors import BootstrapError
-    from bootstrap.yamlfile import dump
+    from bootstrap.inventory.yamlfile import dump
 
     if args.connection_id or args.vif_id:
         if args.file:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bootstrap.secrets import add_secrets_dir_option
+from bootstrap.hosts.secrets import add_secrets_dir_option
 
 if TYPE_CHECKING:
     from bootstrap.launch import Spec

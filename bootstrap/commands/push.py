@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bootstrap.secrets import add_secrets_dir_option
+from bootstrap.hosts.secrets import add_secrets_dir_option
 from bootstrap.transport import DEFAULT_KNOWN_HOSTS
 
 HELP = "copy each host's built files over SSH (only what differs on the host), then apply"

@@ -16,7 +16,7 @@ from typing import Any
 
 from bootstrap.dx.capabilities import KEY_LIMITS, TITLES, gap_for
 from bootstrap.errors import BootstrapError
-from bootstrap.secrets import SecretRef
+from bootstrap.hosts.secrets import SecretRef
 from bootstrap.settings.dx import (
     ADVERTISE_LIMIT,
     JUNOS_L2_OVERHEAD,

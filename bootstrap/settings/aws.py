@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from bootstrap.model import KeyProblem, Settings, matching
-from bootstrap.settings.syntax import refuse_lone_surrogates
+from bootstrap.hosts.model import KeyProblem, Settings, matching
+from bootstrap.hosts.syntax import refuse_lone_surrogates
 
 REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d")
 AMI = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
-from bootstrap.model import KeyProblem, Secret, Settings, matching
-from bootstrap.secrets import SecretRef
-from bootstrap.settings.syntax import refuse_lone_surrogates
+from bootstrap.hosts.model import KeyProblem, Secret, Settings, matching
+from bootstrap.hosts.secrets import SecretRef
+from bootstrap.hosts.syntax import refuse_lone_surrogates
 
 # Chef's own rules: lib/chef/mixin/params_validate.rb and the server's name checks
 # (chef_regex.erl). A node registers a client of its own name, and the server's client names

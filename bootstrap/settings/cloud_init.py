@@ -4,7 +4,7 @@ Every name that ends up in a command or a system file (host names, user and grou
 names, device paths, sudo rules, SSH keys) is checked against the syntax its consumer accepts, so
 a value carrying ``$(...)``, backticks, quotes, ``;`` or a line break is an error that names the
 key, never a command that runs. Values that land in a field of a line-oriented file are checked
-against that file's own rules (:mod:`bootstrap.settings.syntax`): the RAID1 mount point against
+against that file's own rules (:mod:`bootstrap.hosts.syntax`): the RAID1 mount point against
 fstab's, sudo rules against sudoers', SSH keys against authorized_keys', the shell and the
 comment against /etc/passwd's. Names the consumers give a meaning of their own (cloud-init's
 ``default`` user, system accounts, the root disk, the folders the OS lives in) are refused.
@@ -27,8 +27,8 @@ from pydantic import (
     model_validator,
 )
 
-from bootstrap.model import KeyProblem, Secret, Settings, matching
-from bootstrap.settings import syntax
+from bootstrap.hosts import syntax
+from bootstrap.hosts.model import KeyProblem, Secret, Settings, matching
 
 # RFC 1123 label; an FQDN is labels joined by dots, at most 253 characters.
 LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -178,7 +178,7 @@ PackageName = Annotated[str, matching(PACKAGE, "package name")]
 Version = Annotated[str, matching(VERSION, "package version")]
 Device = Annotated[str, matching(DEVICE, "device path under /dev"), AfterValidator(_device)]
 # A package is a name or [name, version]; the shape picks the branch, so an error names the bad
-# item itself. The tags are the names bootstrap.model leaves out of error key paths.
+# item itself. The tags are the names bootstrap.hosts.model leaves out of error key paths.
 Package = Annotated[
     Annotated[PackageName, Tag("str")] | Annotated[tuple[PackageName, Version], Tag("list[str]")],
     Discriminator(lambda v: "list[str]" if isinstance(v, list | tuple) else "str"),

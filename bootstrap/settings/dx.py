@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from bootstrap.dx.capabilities import CEILINGS, GAPS, LINUX_PLATFORMS, PLATFORMS, TITLES, gap_for
-from bootstrap.model import KeyProblem, Secret, Settings
+from bootstrap.hosts.model import KeyProblem, Secret, Settings
 
 AS_TRANS = 23456
 LAST_2BYTE_ASN = 65535

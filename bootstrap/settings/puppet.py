@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from bootstrap.model import KeyProblem, Secret, Settings, matching
-from bootstrap.settings.syntax import refuse_lone_surrogates
+from bootstrap.hosts.model import KeyProblem, Secret, Settings, matching
+from bootstrap.hosts.syntax import refuse_lone_surrogates
 
 # RFC 1123 host names (an IPv4 address matches too): what puppet.conf's server settings hold.
 HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

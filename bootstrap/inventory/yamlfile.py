@@ -25,8 +25,8 @@ from typing import Any
 
 import yaml
 
-from bootstrap import limits
 from bootstrap.errors import BootstrapError, Origin
+from bootstrap.inventory import limits
 
 try:
     _Base: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]

@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bootstrap import hostnames, limits
 from bootstrap.errors import BootstrapError, Origin
-from bootstrap.yamlfile import KeyPath, YamlFile, json_key
+from bootstrap.inventory import hostnames, limits
+from bootstrap.inventory.yamlfile import KeyPath, YamlFile, json_key
 
 ROLES_KEY = "bootstrap_roles"
 # Extensions Ansible's host_group_vars plugin tries, in order; the first that exists wins.

@@ -1,15 +1,22 @@
-"""What ``bootstrap inventory`` prints: Ansible's --list shape, one host, or one key explained."""
+"""``bootstrap inventory SOURCE``: Ansible's --list shape, one host, or one key explained."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import datetime
 import json
-from typing import Any
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from bootstrap.inventory import Inventory
-from bootstrap.secrets import redacted
-from bootstrap.yamlfile import json_key
+from bootstrap.hosts.secrets import redacted
+from bootstrap.inventory.yamlfile import json_key
+
+if TYPE_CHECKING:
+    from bootstrap.inventory.loading import Inventory
+
+HELP = "show the inventory as Ansible resolves it"
 
 # Names Ansible computes itself (inventory_hostname, groups, ...): ansible-inventory drops them
 # from a host's vars whatever the inventory says (constants.py INTERNAL_STATIC_VARS).
@@ -23,6 +30,44 @@ ANSIBLE_INTERNAL_VARS = frozenset({
     "inventory_hostname_short", "groups", "group_names", "hostvars", "playbook_dir", "play_hosts",
     "role_name", "role_names", "role_path", "role_uuid",
 })
+
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inventory", help="inventory file or folder")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--list", action="store_true",
+                      help="all groups and host vars, in ansible-inventory --list shape (default)")
+    mode.add_argument("--host", metavar="NAME", help="one host's resolved vars, secrets redacted")
+    mode.add_argument("--explain", nargs=2, metavar=("NAME", "KEY"),
+                      help="which file:line set KEY for host NAME, and what it overrode")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bootstrap.inventory.loading import Inventory
+
+    inv = Inventory(Path(args.inventory))
+    for warning in inv.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.explain:
+        host, key = args.explain
+        for warning in inv.conflicts(inv.host(host)):
+            if f"key {key}:" in warning:
+                print(f"warning: {warning}", file=sys.stderr)
+        sys.stdout.write(explain(inv, host, key))
+    elif args.host:
+        for warning in inv.conflicts(inv.host(args.host)):
+            print(f"warning: {warning}", file=sys.stderr)
+        print(json.dumps(host_vars(inv, args.host), indent=4, sort_keys=True))
+    else:
+        seen: set[str] = set()
+        for host in inv.hosts.values():
+            for warning in inv.conflicts(host):
+                if warning not in seen:
+                    seen.add(warning)
+                    print(f"warning: {warning}", file=sys.stderr)
+        print(json.dumps(ansible_list(inv), indent=4, sort_keys=True))
+    return 0
 
 
 def ansible_list(inventory: Inventory) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import binascii
 import re
 from typing import Any
 
-from bootstrap.model import KeyProblem
+from bootstrap.hosts.model import KeyProblem
 
 # -- text that no file can hold ---------------------------------------------------------------
 

@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 
 from bootstrap.errors import BootstrapError, Origin, did_you_mean
-from bootstrap.inventory import Group, Inventory, parse_address
-from bootstrap.yamlfile import read_file
+from bootstrap.inventory.loading import Group, Inventory, parse_address
+from bootstrap.inventory.yamlfile import read_file
 
 # 'name[3]', 'name[-1]', 'name[1:]', 'name[0:2]' (inclusive); '[x-y]' is the old spelling.
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bootstrap import limits
+from bootstrap.inventory import limits
 
 # The build's folder for fleet-wide files (bootstrap.build.FLEET); compared by folder_key, since
 # '_FLEET' is the same folder on a case-insensitive file system.

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from bootstrap.errors import BootstrapError, Origin, did_you_mean
-from bootstrap.secrets import SecretRef
+from bootstrap.hosts.secrets import SecretRef
 
 # Our namespaces: unknown keys inside them are errors; every other variable passes through.
 NAMESPACES = ("bootstrap_roles", "cloud_init", "puppet", "chef", "dx", "aws")
