@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.errors import BootstrapError, Origin
-from bootstrap.roles import Registry
+from bootstrap.render.registry import Registry
 
 FIXTURES = ("host", "hostvars", "manifest")
 MANIFEST_LABEL = "manifest"

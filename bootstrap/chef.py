@@ -25,7 +25,7 @@ from typing import Any
 from bootstrap.errors import BootstrapError, did_you_mean
 from bootstrap.hosts.secrets import SecretRef
 from bootstrap.iam import location_name
-from bootstrap.render import Target
+from bootstrap.render.renderer import Target
 from bootstrap.settings.chef import Chef, S3Location
 
 VALIDATION_OBJECT = "validation.pem"

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bootstrap.build import MANIFEST
-from bootstrap.builddir import BuildDir, read_manifest
+from bootstrap.build.directory import BuildDir, read_manifest
+from bootstrap.build.planner import MANIFEST
 from bootstrap.hosts.model import Connection
 from bootstrap.hosts.secrets import SecretRef, redacted
 from bootstrap.inventory.loading import Inventory
 from bootstrap.inventory.patterns import select
-from bootstrap.render import Renderer
-from bootstrap.roles import Registry
+from bootstrap.render.registry import Registry
+from bootstrap.render.renderer import Renderer
 
 T = TypeVar("T")
 REDACTED = "<secret>"

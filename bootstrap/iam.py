@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bootstrap.errors import BootstrapError
-from bootstrap.render import Artifact, Target
+from bootstrap.render.renderer import Artifact, Target
 from bootstrap.settings.chef import S3Location
 
 ROLE = "chef-client"

@@ -41,7 +41,7 @@ import yaml
 from bootstrap.aws import Api, CallFailed, Shown
 from bootstrap.errors import BootstrapError, Origin
 from bootstrap.hosts.secrets import SecretRef
-from bootstrap.render import Renderer, Target
+from bootstrap.render.renderer import Renderer, Target
 from bootstrap.settings.aws import Aws
 
 ROLE = "ec2-instance"
@@ -198,7 +198,7 @@ def read_spec(renderer: Renderer, target: Target, build: Path, region: str | Non
 
 
 def _manifest(build: Path, host: str) -> dict[str, Any]:
-    from bootstrap.builddir import BuildDir, read_manifest
+    from bootstrap.build.directory import BuildDir, read_manifest
 
     missing = BootstrapError(f"{build / host / 'manifest.json'} is missing: run bootstrap render "
                              f"INVENTORY -o {build} first", host=host)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bootstrap.errors import BootstrapError
-from bootstrap.render import Target
+from bootstrap.render.renderer import Target
 from bootstrap.settings.puppet import BOOT_EXTENSION, DEFAULT_MAJOR, Puppet
 
 FAMILIES = ("debian", "redhat")

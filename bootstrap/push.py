@@ -25,7 +25,7 @@ from typing import Any
 
 from bootstrap import filestate
 from bootstrap.fleet import FleetHost
-from bootstrap.roles import Registry
+from bootstrap.render.registry import Registry
 from bootstrap.transport import Result, Session, SshOptions, TransportError, connect
 
 PENDING = "/var/lib/bootstrap/apply-pending"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bootstrap.render import Target
+from bootstrap.render.renderer import Target
 
 
 def context(target: Target, settings: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from bootstrap.aws import Api, CallFailed
 from bootstrap.errors import BootstrapError
 from bootstrap.launch import HOST_TAG, find_instances, launch_region
-from bootstrap.render import Target
+from bootstrap.render.renderer import Target
 
 
 def cleanup_commands(target: Target, instance_id: str) -> list[str]:

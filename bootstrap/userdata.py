@@ -1,7 +1,7 @@
 """User-data: one merged ``#cloud-config``, the roles' scripts, MIME, gzip, the size limit.
 
 The cloud-init role's ``finalize`` builds each host's user-data from the artifacts of all its
-roles (see :mod:`bootstrap.roles` for the ``userdata`` kinds):
+roles (see :mod:`bootstrap.render.registry` for the ``userdata`` kinds):
 
 * ``cloud-config`` fragments (YAML mappings) and the ``cloud_init`` settings are merged into
   **one** ``#cloud-config`` part, in role order, by these rules: lists append, mappings merge
@@ -42,7 +42,7 @@ import yaml
 
 from bootstrap.errors import BootstrapError
 from bootstrap.hosts.secrets import SecretRef
-from bootstrap.render import Artifact, Target
+from bootstrap.render.renderer import Artifact, Target
 from bootstrap.settings.cloud_init import SUDO_ALL, CloudInit, default_names
 
 ROLE = "cloud-init"

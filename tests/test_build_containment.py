@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from support.cli import run_cli
 
-from bootstrap import build
-from bootstrap.builddir import BuildDir
+from bootstrap.build import planner
+from bootstrap.build.directory import BuildDir
 from bootstrap.errors import BootstrapError
 
 TOKEN = "tok-Very-Secret-42"
@@ -328,33 +328,33 @@ def test_output_in_a_read_only_folder_is_one_line(tmp_path, tree):
 @pytest.mark.parametrize("name", ["..", ".", "a/b", "/abs", "", "x" * 256, "é" * 128, "nul\x00",
                                   ".hidden", "new\nline", "tab\there"])
 def test_the_writer_refuses_a_host_name_that_is_not_one_plain_folder(name, tmp_path):
-    entries = build.host_entries("h", [], [])
+    entries = planner.host_entries("h", [], [])
     with BuildDir.writing(tmp_path / "build") as directory, pytest.raises(BootstrapError) as err:
-        build.plan(directory, {name: entries}, prune=False)
+        planner.plan(directory, {name: entries}, prune=False)
     assert "cannot be a folder of the build" in str(err.value)
 
 
 @pytest.mark.parametrize("path", ["files/../../x", "/etc/x", "files//x", "files/./x", "",
                                   "files/" + "y" * 256, "files/a\x00b", "files/.."])
 def test_the_writer_refuses_a_file_path_that_leaves_the_host_folder(path, tmp_path):
-    entries = [build.Entry.of(path, b"x", 0o644)]
+    entries = [planner.Entry.of(path, b"x", 0o644)]
     with BuildDir.writing(tmp_path / "build") as directory, pytest.raises(BootstrapError) as err:
-        build.plan(directory, {"h": entries}, prune=False)
+        planner.plan(directory, {"h": entries}, prune=False)
     assert "cannot be written inside the host folder" in str(err.value)
     assert not any((tmp_path / "build").glob("h*"))
 
 
 def test_a_secret_file_without_a_redacted_copy_is_never_diffed(tmp_path):
-    secret = build.Entry.of("files/etc/key", b"hunter2\n", 0o600, True)
+    secret = planner.Entry.of("files/etc/key", b"hunter2\n", 0o600, True)
     with BuildDir.writing(tmp_path / "build") as directory:
-        plan = build.plan(directory, {"h": [secret]}, prune=False)
-        assert build.diff(plan, directory) == "h/files/etc/key: a secret file changed (not shown)\n"
+        plan = planner.plan(directory, {"h": [secret]}, prune=False)
+        assert planner.diff(plan, directory) == "h/files/etc/key: a secret file changed (not shown)\n"
 
 
 def test_the_writer_refuses_a_path_that_is_both_a_file_and_a_folder(tmp_path):
-    entries = [build.Entry.of("files/etc", b"x", 0o644), build.Entry.of("files/etc/a", b"", 0o644)]
+    entries = [planner.Entry.of("files/etc", b"x", 0o644), planner.Entry.of("files/etc/a", b"", 0o644)]
     with BuildDir.writing(tmp_path / "build") as directory, pytest.raises(BootstrapError) as err:
-        build.plan(directory, {"h": entries}, prune=False)
+        planner.plan(directory, {"h": entries}, prune=False)
     assert "files/etc would be both a file and a folder" in str(err.value)
 
 

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from bootstrap.filters import UnsafeValue, ini, json_value, ruby, shell, yaml_value
+from bootstrap.render.filters import UnsafeValue, ini, json_value, ruby, shell, yaml_value
 
 NASTY = [
     "plain",

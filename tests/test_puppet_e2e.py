@@ -358,7 +358,7 @@ def run_checks(container: str, build: Path) -> None:
     testinfra on the bootstrapped container."""
     testinfra = pytest.importorskip("testinfra")
     from bootstrap.checks import Library
-    from bootstrap.roles import Registry
+    from bootstrap.render.registry import Registry
 
     inventory = build.parent.parent / "inv-app1"
     manifest = json.loads((build / "manifest.json").read_text())

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from bootstrap.hosts.secrets import add_secrets_dir_option
 
 if TYPE_CHECKING:
-    from bootstrap import build
+    from bootstrap.build import planner
 
 HELP = "render every host's files into the build directory"
 EXIT_CHANGES = 2
@@ -19,7 +19,7 @@ EXIT_CHANGES = 2
 
 @dataclass(frozen=True)
 class Outcome:
-    plan: build.Plan
+    plan: planner.Plan
     written: bool
     diff: str = ""
 
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bootstrap.build import FLEET, MANIFEST
+    from bootstrap.build.planner import FLEET, MANIFEST
 
     outcome = render_build(Path(args.inventory), Path(args.output), limit=args.limit,
                            write=not args.check, diff=args.diff or args.check,
@@ -70,18 +70,18 @@ def render_build(source: Path, outdir: Path, *, limit: str | None = None,
 
     ``diff`` computes the redacted diff against the previous build before anything is written.
     """
-    from bootstrap import build
-    from bootstrap.builddir import BuildDir
+    from bootstrap.build import planner
+    from bootstrap.build.directory import BuildDir
     from bootstrap.inventory.loading import Inventory
     from bootstrap.inventory.patterns import select
-    from bootstrap.render import Renderer
+    from bootstrap.render.renderer import Renderer
 
     inventory = Inventory(source)
     for warning in inventory.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     names = select(inventory, limit)
     renderer = Renderer(inventory, secret_dirs)
-    builds: dict[str, list[build.Entry]] = {}
+    builds: dict[str, list[planner.Entry]] = {}
     targets = []
     warned: set[str] = set()
     for name in names:
@@ -92,19 +92,19 @@ def render_build(source: Path, outdir: Path, *, limit: str | None = None,
                 print(f"warning: {warning}", file=sys.stderr)
         target = renderer.target(host)
         targets.append(target)
-        builds[name] = build.host_entries(name, target.roles, renderer.render(target))
+        builds[name] = planner.host_entries(name, target.roles, renderer.render(target))
         for warning in renderer.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         renderer.warnings.clear()
     fleet = renderer.render_fleet(targets)
     if fleet or limit is None:
-        builds[build.FLEET] = build.host_entries(build.FLEET, [], fleet)
+        builds[planner.FLEET] = planner.host_entries(planner.FLEET, [], fleet)
     # Planned under the lock: another render may have changed the build meanwhile.
     with BuildDir.writing(outdir, create=write) as directory:
-        plan = build.plan(directory, builds, prune=limit is None)
+        plan = planner.plan(directory, builds, prune=limit is None)
         for warning in plan.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        text = build.diff(plan, directory) if diff else ""
+        text = planner.diff(plan, directory) if diff else ""
         if write and (plan.changed or plan.write_state):
-            build.apply(plan, directory)
+            planner.apply(plan, directory)
     return Outcome(plan, write and plan.changed, text)

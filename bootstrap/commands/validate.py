@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import fnmatch
 
-    from bootstrap.builddir import BuildDir, read_manifest
+    from bootstrap.build.directory import BuildDir, read_manifest
     from bootstrap.checkers import all_checkers, install_hint
     from bootstrap.errors import BootstrapError
 

@@ -26,7 +26,7 @@ import unicodedata
 
 from bootstrap.inventory import limits
 
-# The build's folder for fleet-wide files (bootstrap.build.FLEET); compared by folder_key, since
+# The build's folder for fleet-wide files (bootstrap.build.planner.FLEET); compared by folder_key, since
 # '_FLEET' is the same folder on a case-insensitive file system.
 FLEET_FOLDER = "_fleet"
 _GROUPS = {

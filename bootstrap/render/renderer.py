@@ -2,7 +2,7 @@
 
 Decisions are made in Python (a role's ``context`` function on its validated settings) and handed
 to templates as plain values; templates only print, through the escaping filters of
-:mod:`bootstrap.filters`.
+:mod:`bootstrap.render.filters`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import Any
 import jinja2
 
 from bootstrap.errors import BootstrapError, Origin
-from bootstrap.filters import FILTERS, UnsafeValue
 from bootstrap.hosts.model import NAMESPACES, Connection, validate
 from bootstrap.hosts.secrets import Revealed, bind, contains_reference, placeholders, revealing
 from bootstrap.inventory.loading import ROLES_KEY, Host, Inventory
 from bootstrap.paths import search_path
-from bootstrap.roles import ArtifactSpec, Registry, Role
+from bootstrap.render.filters import FILTERS, UnsafeValue
+from bootstrap.render.registry import ArtifactSpec, Registry, Role
 
 TEMPLATE_SUFFIX = ".j2"
 

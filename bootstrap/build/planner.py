@@ -10,7 +10,7 @@ DIR/.bootstrap/                       the writer's lock, journal and record of h
 ```
 
 Every host renders in memory before anything is written, so a failed render leaves the previous
-build exactly as it was. The writer (:mod:`bootstrap.builddir`) stages every changed file, then
+build exactly as it was. The writer (:mod:`bootstrap.build.directory`) stages every changed file, then
 moves them all into place as one journaled transaction that a killed render's successor rolls
 back; unchanged files are not touched, so their mtime stays. The previous build is read as
 untrusted input: its manifests are checked, and nothing is read or written through a link.
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bootstrap.builddir import (
+from bootstrap.build.directory import (
     HOSTS,
     MANIFEST,
     STATE,
@@ -41,7 +41,7 @@ from bootstrap.builddir import (
     write_file,
 )
 from bootstrap.errors import BootstrapError
-from bootstrap.render import Artifact
+from bootstrap.render.renderer import Artifact
 
 FLEET = "_fleet"
 REDACTED = ".redacted"
@@ -251,7 +251,7 @@ def _intact(tree: Tree, entry: Entry) -> bool:
 
 
 def apply(plan: Plan, build: BuildDir) -> None:
-    """Write the plan as one transaction (see :mod:`bootstrap.builddir`).
+    """Write the plan as one transaction (see :mod:`bootstrap.build.directory`).
 
     A host folder that does not exist yet is staged whole and moved into place with one rename;
     in an existing folder each changed file is staged and renamed over its target, the old one
