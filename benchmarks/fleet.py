@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests" / "fleet"))
 from fleet_hosts import Fleet, docker  # noqa: E402
 from support.cli import write_tree  # noqa: E402
 
-from bootstrap.programs import which  # noqa: E402
+from bootstrap.validate.programs import which  # noqa: E402
 
 TOKEN = "bench-token-0123456789"
 

@@ -334,7 +334,7 @@ def test_an_instance_without_a_role_is_told_so(lab, boot):
 def test_the_role_checks_pass_on_the_bootstrapped_node_and_see_a_leftover_key(lab, boot):
     import testinfra
 
-    from bootstrap.checks import load_module
+    from bootstrap.fleet.checks import load_module
 
     build = render(lab.work, {"web1": {}})
     node = boot(build, "web1", instance_role(lab, build, "chef-fleet-bootstrap_chef+fleet"))

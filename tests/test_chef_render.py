@@ -15,7 +15,7 @@ import yaml
 from support import waits
 from support.cli import ROOT, run_cli
 
-from bootstrap.checkers.chef import read_client_rb, read_json
+from bootstrap.validate.checkers.chef import read_client_rb, read_json
 
 KEY = ROOT / "inventory" / "secrets" / "chef-demo-validator.pem"
 BASE = {

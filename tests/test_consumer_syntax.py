@@ -21,8 +21,8 @@ import pytest
 import yaml
 from support.cli import ROOT, run_cli
 
-from bootstrap.checkers.chef import read_client_rb, read_json
-from bootstrap.checkers.puppet import print_settings, read_csr_attributes
+from bootstrap.validate.checkers.chef import read_client_rb, read_json
+from bootstrap.validate.checkers.puppet import print_settings, read_csr_attributes
 
 KEY = ROOT / "inventory" / "secrets" / "chef-demo-validator.pem"
 # Characters that change a line-oriented file's meaning, and text that would run if anything

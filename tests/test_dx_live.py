@@ -16,8 +16,8 @@ from dx.routers import KEYS, changed, router, write_inventory
 from support import waits
 from support.cli import ROOT, run_cli
 
-from bootstrap.checks import load_module
 from bootstrap.dx import capabilities
+from bootstrap.fleet.checks import load_module
 
 PLATFORMS = ("frr", "bird", "openbgpd")
 ESTABLISH_TIMEOUT = 40

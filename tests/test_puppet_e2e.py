@@ -357,7 +357,7 @@ def run_checks(container: str, build: Path) -> None:
     """What ``bootstrap verify`` runs: the build's file checks and the role's checks, through
     testinfra on the bootstrapped container."""
     testinfra = pytest.importorskip("testinfra")
-    from bootstrap.checks import Library
+    from bootstrap.fleet.checks import Library
     from bootstrap.render.registry import Registry
 
     inventory = build.parent.parent / "inv-app1"

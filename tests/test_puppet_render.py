@@ -23,7 +23,6 @@ import yaml
 from support import waits
 from support.cli import ROOT, run_cli
 
-from bootstrap.checkers.puppet import print_settings, read_csr_attributes
 from bootstrap.puppet import (
     OPENVOX_DEBS,
     OPENVOX_RPMS,
@@ -31,6 +30,7 @@ from bootstrap.puppet import (
     PUPPET_RPMS,
     install_plan,
 )
+from bootstrap.validate.checkers.puppet import print_settings, read_csr_attributes
 
 pytestmark = pytest.mark.skipif(shutil.which("puppet") is None, reason="puppet is not installed")
 

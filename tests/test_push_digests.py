@@ -20,10 +20,10 @@ import pytest
 from support import waits
 from support.cli import run_cli, write_tree
 
-from bootstrap.fleet import FleetHost
+from bootstrap.fleet.pool import FleetHost
+from bootstrap.fleet.push import HostResult, PushOptions, _install
+from bootstrap.fleet.transport import Result
 from bootstrap.hosts.model import Connection
-from bootstrap.push import HostResult, PushOptions, _install
-from bootstrap.transport import Result
 
 SECRET = "7"
 

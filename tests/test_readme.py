@@ -39,7 +39,7 @@ from support.cli import ROOT
 from support.cloud import AMIS, REGION
 from support.moto import FAKE_CREDENTIALS, MotoServer, admin_client, moto_server
 
-from bootstrap.checkers import PROVIDERS, all_checkers
+from bootstrap.validate.registry import PROVIDERS, all_checkers
 
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```$", re.M | re.S)

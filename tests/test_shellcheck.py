@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support.cli import run_cli
 
-from bootstrap.checkers.shell import interpreter_is_shell
+from bootstrap.validate.checkers.shell import interpreter_is_shell
 
 pytestmark = pytest.mark.skipif(shutil.which("shellcheck") is None,
                                 reason="shellcheck is not installed")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from support.cli import ROOT, run_cli
 
-from bootstrap.checkers import PROVIDERS, all_checkers
+from bootstrap.validate.registry import PROVIDERS, all_checkers
 
 VENV_BIN = Path(sys.executable).parent
 

@@ -85,10 +85,10 @@ def test_help_does_not_load_ssh_or_testinfra() -> None:
 
 def test_check_outcomes_follow_pytest(tmp_path: Path) -> None:
     """What a checks.py author can rely on: pytest's marks, outcomes and assertion messages."""
-    from bootstrap.checks import collect, load_module
-    from bootstrap.fleet import FleetHost, Redactor
+    from bootstrap.fleet.checks import collect, load_module
+    from bootstrap.fleet.pool import FleetHost, Redactor
+    from bootstrap.fleet.verify import _run
     from bootstrap.hosts.model import Connection
-    from bootstrap.verify import _run
 
     path = tmp_path / "checks.py"
     path.write_text(textwrap.dedent("""

@@ -1,4 +1,4 @@
-"""``bootstrap launch INVENTORY HOST...``: start hosts on EC2 from the build (see bootstrap.launch)."""
+"""``bootstrap launch INVENTORY HOST...``: start hosts on EC2 from the build (see bootstrap.cloud.launch)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from bootstrap.hosts.secrets import add_secrets_dir_option
 
 if TYPE_CHECKING:
-    from bootstrap.launch import Spec
+    from bootstrap.cloud.launch import Spec
 
 HELP = "launch hosts on EC2 with their rendered user-data, instance role and S3 objects (boto3)"
 
@@ -39,8 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bootstrap.aws import connect
-    from bootstrap.launch import Launcher, Ledger, read_fragment, read_spec, selected_targets, write_fragment
+    from bootstrap.cloud.client import connect
+    from bootstrap.cloud.launch import (
+        Launcher,
+        Ledger,
+        read_fragment,
+        read_spec,
+        selected_targets,
+        write_fragment,
+    )
 
     fragment = read_fragment(Path(args.write_inventory)) if args.write_inventory else {}
     renderer, targets = selected_targets(Path(args.inventory), args.hosts,

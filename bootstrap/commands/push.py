@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from bootstrap.fleet.transport import DEFAULT_KNOWN_HOSTS
 from bootstrap.hosts.secrets import add_secrets_dir_option
-from bootstrap.transport import DEFAULT_KNOWN_HOSTS
 
 HELP = "copy each host's built files over SSH (only what differs on the host), then apply"
 EXIT_FAILED = 1
@@ -55,7 +55,7 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def ssh_options(args: argparse.Namespace):  # -> SshOptions, imported lazily
-    from bootstrap.transport import SshOptions
+    from bootstrap.fleet.transport import SshOptions
 
     return SshOptions(known_hosts=args.known_hosts, accept_new_host_keys=args.accept_new_host_keys,
                       timeout=args.timeout, retries=max(0, args.retries),
@@ -72,16 +72,16 @@ def _positive(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     import fabric
 
-    from bootstrap import fleet, report
-    from bootstrap.push import PushOptions, push_host
+    from bootstrap.fleet import pool, report
+    from bootstrap.fleet.push import PushOptions, push_host
 
-    loaded = fleet.load(Path(args.inventory), args.build, args.limit, tuple(args.secrets_dir))
+    loaded = pool.load(Path(args.inventory), args.build, args.limit, tuple(args.secrets_dir))
     options = PushOptions(ssh=ssh_options(args), apply=args.apply, check=args.check,
                           backup=args.backup, cloud_init_timeout=args.cloud_init_timeout)
     config = fabric.Config()
     verb = "push --check" if args.check else "push"
-    progress = fleet.Progress(verb, len(loaded.hosts), lambda r: r.describe())
-    results = fleet.each(loaded.hosts,
+    progress = pool.Progress(verb, len(loaded.hosts), lambda r: r.describe())
+    results = pool.each(loaded.hosts,
                          lambda host: push_host(host, loaded.registry, options, config),
                          forks=args.forks, progress=progress)
 

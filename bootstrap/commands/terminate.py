@@ -1,4 +1,4 @@
-"""``bootstrap terminate INVENTORY HOST...``: terminate launched hosts (see bootstrap.terminate)."""
+"""``bootstrap terminate INVENTORY HOST...``: terminate launched hosts (see bootstrap.cloud.terminate)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bootstrap.aws import connect
-    from bootstrap.launch import read_fragment, selected_targets, write_fragment
-    from bootstrap.terminate import terminate
+    from bootstrap.cloud.client import connect
+    from bootstrap.cloud.launch import read_fragment, selected_targets, write_fragment
+    from bootstrap.cloud.terminate import terminate
 
     fragment = read_fragment(Path(args.write_inventory)) if args.write_inventory else {}
     _, targets = selected_targets(Path(args.inventory), args.hosts)

@@ -20,8 +20,8 @@ def run(args: argparse.Namespace) -> int:
     import fnmatch
 
     from bootstrap.build.directory import BuildDir, read_manifest
-    from bootstrap.checkers import all_checkers, install_hint
     from bootstrap.errors import BootstrapError
+    from bootstrap.validate.registry import all_checkers, install_hint
 
     root = Path(args.build)
     # Under the build's lock; host folders only, links not followed, each manifest checked.

@@ -23,19 +23,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import fabric
 
-    from bootstrap import fleet, report
-    from bootstrap.checks import Library
-    from bootstrap.verify import ERROR, FAILED, PASSED, SKIPPED, verify_host
+    from bootstrap.fleet import pool, report
+    from bootstrap.fleet.checks import Library
+    from bootstrap.fleet.verify import ERROR, FAILED, PASSED, SKIPPED, verify_host
 
-    loaded = fleet.load(Path(args.inventory), args.build, args.limit, tuple(args.secrets_dir))
+    loaded = pool.load(Path(args.inventory), args.build, args.limit, tuple(args.secrets_dir))
     library = Library(loaded.registry)
     # Load every check module before the threads start, so a broken one stops the run here.
     for host in loaded.hosts:
         library.for_roles(host.roles)
     ssh = ssh_options(args)
     config = fabric.Config()
-    progress = fleet.Progress("verify", len(loaded.hosts), lambda r: r.describe())
-    reports = fleet.each(loaded.hosts, lambda host: verify_host(host, library, ssh, config),
+    progress = pool.Progress("verify", len(loaded.hosts), lambda r: r.describe())
+    reports = pool.each(loaded.hosts, lambda host: verify_host(host, library, ssh, config),
                          forks=args.forks, progress=progress)
 
     rows = []

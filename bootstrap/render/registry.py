@@ -27,7 +27,7 @@ apply: systemctl reload frr           # optional: shell command `bootstrap push 
 ```
 
 ``roles/<name>/checks.py`` holds the role's testinfra checks for ``bootstrap verify``
-(``def test_x(host, hostvars, manifest)``, see :mod:`bootstrap.checks`).
+(``def test_x(host, hostvars, manifest)``, see :mod:`bootstrap.fleet.checks`).
 
 ``finalize(target, settings, artifacts) -> artifacts`` runs after every role of the host has
 rendered (the cloud-init role assembles user-data from the others' ``userdata`` artifacts).

@@ -8,8 +8,8 @@ import re
 import shlex
 from typing import Any
 
-from bootstrap.checkers.chef import READ_CLIENT_RB
 from bootstrap.chef import DISTRIBUTIONS, host_settings
+from bootstrap.validate.checkers.chef import READ_CLIENT_RB
 
 
 def test_client_installed_at_the_pinned_version(host: Any, hostvars: dict[str, Any]) -> None:

@@ -7,8 +7,8 @@ import json
 import shlex
 from typing import Any
 
-from bootstrap.checkers.puppet import same
 from bootstrap.puppet import MARKER, conf_sections, host_plan
+from bootstrap.validate.checkers.puppet import same
 
 
 def _puppet(host: Any, hostvars: dict[str, Any], *args: str) -> Any:

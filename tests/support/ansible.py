@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bootstrap.programs import which
+from bootstrap.validate.programs import which
 from support import waits
 
 

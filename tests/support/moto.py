@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bootstrap.programs import which
+from bootstrap.validate.programs import which
 from support import waits
 
 FAKE_CREDENTIALS = {

@@ -16,8 +16,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bootstrap.checkers import Checker
-from bootstrap.programs import resolve
+from bootstrap.validate.programs import resolve
+from bootstrap.validate.registry import Checker
 
 NO_RESOURCE = "Statement contains neither Resource nor NotResource"
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bootstrap import filestate
-from bootstrap.fleet import FleetHost
+from bootstrap.fleet import filestate
+from bootstrap.fleet.pool import FleetHost
+from bootstrap.fleet.transport import Result, Session, SshOptions, TransportError, connect
 from bootstrap.render.registry import Registry
-from bootstrap.transport import Result, Session, SshOptions, TransportError, connect
 
 PENDING = "/var/lib/bootstrap/apply-pending"
 CLOUD_INIT_ROLE = "cloud-init"

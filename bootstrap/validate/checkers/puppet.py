@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from bootstrap.checkers import Checker, once_per_content
-from bootstrap.programs import resolve
+from bootstrap.validate.programs import resolve
+from bootstrap.validate.registry import Checker, once_per_content
 
 SECTION = re.compile(r"\[([^\]]*)\]")
 SETTING = re.compile(r"([A-Za-z0-9_]+)\s*=\s*(.*)")
@@ -141,7 +141,7 @@ def check_csr_attributes(path: Path, record: dict[str, Any], folder: Path) -> li
         return [f"not YAML: {exc}".splitlines()[0]]
     carried, error = read_csr_attributes(path)
     if carried is None:
-        # A quoted challenge password makes validate withhold the line (bootstrap.redaction).
+        # A quoted challenge password makes validate withhold the line (bootstrap.validate.redaction).
         return [f"Puppet rejects it: {error}".replace(str(path), path.name)]
     problems = []
     for part in ("custom_attributes", "extension_requests"):

@@ -14,9 +14,9 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from bootstrap.checks import Check, Library
-from bootstrap.fleet import FleetHost
-from bootstrap.transport import Session, SshOptions, TransportError, connect
+from bootstrap.fleet.checks import Check, Library
+from bootstrap.fleet.pool import FleetHost
+from bootstrap.fleet.transport import Session, SshOptions, TransportError, connect
 
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 
-from bootstrap.aws import Api, CallFailed
+from bootstrap.cloud.client import Api, CallFailed
+from bootstrap.cloud.launch import HOST_TAG, find_instances, launch_region
 from bootstrap.errors import BootstrapError
-from bootstrap.launch import HOST_TAG, find_instances, launch_region
 from bootstrap.render.renderer import Target
 
 

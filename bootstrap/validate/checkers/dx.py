@@ -21,9 +21,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bootstrap.checkers import Checker
 from bootstrap.dx import junos
-from bootstrap.programs import resolve
+from bootstrap.validate.programs import resolve
+from bootstrap.validate.registry import Checker
 
 NETWORKD = "/lib/systemd/systemd-networkd"
 TIMEOUT = 60

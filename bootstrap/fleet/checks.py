@@ -1,6 +1,6 @@
 """Finding and calling testinfra-style checks: ``def test_x(host, hostvars, manifest)``.
 
-Every host gets the checks of :mod:`bootstrap.manifest_checks`; a host with role R also gets the
+Every host gets the checks of :mod:`bootstrap.fleet.manifest_checks`; a host with role R also gets the
 ``test_*`` functions of ``roles/R/checks.py`` (the inventory's own role folder first). A check
 may take any of the three fixtures, use ``pytest.mark.parametrize``, ``skip``/``skipif`` marks,
 ``pytest.skip()`` and ``pytest.fail()``. Check modules are loaded with pytest's assertion

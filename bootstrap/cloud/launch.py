@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from bootstrap.aws import Api, CallFailed, Shown
+from bootstrap.cloud.client import Api, CallFailed, Shown
 from bootstrap.errors import BootstrapError, Origin
 from bootstrap.hosts.secrets import SecretRef
 from bootstrap.render.renderer import Renderer, Target
@@ -169,7 +169,7 @@ def launch_region(target: Target, region: str | None) -> str:
     """--region, else aws.region, else the region boto3 would use."""
     chosen = region or aws_settings(target).region
     if chosen is None:
-        from bootstrap.aws import default_region
+        from bootstrap.cloud.client import default_region
 
         chosen = default_region()
     if chosen is None:

@@ -18,8 +18,8 @@ import subprocess
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from bootstrap.checkers import Checker
-from bootstrap.programs import resolve
+from bootstrap.validate.programs import resolve
+from bootstrap.validate.registry import Checker
 
 ROLE = "chef-client"
 # Prints, as JSON, the settings bootstrap writes, after a strict load of the files in ARGV.

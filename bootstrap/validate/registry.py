@@ -1,9 +1,10 @@
-"""Checkers for ``bootstrap validate``: each runs the real consumer of one kind of file.
+"""The checkers of ``bootstrap validate``: each runs the real consumer of one kind of file.
 
-Every module of this package defines ``CHECKERS``, a list of :class:`Checker`. A checker says
-which manifest records it applies to, which programs, Python modules and Ruby libraries it needs,
-and returns the problems it finds (an empty list when the consumer accepts the file). What brings
-each of those needs is in :data:`PROVIDERS`, so that a missing checker names how to install it.
+Every module of :mod:`bootstrap.validate.checkers` defines ``CHECKERS``, a list of
+:class:`Checker`. A checker says which manifest records it applies to, which programs, Python
+modules and Ruby libraries it needs, and returns the problems it finds (an empty list when the
+consumer accepts the file). What brings each of those needs is in :data:`PROVIDERS`, so that a
+missing checker names how to install it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bootstrap.programs import which
-from bootstrap.redaction import shown_problems
+from bootstrap.validate import checkers
+from bootstrap.validate.programs import which
+from bootstrap.validate.redaction import shown_problems
 
 CheckFunction = Callable[[Path, dict[str, Any], Path], list[str]]
 
@@ -32,7 +34,7 @@ class Checker:
     applies: Callable[[dict[str, Any]], bool]
     # check(path in the build, record, host folder) -> problems (empty: accepted)
     check: CheckFunction
-    tools: tuple[str, ...] = field(default=())  # programs (see bootstrap.programs.which)
+    tools: tuple[str, ...] = field(default=())  # programs (see bootstrap.validate.programs.which)
     python: tuple[str, ...] = field(default=())  # importable modules it needs
     ruby: tuple[str, ...] = field(default=())  # Ruby libraries it requires (needs "ruby" in tools)
 
@@ -105,8 +107,8 @@ def _ruby_has(library: str) -> bool:
 def all_checkers() -> list[Checker]:
     """Every checker, each saying nothing of a secret file that would show its secret."""
     found: list[Checker] = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(checkers.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{checkers.__name__}.{info.name}")
         found.extend(replace(c, check=_secret_safe(c.check))
                      for c in getattr(module, "CHECKERS", []))
     return found

@@ -13,8 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bootstrap.checkers import Checker, once_per_content
-from bootstrap.programs import resolve
+from bootstrap.validate.programs import resolve
+from bootstrap.validate.registry import Checker, once_per_content
 
 # "#!/bin/sh", "#!/usr/bin/env bash", "#! /bin/bash -e", ... (the shells shellcheck knows)
 SHEBANG = re.compile(rb"#!\s*(?:/usr)?/bin/(?:env\s+)?(?:sh|bash|dash|ksh)(?:\s|$)")

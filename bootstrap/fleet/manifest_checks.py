@@ -1,6 +1,6 @@
 """Checks every host gets: each file of its build present with the build's sha256, mode, owner.
 
-One command asks the host about all files at once (see :mod:`bootstrap.filestate`); a drift
+One command asks the host about all files at once (see :mod:`bootstrap.fleet.filestate`); a drift
 names each file and what differs.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bootstrap import filestate
+from bootstrap.fleet import filestate
 
 
 def test_managed_files(host: Any, manifest: dict[str, Any]) -> None:

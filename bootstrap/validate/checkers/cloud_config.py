@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bootstrap.checkers import Checker
+from bootstrap.validate.registry import Checker
 
 SCHEMA_GLOBS = (
     "/usr/lib/python3/dist-packages/cloudinit/config/schemas/schema-cloud-config-v1.json",

@@ -1,0 +1,1 @@
+"""One module per consumer, each defining ``CHECKERS``; the registry finds them all."""
