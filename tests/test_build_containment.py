@@ -461,3 +461,27 @@ def test_check_of_a_build_this_user_cannot_write_reads_it(tmp_path, tree):
     finally:
         for folder in [out, *(p for p in out.rglob("*") if p.is_dir())]:
             folder.chmod(0o755)
+
+
+# -- destinations of a user's role --------------------------------------------------------------
+
+@pytest.mark.parametrize("dest", ["../../outside/victim", "/etc/../../outside/victim",
+                                  "/etc/{{ vars.where }}", "router//x", "/"],
+                         ids=["literal", "absolute-climbing", "from-inventory", "empty-part", "root"])
+def test_a_role_destination_that_climbs_is_refused_at_its_role_yml_line(dest, tmp_path, tree):
+    outside, files = outside_tree(tmp_path)
+    inv = tree({
+        "hosts.yml": "all:\n  vars:\n    bootstrap_roles: [base, evil]\n"
+                     "    where: ../../../../outside/victim\n  hosts:\n    web1:\n",
+        "roles/evil/role.yml": f"""
+            artifacts:
+              - {{template: evil/x.j2, dest: "/etc/evil.conf"}}
+              - {{template: evil/x.j2, dest: "{dest}"}}
+            """,
+        "templates/evil/x.j2": "written\n",
+    })
+    error = one_line_error(run_cli("render", inv, "-o", tmp_path / "build"))
+    assert error.startswith(f"error: {inv}/roles/evil/role.yml:3: host web1: role evil: "
+                            "destination "), error
+    assert not (tmp_path / "build" / "web1").exists()
+    assert_untouched(outside, files)
