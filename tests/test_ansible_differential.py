@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -139,6 +140,13 @@ def var_pairs(draw: st.DrawFn, fmt: str, group: bool = False) -> Pairs:
         other = draw(st.sampled_from(keys).filter(lambda k: k not in SPECIAL_KEYS))
         merged = ("<<", Flow(f"{{k1: merged, {other}: merged}}"))
         out.insert(draw(st.integers(0, len(out))), merged)
+    flows = [i for i, (_, value) in enumerate(out) if isinstance(value, Flow)]
+    if fmt == "yaml" and flows and draw(st.integers(0, 4)) == 0:
+        # An anchored value and an alias of it further down ("&@"/"*@" are numbered by emit).
+        first = draw(st.sampled_from(flows))
+        out[first] = (out[first][0], Flow(f"&@ {out[first][1]}"))
+        other = draw(st.sampled_from(keys).filter(lambda k: k not in SPECIAL_KEYS))
+        out.insert(draw(st.integers(first + 1, len(out))), (other, Flow("*@")))
     return out
 
 
@@ -256,7 +264,15 @@ def inventories(draw: st.DrawFn) -> dict[str, str]:
 def emit(pairs: Pairs, fmt: str) -> str:
     if fmt == "json":
         return _json(pairs) + "\n"
-    return "".join(f"{line}\n" for line in _yaml(pairs, 0)) or "{}\n"
+    text = "".join(f"{line}\n" for line in _yaml(pairs, 0)) or "{}\n"
+    anchors = 0
+
+    def name(match: re.Match[str]) -> str:  # each anchor its own name, each alias the last one
+        nonlocal anchors
+        anchors += match[0] == "&@"
+        return f"{match[0][0]}a{anchors}"
+
+    return re.sub(r"[&*]@", name, text)
 
 
 def _yaml(pairs: Pairs, indent: int) -> list[str]:

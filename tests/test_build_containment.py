@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from support.cli import run_cli
+from support.cli import one_error, run_cli
 
 from bootstrap.build import planner
 from bootstrap.build.directory import BuildDir
@@ -39,13 +39,6 @@ def inventory(tree, hosts: tuple[str, ...] = ("web[1:2]", "db1")) -> Path:
         "templates/app/readme.j2": "note: {{ vars.note }}\n",
     })
 
-
-def one_line_error(result) -> str:
-    assert result.rc == 1, (result.out, result.err)
-    assert "Traceback" not in result.err
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.err
-    return lines[0]
 
 
 def outside_tree(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
@@ -80,7 +73,7 @@ def test_a_link_where_a_folder_is_written_is_an_error_and_nothing_escapes(where,
     planted.symlink_to(tmp_path / "nowhere" if dangling else outside)
     (inv / "hosts.yml").write_text((inv / "hosts.yml").read_text().replace("note: one",
                                                                            "note: two"))
-    line = one_line_error(run_cli("render", inv, "-o", out, env=ENV))
+    line = one_error(run_cli("render", inv, "-o", out, env=ENV))
     assert f"{out}/{where}" in line and "link" in line
     assert "host web1" in line
     assert_untouched(outside, files)
@@ -95,7 +88,7 @@ def test_the_state_folder_as_a_link_is_an_error(tmp_path, tree):
     outside, files = outside_tree(tmp_path)
     os.rename(out / ".bootstrap", tmp_path / "state-away")
     (out / ".bootstrap").symlink_to(outside)
-    line = one_line_error(run_cli("render", inv, "-o", out, env=ENV))
+    line = one_error(run_cli("render", inv, "-o", out, env=ENV))
     assert f"{out}/.bootstrap is not the folder bootstrap keeps its state in" in line
     assert_untouched(outside, files)
 
@@ -308,7 +301,7 @@ def test_output_that_is_a_file_a_dangling_link_or_unwritable_is_one_line(tmp_pat
              dangling: "link to a missing folder",
              Path("/proc/self/bootstrap-build"): "cannot create the build directory"}
     for target, message in cases.items():
-        line = one_line_error(run_cli("render", inv, "-o", target, env=ENV))
+        line = one_error(run_cli("render", inv, "-o", target, env=ENV))
         assert str(target) in line and message in line, line
     assert a_file.read_text() == "x"
     assert not (tmp_path / "nowhere").exists()
@@ -319,7 +312,7 @@ def test_output_in_a_read_only_folder_is_one_line(tmp_path, tree):
     inv = inventory(tree)
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    line = one_line_error(run_cli("render", inv, "-o", locked / "build", env=ENV))
+    line = one_error(run_cli("render", inv, "-o", locked / "build", env=ENV))
     assert "Permission denied" in line
 
 
@@ -367,7 +360,7 @@ def test_validate_reports_a_corrupt_manifest_in_one_line(text, tmp_path, tree):
     out = tmp_path / "build"
     assert run_cli("render", inv, "-o", out, env=ENV).rc == 0
     (out / "web1/manifest.json").write_text(text)
-    line = one_line_error(run_cli("validate", out))
+    line = one_error(run_cli("validate", out))
     assert f"{out}/web1/manifest.json" in line and "run: bootstrap render" in line
 
 
@@ -461,3 +454,27 @@ def test_check_of_a_build_this_user_cannot_write_reads_it(tmp_path, tree):
     finally:
         for folder in [out, *(p for p in out.rglob("*") if p.is_dir())]:
             folder.chmod(0o755)
+
+
+# -- destinations of a user's role --------------------------------------------------------------
+
+@pytest.mark.parametrize("dest", ["../../outside/victim", "/etc/../../outside/victim",
+                                  "/etc/{{ vars.where }}", "router//x", "/"],
+                         ids=["literal", "absolute-climbing", "from-inventory", "empty-part", "root"])
+def test_a_role_destination_that_climbs_is_refused_at_its_role_yml_line(dest, tmp_path, tree):
+    outside, files = outside_tree(tmp_path)
+    inv = tree({
+        "hosts.yml": "all:\n  vars:\n    bootstrap_roles: [base, evil]\n"
+                     "    where: ../../../../outside/victim\n  hosts:\n    web1:\n",
+        "roles/evil/role.yml": f"""
+            artifacts:
+              - {{template: evil/x.j2, dest: "/etc/evil.conf"}}
+              - {{template: evil/x.j2, dest: "{dest}"}}
+            """,
+        "templates/evil/x.j2": "written\n",
+    })
+    error = one_error(run_cli("render", inv, "-o", tmp_path / "build"))
+    assert error.startswith(f"error: {inv}/roles/evil/role.yml:3: host web1: role evil: "
+                            "destination "), error
+    assert not (tmp_path / "build" / "web1").exists()
+    assert_untouched(outside, files)

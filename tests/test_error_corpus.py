@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import waits
 from support.cli import ROOT, run_cli, write_tree
 
 INVENTORY = {
@@ -270,7 +271,7 @@ def test_inventory_list_into_a_closed_pipe(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         f"'{sys.executable}' -m bootstrap inventory '{inv}' --list | head -1",
-        shell=True, capture_output=True, text=True, env=env, timeout=600)
+        shell=True, capture_output=True, text=True, env=env, timeout=waits.allowance(600))
     assert proc.stdout == "{\n"
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "BrokenPipe" not in proc.stderr, proc.stderr

@@ -12,17 +12,7 @@ import subprocess
 import sys
 
 from support import waits
-from support.cli import Result, run_cli
-
-
-def one_error(result: Result) -> str:
-    """The single ``error:`` line of a failed run (and nothing else on stderr)."""
-    assert result.rc == 1, (result.rc, result.out, result.err)
-    assert "Traceback" not in result.err
-    lines = result.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.err
-    assert result.out == ""
-    return lines[0]
+from support.cli import Result, one_error, run_cli
 
 
 def test_malformed_yaml_names_line_and_column(tmp_path, tree):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support.cli import Result, run_cli, write_tree
+from support.cli import one_error, run_cli, write_tree
 
 HOSTS = """\
 all:
@@ -28,14 +28,6 @@ all:
 def inventory(base: Path) -> Path:
     return write_tree(base / "inv", {"hosts.yml": HOSTS})
 
-
-def one_error(result: Result) -> str:
-    assert result.rc == 1, (result.rc, result.out[-500:], result.err[-2000:])
-    assert "Traceback" not in result.err
-    lines = result.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.err
-    assert result.out == ""
-    return lines[0]
 
 
 def extra(path: str, content: bytes) -> Callable[[Path], None]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.cli import ROOT, Result, write_tree
+from support.cli import ROOT, Result, one_error, write_tree
 
 MEMORY = 1 << 30  # bytes of address space: several times what a render of the example needs
 # Seconds before a run counts as hung: far above what any input below needs on a loaded 2-core
@@ -34,14 +34,6 @@ def bounded(*args: str | Path, cwd: Path) -> Result:
                           capture_output=True, text=True, timeout=HUNG, preexec_fn=cap)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
-
-def one_error(result: Result) -> str:
-    assert result.rc == 1, (result.rc, result.out[-300:], result.err[-2000:])
-    assert "Traceback" not in result.err and "MemoryError" not in result.err
-    lines = result.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.err[-2000:]
-    assert result.out == ""
-    return lines[0]
 
 
 def laughs(indent: str) -> str:

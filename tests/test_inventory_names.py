@@ -13,16 +13,7 @@ from pathlib import Path
 
 import pytest
 from support.ansible import inventory_list
-from support.cli import Result, run_cli, write_tree
-
-
-def one_error(result: Result) -> str:
-    assert result.rc == 1, (result.rc, result.out, result.err)
-    assert "Traceback" not in result.err
-    lines = result.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.err
-    assert result.out == ""
-    return lines[0]
+from support.cli import one_error, run_cli, write_tree
 
 
 def hosts_file(*names: str) -> str:

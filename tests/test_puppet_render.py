@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from support import waits
-from support.cli import ROOT, run_cli
+from support.cli import ROOT, one_error, run_cli
 
 from bootstrap.puppet import (
     OPENVOX_DEBS,
@@ -61,13 +61,6 @@ def render(tmp_path: Path, tree, puppet: dict[str, Any], os_family: str | None =
     result = run_cli("render", inv, "-o", out, env={PASSWORD_ENV: PASSWORD})
     return result, out / name
 
-
-def one_error(result) -> str:
-    assert result.rc == 1, (result.out, result.err)
-    assert "Traceback" not in result.err
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
-    return lines[0]
 
 
 FULL = {

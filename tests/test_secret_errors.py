@@ -11,19 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.cli import run_cli
+from support.cli import one_error, run_cli
 
 LITERAL = "Typed-In-L1teral-Secret"
 
-
-def one_line_error(result, *words: str) -> str:
-    assert result.rc == 1, result.out + result.err
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.err
-    assert "Traceback" not in result.err
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
 
 
 def hosts(tree, host: dict) -> Path:
@@ -36,7 +27,7 @@ def test_a_literal_where_a_secret_belongs_is_not_echoed(tmp_path, tree, given):
                        "puppet": {"server": "puppet.example.internal",
                                   "challenge_password": given}})
     result = run_cli("render", inv, "-o", tmp_path / "b")
-    line = one_line_error(result, "hosts.yml:", "host h1", "key puppet.challenge_password")
+    line = one_error(result, "hosts.yml:", "host h1", "key puppet.challenge_password")
     assert LITERAL not in line and "8443" not in line and "got" not in line
     assert "secret reference" in line
 
@@ -46,7 +37,7 @@ def test_a_wrong_type_in_a_field_that_may_hold_a_secret_is_not_echoed(tmp_path, 
     inv = hosts(tree, {"bootstrap_roles": ["cloud-init"],
                        "cloud_init": {"write_files": [{"path": "/etc/x", "content": given}]}})
     result = run_cli("render", inv, "-o", tmp_path / "b")
-    line = one_line_error(result, "host h1", "key cloud_init.write_files.0.content",
+    line = one_error(result, "host h1", "key cloud_init.write_files.0.content",
                           "the value is not shown")
     assert LITERAL not in line and "8443" not in line and "7.5" not in line
 
@@ -136,5 +127,5 @@ def test_a_cloud_config_fragment_broken_by_a_secret_does_not_quote_it(tmp_path, 
         "templates/cc.j2": "bootcmd:\n  - {{ vars.pw }}\n",
     })
     result = run_cli("render", inv, "-o", tmp_path / "b")
-    line = one_line_error(result, "host h1", "is not YAML", "yaml filter")
+    line = one_error(result, "host h1", "is not YAML", "yaml filter")
     assert "@" not in line and "Zq8secret" not in line

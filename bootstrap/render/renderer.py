@@ -206,6 +206,7 @@ class Renderer:
     def _artifact(self, spec: ArtifactSpec, context: dict[str, Any], target: Target,
                   role: Role) -> Artifact:
         dest = self._string(spec.dest, context, target) if "{" in spec.dest else spec.dest
+        _check_dest(dest, spec, target, role)
         content, revealed = self._template(spec.template, context, target)
         secret = bool(revealed)
         # The copy for diffs is a second render where each secret prints its placeholder, not
@@ -263,6 +264,15 @@ class Renderer:
         except UnsafeValue as exc:
             raise BootstrapError(f"unsafe value: {exc}", origin=_template_origin(exc.__traceback__),
                                  host=target.name) from None
+
+
+def _check_dest(dest: str, spec: ArtifactSpec, target: Target, role: Role) -> None:
+    """A destination names one file, on the host (absolute) or in the host's build folder
+    (relative), and never climbs: an inventory value in a templated dest must not move it."""
+    parts = dest.strip("/").split("/")
+    if not dest.strip("/") or "\x00" in dest or any(p in ("", ".", "..") for p in parts):
+        raise BootstrapError(f"role {role.name}: destination {dest!r} must name a file without "
+                             "empty, '.' or '..' parts", origin=spec.origin, host=target.name)
 
 
 class _Locator:

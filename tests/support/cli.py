@@ -47,3 +47,17 @@ def write_tree(base: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip("\n"))
     return base
+
+
+def one_error(result: Result, *words: str, quiet: bool = True) -> str:
+    """The single ``error:`` line of a failed run: exit 1, no traceback, nothing else on stderr,
+    each of ``words`` in it, and (``quiet``) nothing on stdout."""
+    assert result.rc == 1, (result.rc, result.out[-500:], result.err[-2000:])
+    assert "Traceback" not in result.err and "MemoryError" not in result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.err[-2000:]
+    for word in words:
+        assert word in lines[0], lines[0]
+    if quiet:
+        assert result.out == "", result.out[-500:]
+    return lines[0]
