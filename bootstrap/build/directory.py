@@ -142,29 +142,32 @@ class Tree:
         parent, _, name = rel.rpartition("/")
         return self.folder(parent, create=create), name
 
-    def lstat(self, rel: str) -> os.stat_result | None:
-        """What is at ``rel``, links not followed; None when nothing (or a link above it)."""
+    def _existing(self, rel: str) -> tuple[int, str] | None:
+        """Where ``rel`` would be: its folder's descriptor and name; None when a folder above it
+        is missing or is not a plain folder (a reader looks, it never complains)."""
         try:
             fd, name = self.locate(rel)
         except BootstrapError:
             return None
-        if fd is None:
+        return None if fd is None else (fd, name)
+
+    def lstat(self, rel: str) -> os.stat_result | None:
+        """What is at ``rel``, links not followed; None when nothing (or a link above it)."""
+        where = self._existing(rel)
+        if where is None:
             return None
         try:
-            return os.stat(name, dir_fd=fd, follow_symlinks=False)
+            return os.stat(where[1], dir_fd=where[0], follow_symlinks=False)
         except OSError:
             return None
 
     def read(self, rel: str, limit: int = MAX_STATE) -> bytes | None:
         """The bytes of regular file ``rel``; None when absent, a link, not a file or too big."""
-        try:
-            fd, name = self.locate(rel)
-        except BootstrapError:
-            return None
-        if fd is None:
+        where = self._existing(rel)
+        if where is None:
             return None
         try:
-            handle = os.open(name, _FILE, dir_fd=fd)
+            handle = os.open(where[1], _FILE, dir_fd=where[0])
         except OSError:
             return None
         try:
