@@ -226,8 +226,7 @@ class BuildDir:
     def writing(cls, path: Path, *, create: bool = True) -> Iterator[BuildDir]:
         """The build, locked for a render, an interrupted render rolled back first."""
         fd = _open_root(path, create=create)
-        build = cls(path, fd)
-        try:
+        with cls._opened(path, fd) as build:
             if fd is not None:
                 build._open_state(create=create)
             if build.state is not None and (create or os.access(".", os.W_OK,
@@ -238,10 +237,6 @@ class BuildDir:
                 build._lock(fcntl.LOCK_SH)
                 build._refuse_interrupted()
             yield build
-        except OSError as exc:
-            raise _os_error(path, exc) from None
-        finally:
-            build.close()
 
     @classmethod
     @contextlib.contextmanager
@@ -251,12 +246,19 @@ class BuildDir:
         if fd is None:
             raise BootstrapError(f"{path}: no build directory here; run: bootstrap render "
                                  f"INVENTORY -o {path}")
-        build = cls(path, fd)
-        try:
+        with cls._opened(path, fd) as build:
             build._open_state(create=False)
             if build.state is not None:
                 build._lock(fcntl.LOCK_SH)
                 build._refuse_interrupted()
+            yield build
+
+    @classmethod
+    @contextlib.contextmanager
+    def _opened(cls, path: Path, fd: int | None) -> Iterator[BuildDir]:
+        """The build on ``fd``, closed afterwards; a file system error is one line naming it."""
+        build = cls(path, fd)
+        try:
             yield build
         except OSError as exc:
             raise _os_error(path, exc) from None
