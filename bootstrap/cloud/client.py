@@ -109,13 +109,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _unwrap(value: Any) -> Any:
+def unwrap(value: Any) -> Any:
+    """``value`` as the API takes it: every :class:`Shown` replaced by what it stands for."""
     if isinstance(value, Shown):
         return value.value
     if isinstance(value, dict):
-        return {k: _unwrap(v) for k, v in value.items()}
+        return {k: unwrap(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_unwrap(v) for v in value]
+        return [unwrap(v) for v in value]
     return value
 
 
@@ -187,7 +188,7 @@ class Live:
 
         method = getattr(self._client(service), xform_name(operation))
         try:
-            response: dict[str, Any] = method(**_unwrap(params))
+            response: dict[str, Any] = method(**unwrap(params))
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = str(error.get("Code") or exc.response.get("ResponseMetadata", {})

@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from bootstrap.cloud.client import Api, CallFailed, Shown
+from bootstrap.cloud.client import Api, CallFailed, Shown, unwrap
 from bootstrap.errors import BootstrapError, Origin
 from bootstrap.hosts.secrets import SecretRef
 from bootstrap.render.renderer import Renderer, Target
@@ -519,7 +519,7 @@ class Launcher:
         latest = ec2.call("ec2", "DescribeLaunchTemplateVersions", LaunchTemplateName=name,
                           Versions=["$Latest"]) or {}
         versions = latest.get("LaunchTemplateVersions") or []
-        if versions and _subset(_unwrap_shown(data), versions[0].get("LaunchTemplateData", {})):
+        if versions and _subset(unwrap(data), versions[0].get("LaunchTemplateData", {})):
             number = versions[0]["VersionNumber"]
             self.ledger.same(spec.host, f"launch template {name} unchanged (version {number})")
             return
@@ -606,16 +606,6 @@ def _document(value: Any) -> Any:
         from urllib.parse import unquote
 
         return json.loads(unquote(value))
-    return value
-
-
-def _unwrap_shown(value: Any) -> Any:
-    if isinstance(value, Shown):
-        return value.value
-    if isinstance(value, dict):
-        return {k: _unwrap_shown(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unwrap_shown(v) for v in value]
     return value
 
 
