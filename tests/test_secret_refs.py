@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 
 import pytest
 from support.cli import run_cli
@@ -121,9 +120,8 @@ def test_a_link_loop_is_an_error_not_a_hang(tmp_path, tree):
 def test_a_fifo_is_a_clear_error_not_a_hang(tmp_path, tree):
     inv = inventory(tree, "{file: secrets/pipe}")
     os.mkfifo(inv / "secrets/pipe")
-    started = time.monotonic()
+    # A render that blocked on the FIFO would run into run_cli's time limit and fail there.
     assert_refused(run_cli("render", inv, "-o", tmp_path / "b"), "a FIFO, not a regular file")
-    assert time.monotonic() - started < 60
 
 
 def test_a_folder_is_a_clear_error(tmp_path, tree):

@@ -37,7 +37,8 @@ def test_wait_for_gives_up_after_the_stretched_allowance_and_says_so(monkeypatch
     with pytest.raises(AssertionError, match=r"^the thing: not after \d s \(allowed 1 s: "
                                              r"0.3 s on a quiet machine x 3.0\)$"):
         waits.wait_for("the thing", lambda: None, 0.3, interval=0.05)
-    assert 0.9 <= time.monotonic() - started < 5
+    # Stretched to about 1 s, and given up long before a wait that never ends would be.
+    assert 0.9 <= time.monotonic() - started < 60
 
 
 def test_wait_for_stops_at_once_when_the_awaited_process_died(monkeypatch):
@@ -45,7 +46,8 @@ def test_wait_for_stops_at_once_when_the_awaited_process_died(monkeypatch):
     started = time.monotonic()
     with pytest.raises(AssertionError, match=r"^the server: exited with status 1$"):
         waits.wait_for("the server", lambda: None, 600, failed=lambda: "exited with status 1")
-    assert time.monotonic() - started < 5
+    # At once: far below the 600 s it would otherwise wait, whatever the machine's load.
+    assert time.monotonic() - started < 60
 
 
 FIXED = re.compile(r"\btimeout=\d|monotonic\(\) \+ \d")
