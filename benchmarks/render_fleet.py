@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     # Imports are paid once per process by either side; keep them out of both timings.
     seconds, _, _ = _timed(lambda: [importlib.import_module(m) for m in (
         "bootstrap.cli", "bootstrap.commands.render", "bootstrap.render.renderer", "bootstrap.build.planner",
-        "bootstrap.build.directory", "bootstrap.render.filters", "bootstrap.roles_base")])
+        "bootstrap.build.directory", "bootstrap.render.filters", "bootstrap.roles.base.context")])
     print(f"imports (not timed below): {seconds:.2f}s")
 
     best: dict[str, float] = {}

@@ -43,5 +43,5 @@ requirements=()
 for f in requirements/pip-*.txt; do requirements+=(-r "$f"); done
 .venv/bin/pip install -q -e ".[all]" "${requirements[@]}"
 
-.venv/bin/ruff check bootstrap tests benchmarks
+.venv/bin/ruff check bootstrap roles tests benchmarks
 exec .venv/bin/python -m pytest "$@"

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bootstrap.roles.dx_router.capabilities import KEY_LIMITS, PLATFORMS, TITLES
 from dx import networkd
 from dx.routers import KEYS, changed, router, write_inventory
 from support.cli import run_cli
-
-from bootstrap.dx.capabilities import KEY_LIMITS, PLATFORMS, TITLES
 
 LINUX = ("frr", "bird", "openbgpd")
 FORBIDDEN = " \t\"'\\!#;{}?"
@@ -160,7 +159,7 @@ def test_frr_and_bird_keys_end_where_the_kernel_does() -> None:
 
 
 def test_the_capability_table_has_each_platforms_key_length() -> None:
-    from bootstrap.dx.capabilities import table
+    from bootstrap.roles.dx_router.capabilities import table
 
     row = next(line for line in table().splitlines() if line.startswith("| MD5 key length"))
     cells = [c.strip() for c in row.strip("|").split("|")][1:]

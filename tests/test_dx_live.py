@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bootstrap.roles.dx_router import capabilities
 from dx.live import Topology, missing, sh, wait_for
 from dx.routers import KEYS, changed, router, write_inventory
 from support import waits
 from support.cli import ROOT, run_cli
 
-from bootstrap.dx import capabilities
 from bootstrap.fleet.checks import load_module
 
 PLATFORMS = ("frr", "bird", "openbgpd")

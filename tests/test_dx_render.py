@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from bootstrap.roles.dx_router import capabilities, junos
 from dx.regenerate import GOLDEN, router_files
 from dx.routers import router, write_inventory
 from support.cli import ROOT, run_cli
-
-from bootstrap.dx import capabilities, junos
 
 
 @pytest.fixture(scope="module")
@@ -192,8 +191,8 @@ def test_capability_table_in_readme_is_generated_from_code() -> None:
     assert start in readme and end in readme, "README.md lacks the capability table markers"
     shown = readme.split(start, 1)[1].split(end, 1)[0]
     assert shown == capabilities.table()
-    printed = subprocess.run([sys.executable, "-m", "bootstrap.dx.capabilities"], capture_output=True,
-                             text=True, check=True).stdout
+    printed = subprocess.run([sys.executable, "-m", "bootstrap.roles.dx_router.capabilities"],
+                             capture_output=True, text=True, check=True).stdout
     assert printed == capabilities.table()
     for gap in capabilities.GAPS:
         assert f"acknowledge `{gap}`" in shown

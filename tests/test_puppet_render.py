@@ -20,17 +20,16 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from support import waits
-from support.cli import ROOT, one_error, run_cli
-
-from bootstrap.puppet import (
+from bootstrap.roles.puppet_agent.checkers import print_settings, read_csr_attributes
+from bootstrap.roles.puppet_agent.context import (
     OPENVOX_DEBS,
     OPENVOX_RPMS,
     PUPPET_DEBS,
     PUPPET_RPMS,
     install_plan,
 )
-from bootstrap.validate.checkers.puppet import print_settings, read_csr_attributes
+from support import waits
+from support.cli import ROOT, one_error, run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("puppet") is None, reason="puppet is not installed")
 

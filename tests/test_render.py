@@ -153,7 +153,7 @@ def test_user_templates_and_roles_override_builtins_file_by_file(tmp_path, tree)
 
     (inv / "roles" / "base").mkdir(parents=True)
     (inv / "roles" / "base" / "role.yml").write_text(
-        "context: bootstrap.roles_base:context\n"
+        "context: bootstrap.roles.base.context:context\n"
         "artifacts:\n  - {template: base/motd.j2, dest: /etc/issue, mode: '0640'}\n"
     )
     assert run_cli("render", inv, "-o", out).rc == 0

@@ -42,7 +42,7 @@ from bootstrap.cloud.client import Api, CallFailed, Shown, unwrap
 from bootstrap.errors import BootstrapError, Origin
 from bootstrap.hosts.secrets import SecretRef
 from bootstrap.render.renderer import Renderer, Target
-from bootstrap.settings.aws import Aws
+from bootstrap.roles.ec2_instance.settings import Aws
 
 ROLE = "ec2-instance"
 HOST_TAG = "bootstrap:host"
@@ -238,7 +238,7 @@ def _output(build: Path, host: str, dest: str, fresh: dict[str, bytes]) -> tuple
 
 def _instance_role(renderer: Renderer, target: Target, settings: Aws,
                    build: Path) -> InstanceRole | None:
-    from bootstrap import iam
+    from bootstrap.roles.chef_client import fleet_policy as iam
 
     chef = target.settings.get("chef")
     if chef is None:
@@ -267,7 +267,7 @@ def _uploads(target: Target) -> list[Upload]:
     chef = target.settings.get("chef")
     if chef is None:
         return []
-    from bootstrap.chef import s3_objects
+    from bootstrap.roles.chef_client.context import s3_objects
 
     location = chef.s3
     return [Upload(location.bucket, key, location.region, ref, location.kms_key_arn)

@@ -30,9 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bootstrap.dx import importer
     from bootstrap.errors import BootstrapError
     from bootstrap.inventory.yamlfile import dump
+    from bootstrap.roles.dx_router import importer
 
     if args.connection_id or args.vif_id:
         if args.file:

@@ -3,10 +3,10 @@
 ```yaml
 description: one line
 namespace: puppet                      # the inventory key the role owns (optional)
-model: bootstrap.settings.puppet:Puppet  # pydantic model of that namespace (optional);
-                                         # a user role may say settings.py:Model (its own folder)
-context: bootstrap.settings.puppet:context  # Python that derives template values (optional);
-                                            # a "warnings" list in its result is printed by render
+model: settings.py:Puppet             # pydantic model of that namespace (optional): a module
+                                      # of the role's own folder, or package.module:Name
+context: context.py:context           # Python that derives template values (optional);
+                                      # a "warnings" list in its result is printed by render
 defaults: {runinterval: 30m}          # merged under the host's namespace value, host wins
 artifacts:
   - template: puppet/puppet.conf.j2   # under templates/
@@ -20,10 +20,12 @@ artifacts:
                                       # script = an x-shellscript part, file = a write_files entry,
                                       # cloud-config = a fragment (relative dest) merged into the
                                       # one #cloud-config and dropped from the build
-finalize: bootstrap.userdata:finalize # optional: sees all the host's artifacts, may add/replace
-fleet: bootstrap.iam:fleet            # optional: fleet-wide artifacts from all hosts' targets
+finalize: userdata.py:finalize        # optional: sees all the host's artifacts, may add/replace
+fleet: fleet_policy.py:fleet          # optional: fleet-wide artifacts from all hosts' targets
 apply: systemctl reload frr           # optional: shell command `bootstrap push --apply` runs
                                       # once on a host where this role's files changed
+checkers: checkers.py:CHECKERS        # optional: bootstrap validate's checkers of this role's
+                                      # files (see bootstrap.validate.registry)
 ```
 
 ``roles/<name>/checks.py`` holds the role's testinfra checks for ``bootstrap verify``
@@ -48,10 +50,11 @@ from typing import Any
 
 from bootstrap.errors import BootstrapError, Origin, did_you_mean
 from bootstrap.inventory.yamlfile import YamlFile
-from bootstrap.paths import search_path
+from bootstrap.paths import builtin, search_path
+from bootstrap.render.packages import package_name
 
 ROLE_KEYS = {"description", "namespace", "model", "context", "finalize", "fleet", "defaults",
-             "artifacts", "apply"}
+             "artifacts", "apply", "checkers"}
 ARTIFACT_KEYS = {"template", "dest", "mode", "owner", "when", "userdata", "foreach"}
 USERDATA_KINDS = {"script", "file", "cloud-config"}
 
@@ -78,6 +81,7 @@ class Role:
     context_ref: str | None
     finalize_ref: str | None
     fleet_ref: str | None
+    checkers_ref: str | None
     defaults: dict[str, Any]
     artifacts: tuple[ArtifactSpec, ...]
     apply: str | None
@@ -99,6 +103,10 @@ class Role:
     def fleet(self) -> Any:
         return _import(self.fleet_ref, self) if self.fleet_ref else None
 
+    @cached_property
+    def checkers(self) -> list[Any]:
+        return list(_import(self.checkers_ref, self)) if self.checkers_ref else []
+
     def file(self, name: str) -> Path | None:
         path = self.folder / name
         return path if path.exists() else None
@@ -107,8 +115,10 @@ class Role:
 class Registry:
     """Roles found on the search path, loaded on first use."""
 
-    def __init__(self, inventory_dir: Path) -> None:
-        self.folders = search_path("roles", inventory_dir)
+    def __init__(self, inventory_dir: Path | None) -> None:
+        """``None``: the built-in roles alone (``bootstrap validate`` reads a build, not an
+        inventory)."""
+        self.folders = search_path("roles", inventory_dir) if inventory_dir else [builtin("roles")]
         self._roles: dict[str, Role] = {}
 
     def names(self) -> list[str]:
@@ -167,6 +177,7 @@ def _parse(name: str, file: YamlFile) -> Role:
         context_ref=data.get("context"),
         finalize_ref=data.get("finalize"),
         fleet_ref=data.get("fleet"),
+        checkers_ref=data.get("checkers"),
         defaults=dict(data.get("defaults") or {}),
         artifacts=tuple(specs),
         apply=data.get("apply"),
@@ -175,28 +186,12 @@ def _parse(name: str, file: YamlFile) -> Role:
 
 
 def _import(ref: str, role: Role) -> Any:
-    """``package.module:name``, or ``file.py:name`` for a Python file in the role's own folder."""
+    """``file.py:name`` for a module in the role's own folder (its package, see
+    :mod:`bootstrap.render.packages`), or ``package.module:name`` for any importable module."""
     module_name, _, attr = ref.partition(":")
     try:
         if module_name.endswith(".py"):
-            module = _load_file(role.folder / module_name, f"bootstrap_role_{role.name}_{module_name[:-3]}")
-        else:
-            module = importlib.import_module(module_name)
-        return getattr(module, attr)
+            module_name = f"{package_name(role.folder)}.{module_name[:-3]}"
+        return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, OSError) as exc:
         raise BootstrapError(f"cannot load {ref!r}: {exc}", origin=role.origin) from None
-
-
-def _load_file(path: Path, name: str) -> Any:
-    import importlib.util
-    import sys
-
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # pydantic resolves a model's annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module

@@ -105,13 +105,18 @@ def _ruby_has(library: str) -> bool:
 
 
 def all_checkers() -> list[Checker]:
-    """Every checker, each saying nothing of a secret file that would show its secret."""
+    """Every checker: the generic ones here and those the built-in roles declare, each saying
+    nothing of a secret file that would show its secret."""
+    from bootstrap.render.registry import Registry
+
     found: list[Checker] = []
     for info in sorted(pkgutil.iter_modules(checkers.__path__), key=lambda i: i.name):
         module = importlib.import_module(f"{checkers.__name__}.{info.name}")
-        found.extend(replace(c, check=_secret_safe(c.check))
-                     for c in getattr(module, "CHECKERS", []))
-    return found
+        found.extend(getattr(module, "CHECKERS", []))
+    roles = Registry(None)
+    for name in roles.names():
+        found.extend(roles.get(name).checkers)
+    return [replace(c, check=_secret_safe(c.check)) for c in found]
 
 
 def _secret_safe(check: CheckFunction) -> CheckFunction:

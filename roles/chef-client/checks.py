@@ -8,8 +8,8 @@ import re
 import shlex
 from typing import Any
 
-from bootstrap.chef import DISTRIBUTIONS, host_settings
-from bootstrap.validate.checkers.chef import READ_CLIENT_RB
+from bootstrap.roles.chef_client.checkers import READ_CLIENT_RB
+from bootstrap.roles.chef_client.context import DISTRIBUTIONS, host_settings
 
 
 def test_client_installed_at_the_pinned_version(host: Any, hostvars: dict[str, Any]) -> None:

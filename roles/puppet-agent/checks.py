@@ -7,8 +7,8 @@ import json
 import shlex
 from typing import Any
 
-from bootstrap.puppet import MARKER, conf_sections, host_plan
-from bootstrap.validate.checkers.puppet import same
+from bootstrap.roles.puppet_agent.checkers import same
+from bootstrap.roles.puppet_agent.context import MARKER, conf_sections, host_plan
 
 
 def _puppet(host: Any, hostvars: dict[str, Any], *args: str) -> Any:

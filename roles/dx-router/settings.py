@@ -3,12 +3,12 @@
 AWS's rules are validators here, so a bad value fails the render with the file:line, the host
 and the key (AWS Direct Connect user guide: "Virtual interfaces", "Quotas", "BGP-specific
 settings", "MTUs for private virtual interfaces or transit virtual interfaces"). What a platform
-cannot do is decided with the capability table of :mod:`bootstrap.dx.capabilities`.
+cannot do is decided with the capability table of :mod:`bootstrap.roles.dx_router.capabilities`.
 
 Every string that reaches a config line is checked here: names, descriptions and interface names
 take a small character set, so none of them can end a line, start a comment or open a block on
 any platform. The MD5 key is a secret reference; its value is checked when it is revealed
-(:mod:`bootstrap.dx.policy`).
+(:mod:`bootstrap.roles.dx_router.policy`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
+from bootstrap.roles.dx_router.capabilities import CEILINGS, GAPS, LINUX_PLATFORMS, PLATFORMS, TITLES, gap_for
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from bootstrap.dx.capabilities import CEILINGS, GAPS, LINUX_PLATFORMS, PLATFORMS, TITLES, gap_for
 from bootstrap.hosts.model import KeyProblem, Secret, Settings
 
 AS_TRANS = 23456

@@ -7,7 +7,7 @@ mistakes through, a lint covers that gap: FRR's dry run accepts ``neighbor X pas
 option names it does not know (so each option must change what ``--no-act`` would run);
 systemd-networkd has no offline check at all (so each key must be one the networkd binary
 parses). IOS-XE and Junos have no consumer here: IOS-XE is read with ciscoconfparse2, Junos with
-:mod:`bootstrap.dx.junos`, and both are checked for structure and dangling names.
+:mod:`bootstrap.roles.dx_router.junos`, and both are checked for structure and dangling names.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bootstrap.dx import junos
+from bootstrap.roles.dx_router import junos
+
 from bootstrap.validate.programs import resolve
 from bootstrap.validate.registry import Checker
 

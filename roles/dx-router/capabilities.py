@@ -2,7 +2,7 @@
 
 A feature a platform lacks is a named gap. Asking for it is an error unless the router lists the
 gap in ``dx.acknowledge``; then it is rendered without that feature. ``python -m
-bootstrap.dx.capabilities`` prints the table as Markdown for the README.
+bootstrap.roles.dx_router.capabilities`` prints the table as Markdown for the README.
 """
 
 from __future__ import annotations

@@ -1,1 +1,0 @@
-"""AWS Direct Connect customer routers: platform capabilities, derived BGP policy, AWS import."""

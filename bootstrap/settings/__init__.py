@@ -1,1 +1,0 @@
-"""Typed models of the inventory namespaces, one module per namespace."""
