@@ -25,7 +25,12 @@ fleet: fleet_policy.py:fleet          # optional: fleet-wide artifacts from all 
 apply: systemctl reload frr           # optional: shell command `bootstrap push --apply` runs
                                       # once on a host where this role's files changed
 checkers: checkers.py:CHECKERS        # optional: bootstrap validate's checkers of this role's
-                                      # files (see bootstrap.validate.registry)
+                                      # files (see bootstrap.validate.registry); an artifact's
+                                      # ``check: [name, ...]`` says which checkers consume it
+ready: ready.py:wait                  # optional: what push waits for on a host before it copies
+forget: forget.py:commands            # optional: what terminate prints to forget a node
+launch: launch.py:needs               # optional: what launch uploads to S3 and grants the
+                                      # instance role for this role
 ```
 
 ``roles/<name>/checks.py`` holds the role's testinfra checks for ``bootstrap verify``
@@ -53,9 +58,10 @@ from bootstrap.inventory.yamlfile import YamlFile
 from bootstrap.paths import builtin, search_path
 from bootstrap.render.packages import package_name
 
-ROLE_KEYS = {"description", "namespace", "model", "context", "finalize", "fleet", "defaults",
-             "artifacts", "apply", "checkers"}
-ARTIFACT_KEYS = {"template", "dest", "mode", "owner", "when", "userdata", "foreach"}
+# Keys whose value is Python, ``file.py:name`` in the role's folder or ``package.module:name``.
+HOOKS = ("model", "context", "finalize", "fleet", "checkers", "ready", "forget", "launch")
+ROLE_KEYS = {"description", "namespace", "defaults", "artifacts", "apply", *HOOKS}
+ARTIFACT_KEYS = {"template", "dest", "mode", "owner", "when", "userdata", "foreach", "check"}
 USERDATA_KINDS = {"script", "file", "cloud-config"}
 
 
@@ -69,6 +75,8 @@ class ArtifactSpec:
     userdata: str | None
     origin: Origin
     foreach: str | None = None
+    # Names of the checkers of bootstrap validate that consume this file.
+    check: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,35 +85,36 @@ class Role:
     folder: Path
     description: str
     namespace: str | None
-    model_ref: str | None
-    context_ref: str | None
-    finalize_ref: str | None
-    fleet_ref: str | None
-    checkers_ref: str | None
+    refs: dict[str, str]  # hook -> reference, for the hooks role.yml names
     defaults: dict[str, Any]
     artifacts: tuple[ArtifactSpec, ...]
     apply: str | None
     origin: Origin
 
+    def hook(self, name: str) -> Any:
+        """The Python object role.yml names for ``name`` (one of :data:`HOOKS`), or None."""
+        ref = self.refs.get(name)
+        return _import(ref, self) if ref else None
+
     @cached_property
     def model(self) -> Any:
-        return _import(self.model_ref, self) if self.model_ref else None
+        return self.hook("model")
 
     @cached_property
     def context(self) -> Any:
-        return _import(self.context_ref, self) if self.context_ref else None
+        return self.hook("context")
 
     @cached_property
     def finalize(self) -> Any:
-        return _import(self.finalize_ref, self) if self.finalize_ref else None
+        return self.hook("finalize")
 
     @cached_property
     def fleet(self) -> Any:
-        return _import(self.fleet_ref, self) if self.fleet_ref else None
+        return self.hook("fleet")
 
     @cached_property
     def checkers(self) -> list[Any]:
-        return list(_import(self.checkers_ref, self)) if self.checkers_ref else []
+        return list(self.hook("checkers") or [])
 
     def file(self, name: str) -> Path | None:
         path = self.folder / name
@@ -165,19 +174,19 @@ def _parse(name: str, file: YamlFile) -> Role:
             mode = int(str(item.get("mode", "0644")), 8)
         except ValueError:
             raise BootstrapError(f"mode {item.get('mode')!r} is not octal", origin=where) from None
+        check = item.get("check") or []
+        check = [check] if isinstance(check, str) else check
+        if not isinstance(check, list) or not all(isinstance(c, str) for c in check):
+            raise BootstrapError("check must be a checker name or a list of them", origin=where)
         specs.append(ArtifactSpec(str(item["template"]), str(item["dest"]), mode,
                                   str(item.get("owner", "root:root")), item.get("when"), userdata,
-                                  where, item.get("foreach")))
+                                  where, item.get("foreach"), tuple(check)))
     return Role(
         name=name,
         folder=file.path.parent,
         description=str(data.get("description", "")),
         namespace=data.get("namespace"),
-        model_ref=data.get("model"),
-        context_ref=data.get("context"),
-        finalize_ref=data.get("finalize"),
-        fleet_ref=data.get("fleet"),
-        checkers_ref=data.get("checkers"),
+        refs={key: str(data[key]) for key in HOOKS if data.get(key)},
         defaults=dict(data.get("defaults") or {}),
         artifacts=tuple(specs),
         apply=data.get("apply"),
