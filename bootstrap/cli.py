@@ -1,7 +1,8 @@
 """Command line: argument parsing and dispatch only.
 
-Every command is a module of :mod:`bootstrap.commands` with ``HELP``,
-``add_arguments(parser)`` and ``run(args) -> int``.
+Every command is a module with ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``:
+the engine's in :mod:`bootstrap.commands`, and those a built-in role adds (``commands:`` in its
+role.yml, such as dx-router's ``bootstrap dx``).
 Those modules import their heavy libraries inside ``run``, so ``bootstrap --help`` never loads
 boto3, botocore, fabric, paramiko or testinfra.
 """
@@ -12,6 +13,7 @@ import argparse
 import importlib
 import os
 import sys
+from typing import Any
 
 from bootstrap import __version__
 from bootstrap.errors import BootstrapError
@@ -26,7 +28,6 @@ COMMANDS = {
     "verify": "verify",
     "launch": "launch",
     "terminate": "terminate",
-    "dx": "dx",
 }
 
 
@@ -46,10 +47,20 @@ def parser() -> argparse.ArgumentParser:
             if exc.name == f"bootstrap.commands.{module_name}":
                 continue  # a command this installation does not have
             raise
-        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(cmd)
-        cmd.set_defaults(func=module.run)
+        _add(sub, name, module)
+    from bootstrap.render.registry import Registry, command_module
+
+    roles = Registry(None)
+    for role in (roles.get(n) for n in roles.names()):
+        for name in role.commands:
+            _add(sub, name, command_module(role, name))
     return top
+
+
+def _add(sub: Any, name: str, module: Any) -> None:
+    cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+    module.add_arguments(cmd)
+    cmd.set_defaults(func=module.run)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,10 +28,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from bootstrap.roles.chef_client.context import DISTRIBUTIONS
 from support import docker, waits
 from support import moto as motolib
 from support.cli import ROOT, run_cli
+
+from bootstrap.roles.chef_client.context import DISTRIBUTIONS
 
 KEY = (ROOT / "inventory" / "secrets" / "chef-demo-validator.pem").read_text()
 INSTANCE_ID = "i-0123456789abcdef0"

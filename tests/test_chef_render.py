@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from bootstrap.roles.chef_client.checkers import read_client_rb, read_json
 from support import waits
 from support.cli import ROOT, run_cli
+
+from bootstrap.roles.chef_client.checkers import read_client_rb, read_json
 
 KEY = ROOT / "inventory" / "secrets" / "chef-demo-validator.pem"
 BASE = {

@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 import yaml
+from support.cli import ROOT, run_cli
+
 from bootstrap.roles.chef_client.checkers import read_client_rb, read_json
 from bootstrap.roles.puppet_agent.checkers import print_settings, read_csr_attributes
-from support.cli import ROOT, run_cli
 
 KEY = ROOT / "inventory" / "secrets" / "chef-demo-validator.pem"
 # Characters that change a line-oriented file's meaning, and text that would run if anything

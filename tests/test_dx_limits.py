@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bootstrap.roles.dx_router.capabilities import KEY_LIMITS, PLATFORMS, TITLES
 from dx import networkd
 from dx.routers import KEYS, changed, router, write_inventory
 from support.cli import run_cli
+
+from bootstrap.roles.dx_router.capabilities import KEY_LIMITS, PLATFORMS, TITLES
 
 LINUX = ("frr", "bird", "openbgpd")
 FORBIDDEN = " \t\"'\\!#;{}?"

@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bootstrap.roles.dx_router import capabilities
 from dx.live import Topology, missing, sh, wait_for
 from dx.routers import KEYS, changed, router, write_inventory
 from support import waits
 from support.cli import ROOT, run_cli
 
 from bootstrap.fleet.checks import load_module
+from bootstrap.roles.dx_router import capabilities
 
 PLATFORMS = ("frr", "bird", "openbgpd")
 ESTABLISH_TIMEOUT = 40

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from bootstrap.roles.dx_router import capabilities, junos
 from dx.regenerate import GOLDEN, router_files
 from dx.routers import router, write_inventory
 from support.cli import ROOT, run_cli
+
+from bootstrap.roles.dx_router import capabilities, junos
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from bootstrap.roles.chef_client.fleet_policy import location_name
-from bootstrap.roles.chef_client.settings import S3Location
 from support.cli import run_cli
 
+from bootstrap.roles.chef_client.fleet_policy import location_name
+from bootstrap.roles.chef_client.settings import S3Location
 from bootstrap.validate.programs import resolve
 
 KMS = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"

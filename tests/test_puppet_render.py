@@ -20,6 +20,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from support import waits
+from support.cli import ROOT, one_error, run_cli
+
 from bootstrap.roles.puppet_agent.checkers import print_settings, read_csr_attributes
 from bootstrap.roles.puppet_agent.context import (
     OPENVOX_DEBS,
@@ -28,8 +31,6 @@ from bootstrap.roles.puppet_agent.context import (
     PUPPET_RPMS,
     install_plan,
 )
-from support import waits
-from support.cli import ROOT, one_error, run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("puppet") is None, reason="puppet is not installed")
 

@@ -31,6 +31,8 @@ ready: ready.py:wait                  # optional: what push waits for on a host 
 forget: forget.py:commands            # optional: what terminate prints to forget a node
 launch: launch.py:needs               # optional: what launch uploads to S3 and grants the
                                       # instance role for this role
+commands: {dx: command.py}            # optional, built-in roles: CLI commands the role adds
+                                      # (a module with HELP, add_arguments(parser), run(args))
 ```
 
 ``roles/<name>/checks.py`` holds the role's testinfra checks for ``bootstrap verify``
@@ -48,7 +50,7 @@ a template of the same path under the inventory's ``templates/`` replaces a buil
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -60,7 +62,7 @@ from bootstrap.render.packages import package_name
 
 # Keys whose value is Python, ``file.py:name`` in the role's folder or ``package.module:name``.
 HOOKS = ("model", "context", "finalize", "fleet", "checkers", "ready", "forget", "launch")
-ROLE_KEYS = {"description", "namespace", "defaults", "artifacts", "apply", *HOOKS}
+ROLE_KEYS = {"description", "namespace", "defaults", "artifacts", "apply", "commands", *HOOKS}
 ARTIFACT_KEYS = {"template", "dest", "mode", "owner", "when", "userdata", "foreach", "check"}
 USERDATA_KINDS = {"script", "file", "cloud-config"}
 
@@ -90,6 +92,7 @@ class Role:
     artifacts: tuple[ArtifactSpec, ...]
     apply: str | None
     origin: Origin
+    commands: dict[str, str] = field(default_factory=dict)  # CLI command name -> module file
 
     def hook(self, name: str) -> Any:
         """The Python object role.yml names for ``name`` (one of :data:`HOOKS`), or None."""
@@ -187,11 +190,27 @@ def _parse(name: str, file: YamlFile) -> Role:
         description=str(data.get("description", "")),
         namespace=data.get("namespace"),
         refs={key: str(data[key]) for key in HOOKS if data.get(key)},
+        commands=_commands(file),
         defaults=dict(data.get("defaults") or {}),
         artifacts=tuple(specs),
         apply=data.get("apply"),
         origin=file.origin(()),
     )
+
+
+def _commands(file: YamlFile) -> dict[str, str]:
+    commands = file.data.get("commands") or {}
+    if not isinstance(commands, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.endswith(".py") and "/" not in v
+            for k, v in commands.items()):
+        raise BootstrapError("commands must map a command name to a .py file of the role's folder",
+                             origin=file.origin(("commands",)))
+    return dict(commands)
+
+
+def command_module(role: Role, command: str) -> Any:
+    """The module of a command a role adds to the CLI (``HELP``, ``add_arguments``, ``run``)."""
+    return importlib.import_module(f"{package_name(role.folder)}.{role.commands[command][:-3]}")
 
 
 def _import(ref: str, role: Role) -> Any:

@@ -22,12 +22,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bootstrap.roles.chef_client.fleet_policy import location_name
-from bootstrap.roles.chef_client.settings import Chef, S3Location
-
 from bootstrap.errors import BootstrapError, did_you_mean
 from bootstrap.hosts.secrets import SecretRef
 from bootstrap.render.renderer import Target
+from bootstrap.roles.chef_client.fleet_policy import location_name
+from bootstrap.roles.chef_client.settings import Chef, S3Location
 
 VALIDATION_OBJECT = "validation.pem"
 LICENSE_OBJECT = "license_key"

@@ -19,10 +19,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from bootstrap.roles.chef_client.settings import S3Location
-
 from bootstrap.errors import BootstrapError
 from bootstrap.render.renderer import Artifact, Target
+from bootstrap.roles.chef_client.settings import S3Location
 
 ROLE = "chef-client"
 POLICY_VERSION = "2012-10-17"

@@ -14,6 +14,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from bootstrap.errors import BootstrapError
+from bootstrap.hosts.secrets import SecretRef
 from bootstrap.roles.dx_router.capabilities import KEY_LIMITS, TITLES, gap_for
 from bootstrap.roles.dx_router.settings import (
     ADVERTISE_LIMIT,
@@ -24,9 +26,6 @@ from bootstrap.roles.dx_router.settings import (
     Vif,
     is_private_asn,
 )
-
-from bootstrap.errors import BootstrapError
-from bootstrap.hosts.secrets import SecretRef
 
 LOCAL_PREF = {"active": "7224:7300", "passive": "7224:7100"}
 # Our side of active/passive: routes learned on the active VIF win over the passive one's, so

@@ -17,10 +17,10 @@ import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from bootstrap.roles.dx_router.capabilities import CEILINGS, GAPS, LINUX_PLATFORMS, PLATFORMS, TITLES, gap_for
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from bootstrap.hosts.model import KeyProblem, Secret, Settings
+from bootstrap.roles.dx_router.capabilities import CEILINGS, GAPS, LINUX_PLATFORMS, PLATFORMS, TITLES, gap_for
 
 AS_TRANS = 23456
 LAST_2BYTE_ASN = 65535

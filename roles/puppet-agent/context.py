@@ -19,10 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bootstrap.roles.puppet_agent.settings import BOOT_EXTENSION, DEFAULT_MAJOR, Puppet
-
 from bootstrap.errors import BootstrapError
 from bootstrap.render.renderer import Target
+from bootstrap.roles.puppet_agent.settings import BOOT_EXTENSION, DEFAULT_MAJOR, Puppet
 
 FAMILIES = ("debian", "redhat")
 CHALLENGE_PASSWORD_OID = "1.2.840.113549.1.9.7"

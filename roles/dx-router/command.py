@@ -1,4 +1,5 @@
-"""``bootstrap dx import``: Direct Connect virtual interfaces from AWS as inventory YAML."""
+"""``bootstrap dx import``, a command the dx-router role adds to the CLI: Direct Connect virtual
+interfaces from AWS as inventory YAML."""
 
 from __future__ import annotations
 
