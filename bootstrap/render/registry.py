@@ -9,7 +9,7 @@ context: context.py:context           # Python that derives template values (opt
                                       # a "warnings" list in its result is printed by render
 defaults: {runinterval: 30m}          # merged under the host's namespace value, host wins
 artifacts:
-  - template: puppet/puppet.conf.j2   # under templates/
+  - template: puppet-agent/puppet.conf.j2  # under templates/, in the role's folder
     dest: /etc/puppetlabs/puppet/puppet.conf   # may use the template context
     mode: "0644"
     owner: root:root
