@@ -40,62 +40,28 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bootstrap.build.manifest import (
+    MANIFEST,
+    Manifest,
+    ManifestProblem,
+    name_problem,
+    parse,
+    path_problem,
+)
 from bootstrap.errors import BootstrapError
 
-MANIFEST = "manifest.json"
 STATE = ".bootstrap"
 LOCK = "lock"
 HOSTS = "hosts.json"
 JOURNAL = "journal"
 STAGE = "stage"
 BACKUP = "backup"
-MAX_COMPONENT = 255  # bytes: the limit of Linux file systems
-MAX_PATH = 4000  # bytes: below PATH_MAX, so any file of a build can be named whole
 MAX_STATE = 64 << 20  # bytes of a manifest, journal or hosts.json read back
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: a FIFO planted in a build must not hang the reader; only regular files are read.
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_ODD_PART = re.compile(r"(?:\A|/)\.{0,2}(?:/|\Z)|\x00")  # '', '.' or '..' parts, or a NUL
 _SCRATCH = re.compile(r"[a-z][0-9]{1,9}")  # names of files in stage/ and backup/
-
-
-def name_problem(name: str) -> str:
-    """Why ``name`` cannot be a host folder of a build ('' when it can)."""
-    if not name:
-        return "an empty name"
-    if name.startswith("."):
-        return "a name starting with '.' (reserved for the build's own state)"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return "a control character in the name"
-    return _component_problem(name)
-
-
-def path_problem(rel: str) -> str:
-    """Why ``rel`` is not a normalized relative path inside a folder ('' when it is)."""
-    # The common case in one regex search: it runs for every file of every render.
-    if rel and rel[0] != "/" and not _ODD_PART.search(rel) and \
-            len(rel.encode("utf-8", "surrogateescape")) <= MAX_COMPONENT:
-        return ""
-    if not rel or rel.startswith("/"):
-        return "not a relative path"
-    if len(rel.encode("utf-8", "surrogateescape")) > MAX_PATH:
-        return f"longer than {MAX_PATH} bytes"
-    for part in rel.split("/"):
-        problem = _component_problem(part)
-        if problem:
-            return problem
-    return ""
-
-
-def _component_problem(part: str) -> str:
-    if part in ("", ".", ".."):
-        return f"a path component {part!r}"
-    if "\x00" in part or "/" in part:
-        return "a NUL or '/' in a path component"
-    if len(part.encode("utf-8", "surrogateescape")) > MAX_COMPONENT:
-        return f"a path component longer than {MAX_COMPONENT} bytes"
-    return ""
 
 
 class Tree:
@@ -363,6 +329,41 @@ class BuildDir:
                 tree = Tree(fd, f"{self.path}/{name}", host=name)
         self._hosts[name] = tree
         return tree
+
+    def manifest(self, host: str, *, files: bool = False) -> Manifest | None:
+        """Host ``host``'s manifest, checked; None when the host folder or its manifest is absent.
+
+        ``files``: each file it lists must be there too, a regular file reached without links.
+        Every command that reads a build reads its manifests here.
+        """
+        tree = self.host(host)
+        shown = f"{self.path}/{host}/{MANIFEST}"
+        if tree is None:
+            return None
+        raw = tree.read(MANIFEST)
+        if raw is None:
+            if tree.lstat(MANIFEST) is None:
+                return None
+            raise BootstrapError(f"{shown} is not a regular file of at most {MAX_STATE} bytes "
+                                 "(a link?); run: bootstrap render", host=host)
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise BootstrapError(f"{shown} is not valid JSON; run: bootstrap render",
+                                 host=host) from None
+        try:
+            manifest = parse(data, host)
+        except ManifestProblem as exc:
+            raise BootstrapError(f"{shown} is not a manifest bootstrap wrote ({exc}); run: "
+                                 "bootstrap render", host=host) from None
+        for record in manifest.records if files else ():
+            st = tree.lstat(record.path)
+            if st is None or not stat.S_ISREG(st.st_mode):
+                what = "missing" if st is None else "a link" if stat.S_ISLNK(st.st_mode) else \
+                    "not a regular file"
+                raise BootstrapError(f"{tree.shown}/{record.path} is {what}, but the manifest "
+                                     "lists a file there; run: bootstrap render", host=host)
+        return manifest
 
     def written_hosts(self) -> tuple[set[str] | None, str]:
         """The host folders bootstrap recorded writing, and a warning when the record is bad.
@@ -656,56 +657,6 @@ class Transaction:
 
 
 def read_manifest(build: BuildDir, host: str, *, files: bool = False) -> dict[str, Any] | None:
-    """A host's manifest, checked; None when the host folder or its manifest is absent.
-
-    ``files``: each file it lists must be there too, a regular file reached without links.
-    """
-    tree = build.host(host)
-    shown = f"{build.path}/{host}/{MANIFEST}"
-    if tree is None:
-        return None
-    raw = tree.read(MANIFEST)
-    if raw is None:
-        st = tree.lstat(MANIFEST)
-        if st is None:
-            return None
-        raise BootstrapError(f"{shown} is not a regular file of at most {MAX_STATE} bytes (a "
-                             "link?); run: bootstrap render", host=host)
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise BootstrapError(f"{shown} is not valid JSON; run: bootstrap render",
-                             host=host) from None
-    problem = manifest_problem(data)
-    if problem:
-        raise BootstrapError(f"{shown} is not a manifest bootstrap wrote ({problem}); run: "
-                             "bootstrap render", host=host)
-    for record in [*data.get("files", []), *data.get("outputs", [])] if files else []:
-        st = tree.lstat(record["path"])
-        if st is None or not stat.S_ISREG(st.st_mode):
-            what = "missing" if st is None else "a link" if stat.S_ISLNK(st.st_mode) else \
-                "not a regular file"
-            raise BootstrapError(f"{tree.shown}/{record['path']} is {what}, but the manifest "
-                                 "lists a file there; run: bootstrap render", host=host)
-    return dict(data)
-
-
-def manifest_problem(data: Any) -> str:
-    """Why ``data`` is not a manifest ('' when it is): every record a file inside the folder."""
-    if not isinstance(data, dict):
-        return "not a JSON object"
-    if not isinstance(data.get("roles", []), list):
-        return "roles is not a list"
-    for section in ("files", "outputs"):
-        records = data.get(section, [])
-        if not isinstance(records, list):
-            return f"{section} is not a list"
-        for index, record in enumerate(records):
-            if not isinstance(record, dict):
-                return f"{section}[{index}] is not an object"
-            path, digest = record.get("path"), record.get("sha256")
-            if not isinstance(path, str) or path_problem(path):
-                return f"{section}[{index}].path is not a relative path inside the host folder"
-            if not isinstance(digest, str) or not isinstance(record.get("dest"), str):
-                return f"{section}[{index}] has no sha256 or dest string"
-    return ""
+    """The JSON object of :meth:`BuildDir.manifest`, for readers that still take it as a dict."""
+    manifest = build.manifest(host, files=files)
+    return None if manifest is None else manifest.raw

@@ -23,27 +23,25 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bootstrap.build.directory import (
-    HOSTS,
+from bootstrap.build.directory import HOSTS, STATE, BuildDir, Transaction, Tree, write_file
+from bootstrap.build.manifest import (
+    FLEET,
     MANIFEST,
-    STATE,
-    BuildDir,
-    Transaction,
-    Tree,
+    FileRecord,
     manifest_problem,
     name_problem,
     path_problem,
-    write_file,
 )
 from bootstrap.errors import BootstrapError
 from bootstrap.render.renderer import Artifact
 
-FLEET = "_fleet"
+__all__ = ["FLEET", "MANIFEST", "Entry", "HostPlan", "Plan", "apply", "diff", "host_entries",
+           "plan"]
 REDACTED = ".redacted"
 
 
@@ -90,8 +88,13 @@ class Plan:
         return bool(self.stale_hosts) or any(h.changed or h.removed for h in self.hosts)
 
 
-def host_entries(name: str, roles: Iterable[str], artifacts: list[Artifact]) -> list[Entry]:
-    """The files of one host folder: each artifact, its redacted copy, and the manifest."""
+def host_entries(name: str, roles: Iterable[str], artifacts: list[Artifact],
+                 apply: Mapping[str, str | None] | None = None) -> list[Entry]:
+    """The files of one host folder: each artifact, its redacted copy, and the manifest.
+
+    ``apply``: each role's ``push --apply`` command (None: the role has none), recorded in the
+    manifest so push reads it from the build.
+    """
     entries: list[Entry] = []
     files: list[dict[str, Any]] = []
     outputs: list[dict[str, Any]] = []
@@ -99,22 +102,17 @@ def host_entries(name: str, roles: Iterable[str], artifacts: list[Artifact]) -> 
         rel = f"files{art.dest}" if art.on_host else art.dest
         entry = Entry.of(rel, art.content, art.mode, art.secret)
         entries.append(entry)
-        record = {
-            "dest": art.dest,
-            "path": rel,
-            "mode": f"{art.mode:04o}",
-            "owner": art.owner,
-            "sha256": entry.digest,
-            "size": len(art.content),
-            "role": art.role,
-            "secret": art.secret,
-        }
+        shadow = None
         if art.secret and art.redacted is not None:
             shadow = Entry.of(f"{REDACTED}/{rel}", art.redacted, 0o600, True)
             entries.append(shadow)
-            record["redacted_sha256"] = shadow.digest
-        (files if art.on_host else outputs).append(record)
-    text = _manifest_text({"host": name, "roles": list(roles), "files": files, "outputs": outputs})
+        record = FileRecord(art.dest, rel, entry.digest, art.mode, art.owner, art.role,
+                            art.secret, len(art.content), shadow.digest if shadow else None,
+                            art.check)
+        (files if art.on_host else outputs).append(record.as_json())
+    commands = {role: command for role, command in (apply or {}).items() if command}
+    text = _manifest_text({"host": name, "roles": list(roles), "apply": commands, "files": files,
+                           "outputs": outputs})
     # Hashes of short secrets can be brute-forced, so a manifest beside secrets is private too.
     secret = any(a.secret for a in artifacts)
     entries.append(Entry.of(MANIFEST, text.encode(), 0o600 if secret else 0o644, secret))

@@ -92,7 +92,8 @@ def render_build(source: Path, outdir: Path, *, limit: str | None = None,
                 print(f"warning: {warning}", file=sys.stderr)
         target = renderer.target(host)
         targets.append(target)
-        builds[name] = planner.host_entries(name, target.roles, renderer.render(target))
+        apply = {role: renderer.registry.get(role).apply for role in target.roles}
+        builds[name] = planner.host_entries(name, target.roles, renderer.render(target), apply)
         for warning in renderer.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         renderer.warnings.clear()

@@ -39,6 +39,7 @@ class Artifact:
     secret: bool = False
     redacted: bytes | None = None  # rendered again with placeholders for secrets, for diffs
     userdata: str | None = None  # "script" or "file": the cloud-init role embeds it in user-data
+    check: tuple[str, ...] = ()  # the checkers of validate that consume it (role.yml's check)
 
     @property
     def on_host(self) -> bool:
@@ -214,7 +215,7 @@ class Renderer:
         # one equal to another value of the file, would show where it is and so what it is.
         redacted = self._placeholder_render(spec.template, context, target) if secret else None
         return Artifact(dest, content.encode(), 0o600 if secret else spec.mode, spec.owner,
-                        role.name, secret, redacted, spec.userdata)
+                        role.name, secret, redacted, spec.userdata, spec.check)
 
     def _placeholder_render(self, name: str, context: dict[str, Any], target: Target) -> bytes:
         template = self.env.get_template(name)  # loaded and checked by the first render
