@@ -10,17 +10,21 @@ build changes nothing:
    not, nothing has been created yet.
 3. **IAM**: the role with the EC2 trust policy, its inline least-privilege policy, and the
    instance profile that holds it.
-4. **S3**: the host's objects (the Chef validation key), encrypted with SSE-S3, or SSE-KMS with
-   ``chef.s3.kms_key_arn``; uploaded only when their SHA-256 or encryption differs.
+4. **S3**: the objects the host's roles ask for (a validation key, say), encrypted with SSE-S3,
+   or SSE-KMS with the key the role names; uploaded only when their SHA-256 or encryption
+   differs.
 5. **EC2**: an instance with IMDSv2 required, the instance profile, the tags ``Name`` and
    ``bootstrap:host``, and the raw user-data (boto3 base64-encodes ``run_instances``' UserData
    itself), unless one tagged for the host is already pending or running; or, with
-   ``aws.launch_template``, a new template version carrying the base64 user-data, made the
+   ``launch_template`` set, a new template version carrying the base64 user-data, made the
    default, unless the latest version already says the same.
 6. **Wait** until running (with a timeout), print the instance id and addresses.
 
 On a failed call the error names the host and the call, and lists what this run already created
 and left in place.
+
+What a role adds (objects, the instance role's policy, the instance settings themselves) comes
+from its ``launch`` hook (see :mod:`bootstrap.render.hooks`); this module names no role.
 """
 
 from __future__ import annotations
@@ -40,11 +44,11 @@ import yaml
 
 from bootstrap.cloud.client import Api, CallFailed, Shown, unwrap
 from bootstrap.errors import BootstrapError, Origin
-from bootstrap.hosts.secrets import SecretRef
+from bootstrap.inventory.loading import ROLES_KEY
+from bootstrap.render.hooks import InstanceSettings, LaunchNeeds, Upload, instance_trust_policy
+from bootstrap.render.registry import Registry, Role
 from bootstrap.render.renderer import Renderer, Target
-from bootstrap.roles.ec2_instance.settings import Aws
 
-ROLE = "ec2-instance"
 HOST_TAG = "bootstrap:host"
 USER_DATA, USER_DATA_B64 = "user-data", "user-data.b64"
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
@@ -70,16 +74,12 @@ class InstanceRole:
 
 
 @dataclass(frozen=True)
-class Upload:
-    bucket: str
-    key: str
-    region: str
-    secret: SecretRef
-    kms_key_arn: str | None
+class Instance:
+    """The host's instance settings and the role (and namespace) they come from."""
 
-    @property
-    def url(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
+    role: str
+    namespace: str
+    settings: InstanceSettings
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Spec:
     """Everything launch needs for one host, read from the build and the typed settings."""
 
     target: Target
-    aws: Aws
+    aws: InstanceSettings
     region: str
     user_data: bytes
     user_data_b64: str
@@ -95,6 +95,7 @@ class Spec:
     role: InstanceRole | None
     uploads: tuple[Upload, ...]
     user_data_secret: bool = False  # holds a secret: no digest of it is ever shown
+    namespace: str = ""  # where the instance settings live in the inventory, for errors
 
     @property
     def host(self) -> str:
@@ -153,35 +154,66 @@ def selected_targets(source: Path, patterns: list[str],
     return renderer, [renderer.target(inventory.hosts[name]) for name in names]
 
 
-def aws_settings(target: Target) -> Aws:
-    settings = target.settings.get("aws")
-    if not isinstance(settings, Aws):
-        if "aws" in target.vars:
-            raise BootstrapError(f"has aws settings but not the {ROLE} role: add {ROLE} to its "
-                                 "bootstrap_roles", host=target.name, key="bootstrap_roles",
-                                 origin=target.origin("aws"))
-        raise BootstrapError(f"has no aws settings: add {ROLE} to its bootstrap_roles and set "
-                             "aws.ami", host=target.name)
-    return settings
+def instance_settings(registry: Registry, target: Target) -> Instance:
+    """The settings of the host's role that describes its instance (its launch hook says so)."""
+    for role, needs in _needs(registry, target):
+        if needs.instance and needs.settings is not None:
+            return Instance(role.name, role.namespace or role.name, needs.settings)
+    role = _describing_role(registry, target)
+    namespace = role.namespace or role.name
+    if namespace in target.vars:
+        raise BootstrapError(f"has {namespace} settings but not the {role.name} role: add "
+                             f"{role.name} to its {ROLES_KEY}", host=target.name, key=ROLES_KEY,
+                             origin=target.origin(namespace))
+    raise BootstrapError(f"has no {namespace} settings: add {role.name} to its {ROLES_KEY} and "
+                         f"set {namespace}.ami", host=target.name)
 
 
-def launch_region(target: Target, region: str | None) -> str:
-    """--region, else aws.region, else the region boto3 would use."""
-    chosen = region or aws_settings(target).region
+def _needs(registry: Registry, target: Target) -> list[tuple[Role, LaunchNeeds]]:
+    """What each of the host's roles with a launch hook asks for, in role order."""
+    out = []
+    for name in target.roles:
+        role = registry.get(name)
+        hook = role.hook("launch")
+        if hook is not None:
+            settings = target.settings.get(role.namespace) if role.namespace else None
+            out.append((role, hook(target, settings)))
+    return out
+
+
+def _describing_role(registry: Registry, target: Target) -> Role:
+    """The known role whose launch hook gives instance settings, to name it to a host without
+    it (asked with no settings, as the host has none of it)."""
+    for name in registry.names():
+        role = registry.get(name)
+        hook = role.hook("launch")
+        if hook is not None and hook(target, None).instance:
+            return role
+    raise BootstrapError("no role gives launch the instance's settings (a role whose launch hook "
+                         "returns them)", host=target.name, key=ROLES_KEY)
+
+
+def launch_region(registry: Registry, target: Target, region: str | None) -> str:
+    """--region, else the instance settings' region, else the region boto3 would use."""
+    if region:
+        return region
+    instance = instance_settings(registry, target)
+    chosen = instance.settings.region
     if chosen is None:
         from bootstrap.cloud.client import default_region
 
         chosen = default_region()
     if chosen is None:
-        raise BootstrapError("no region: set aws.region, pass --region, or set AWS_REGION",
-                             host=target.name, key="aws.region")
+        raise BootstrapError(f"no region: set {instance.namespace}.region, pass --region, or set "
+                             "AWS_REGION", host=target.name, key=f"{instance.namespace}.region")
     return chosen
 
 
 def read_spec(renderer: Renderer, target: Target, build: Path, region: str | None) -> Spec:
     """The host's launch inputs; errors name the host and what to run to fix them."""
-    settings = aws_settings(target)
-    chosen = launch_region(target, region)
+    instance = instance_settings(renderer.registry, target)
+    chosen = launch_region(renderer.registry, target, region)
+    needs = [n for _, n in _needs(renderer.registry, target)]
     outputs = [a for a in renderer.render(target) if not a.on_host]
     fresh = {a.dest: a.content for a in outputs}
     raw, path = _output(build, target.name, USER_DATA, fresh)
@@ -192,9 +224,10 @@ def read_spec(renderer: Renderer, target: Target, build: Path, region: str | Non
         if b64.strip() != encoded.encode():
             raise BootstrapError(f"{path}.b64 is not the base64 of {path}; render again",
                                  host=target.name)
-    return Spec(target, settings, chosen, raw, encoded, path,
-                _instance_role(renderer, target, settings, build), tuple(_uploads(target)),
-                any(a.secret for a in outputs if a.dest == USER_DATA))
+    return Spec(target, instance.settings, chosen, raw, encoded, path,
+                _instance_role(renderer, target, instance.settings, needs, build),
+                tuple(u for n in needs for u in n.uploads),
+                any(a.secret for a in outputs if a.dest == USER_DATA), instance.namespace)
 
 
 def _manifest(build: Path, host: str) -> dict[str, Any]:
@@ -236,16 +269,20 @@ def _output(build: Path, host: str, dest: str, fresh: dict[str, bytes]) -> tuple
     return data, path
 
 
-def _instance_role(renderer: Renderer, target: Target, settings: Aws,
-                   build: Path) -> InstanceRole | None:
-    from bootstrap.roles.chef_client import fleet_policy as iam
-
-    chef = target.settings.get("chef")
-    if chef is None:
+def _instance_role(renderer: Renderer, target: Target, settings: InstanceSettings,
+                   needs: list[LaunchNeeds], build: Path) -> InstanceRole | None:
+    """The instance role and the one policy a role of the host asks it to carry, as the build's
+    fleet folder holds it (the policy's role wrote it there at render time)."""
+    policies = sorted({n.policy for n in needs if n.policy})
+    if len(policies) > 1:
+        raise BootstrapError(f"its roles ask for the instance role policies "
+                             f"{', '.join(policies)}; an instance role carries one",
+                             host=target.name)
+    if not policies:
         if settings.iam_role is None:
             return None
-        return InstanceRole(settings.iam_role, iam.trust_policy())
-    name = iam.location_name(chef.s3)
+        return InstanceRole(settings.iam_role, instance_trust_policy())
+    name = policies[0]
     fresh = {a.dest: a.content for a in renderer.render_fleet([target])}
     docs = {}
     for kind in ("trust", "policy"):
@@ -261,17 +298,6 @@ def _instance_role(renderer: Renderer, target: Target, settings: Aws,
                                  f"INVENTORY -o {build} first", host=target.name)
         docs[kind] = json.loads(data)
     return InstanceRole(settings.iam_role or name, docs["trust"], name, docs["policy"])
-
-
-def _uploads(target: Target) -> list[Upload]:
-    chef = target.settings.get("chef")
-    if chef is None:
-        return []
-    from bootstrap.roles.chef_client.context import s3_objects
-
-    location = chef.s3
-    return [Upload(location.bucket, key, location.region, ref, location.kms_key_arn)
-            for key, ref in s3_objects(chef)]
 
 
 # -- the steps --------------------------------------------------------------------------------
@@ -295,9 +321,10 @@ class Launcher:
             self._launch(spec)
         except CallFailed as exc:
             key = _key_for(exc.code)
-            origin = spec.target.origin("aws", key) if key else None
+            origin = spec.target.origin(spec.namespace, key) if key else None
             raise BootstrapError(f"{exc.explain()}; {self.ledger.summary()}", host=spec.host,
-                                 key=f"aws.{key}" if key else None, origin=origin) from None
+                                 key=f"{spec.namespace}.{key}" if key else None,
+                                 origin=origin) from None
         except BootstrapError as exc:
             raise BootstrapError(f"{exc.message}; {self.ledger.summary()}", host=spec.host,
                                  key=exc.key, origin=exc.origin) from None
@@ -572,7 +599,7 @@ def _placement(spec: Spec, root_device: str | None) -> dict[str, Any]:
     if aws.root_volume is not None:
         if root_device is None:
             raise BootstrapError(f"{aws.ami} names no root device, so root_volume cannot apply",
-                                 key="aws.root_volume")
+                                 key=f"{spec.namespace}.root_volume")
         devices.append({"DeviceName": root_device, "Ebs": {
             "VolumeSize": aws.root_volume.size_gb, "VolumeType": aws.root_volume.type,
             "Encrypted": aws.root_volume.encrypted, "DeleteOnTermination": True}})

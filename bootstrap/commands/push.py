@@ -25,9 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only show what would change; exit 2 when something would")
     parser.add_argument("--backup", action="store_true",
                         help="keep a replaced file as FILE.<UTC time>~ beside it")
-    parser.add_argument("--cloud-init-timeout", type=float, default=600.0, metavar="SECONDS",
-                        help="how long to wait for cloud-init on hosts with that role "
-                             "(default: 600)")
+    # --cloud-init-timeout: the name it had when the only role that waited was cloud-init's.
+    parser.add_argument("--ready-timeout", "--cloud-init-timeout", dest="ready_timeout",
+                        type=float, default=600.0, metavar="SECONDS",
+                        help="how long to wait for a host to be ready before copying (a role's "
+                             "ready step, such as the first boot finishing; default: 600)")
     parser.add_argument("--json", metavar="FILE", type=Path, help="write the results as JSON")
 
 
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = pool.load(Path(args.inventory), args.build, args.limit, tuple(args.secrets_dir))
     options = PushOptions(ssh=ssh_options(args), apply=args.apply, check=args.check,
-                          backup=args.backup, cloud_init_timeout=args.cloud_init_timeout)
+                          backup=args.backup, ready_timeout=args.ready_timeout)
     config = fabric.Config()
     verb = "push --check" if args.check else "push"
     progress = pool.Progress(verb, len(loaded.hosts), lambda r: r.describe())

@@ -1,8 +1,9 @@
 """Push a host's built files over SSH: only what differs on the host, atomically, then apply.
 
-For each host: connect (strict host keys, retries); wait for cloud-init when the host has that
-role; ask the host for the sha256, mode and owner of every managed file in one command; upload
-the files that differ in one stream. On the host each file is written to a temporary file in
+For each host: connect (strict host keys, retries); wait until each of its roles with a
+``ready`` hook says the host is ready (a first boot still running, say); ask the host for the
+sha256, mode and owner of every managed file in one command; upload the files that differ in
+one stream. On the host each file is written to a temporary file in
 its destination directory, checked against the manifest's sha256, given its mode and owner,
 then renamed over the old one, so a reader (or a cut connection) never sees a partial file; a
 short read removes the temporary file.
@@ -26,10 +27,10 @@ from typing import Any
 from bootstrap.fleet import filestate
 from bootstrap.fleet.pool import FleetHost
 from bootstrap.fleet.transport import Result, Session, SshOptions, TransportError, connect
+from bootstrap.render.hooks import ReadyHost
 from bootstrap.render.registry import Registry
 
 PENDING = "/var/lib/bootstrap/apply-pending"
-CLOUD_INIT_ROLE = "cloud-init"
 _CHUNK = 1 << 16
 
 # Removes temporary files a killed upload may have left next to the managed files.
@@ -108,7 +109,7 @@ class PushOptions:
     apply: bool = False
     check: bool = False
     backup: bool = False
-    cloud_init_timeout: float = 600.0
+    ready_timeout: float = 600.0  # how long a role's ready hook may wait on a host
 
 
 @dataclass
@@ -176,10 +177,9 @@ def _push(host: FleetHost, registry: Registry, options: PushOptions, config: Any
         return
     session = connect(host.name, host.connection, options.ssh, config)
     try:
-        if CLOUD_INIT_ROLE in host.roles:
-            _wait_for_cloud_init(session, options.cloud_init_timeout, result)
-            if result.failed:
-                return
+        _wait_until_ready(session, host, registry, options.ready_timeout, result)
+        if result.failed:
+            return
         dests = [f["dest"] for f in files]
         states = _survey(session, dests, clean=not options.check)
         todo = [f for f, state in zip(files, states, strict=True) if state.drift(f)]
@@ -212,41 +212,19 @@ def _check_build(folder: Path, files: list[dict[str, Any]]) -> str:
     return ""
 
 
-# Exit 127: no cloud-init; 124: not done in time; else cloud-init's own exit status. The last
-# line is what ``cloud-init status`` says. cloud-init before 23.4 stops waiting at the first
-# error while the boot goes on, so an error counts only once the final stage has written
-# result.json (it does so even after errors).
-_CLOUD_INIT_WAIT = r"""
-command -v cloud-init >/dev/null 2>&1 || exit 127
-deadline=$(( $(date +%s) + $1 ))
-while :; do
-  left=$(( deadline - $(date +%s) ))
-  if [ "$left" -le 0 ]; then rc=124; break; fi
-  timeout "$left" cloud-init status --wait >/dev/null 2>&1
-  rc=$?
-  if [ "$rc" -eq 124 ] || [ "$rc" -eq 0 ] || [ -e /run/cloud-init/result.json ]; then break; fi
-  sleep 1
-done
-cloud-init status 2>&1 | tail -n 1
-exit "$rc"
-"""
-
-
-def _wait_for_cloud_init(session: Session, timeout: float, result: HostResult) -> None:
-    seconds = max(1, int(timeout))
-    outcome = session.run(_CLOUD_INIT_WAIT, [str(seconds)], timeout=timeout + 30)
-    status = (outcome.output.strip().splitlines()[-1:] or [""])[0].strip()
-    if outcome.rc == 127:
-        result.notes.append("cloud-init is not installed: did not wait for it")
-    elif outcome.rc == 124:
-        result.status = "failed"
-        result.reason = f"cloud-init has not finished after {seconds} s ({status})"
-    elif outcome.rc == 2:
-        result.notes.append(f"cloud-init finished with recoverable errors ({status})")
-    elif outcome.rc != 0:
-        # The files may be what repairs the host, so push goes on and says so.
-        result.notes.append(f"cloud-init reported an error (exit {outcome.rc}: {status}); "
-                            "see /var/log/cloud-init-output.log on the host")
+def _wait_until_ready(session: Session, host: FleetHost, registry: Registry, timeout: float,
+                     result: HostResult) -> None:
+    """Each role's ready hook, in the host's role order; the first failure stops the push."""
+    ready_host = ReadyHost(host.name, session.run, timeout)
+    for name in host.roles:
+        wait = registry.get(name).hook("ready")
+        if wait is None:
+            continue
+        ready = wait(ready_host)
+        result.notes.extend(ready.notes)
+        if ready.failure:
+            result.status, result.reason = "failed", ready.failure
+            return
 
 
 def _survey(session: Session, dests: list[str], *, clean: bool) -> list[filestate.FileState]:

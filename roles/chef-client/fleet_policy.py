@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bootstrap.errors import BootstrapError
+from bootstrap.render.hooks import instance_trust_policy
 from bootstrap.render.renderer import Artifact, Target
 from bootstrap.roles.chef_client.settings import S3Location
 
@@ -51,14 +52,7 @@ def location_name(location: S3Location) -> str:
 
 
 def trust_policy() -> dict[str, Any]:
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "ec2.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }],
-    }
+    return instance_trust_policy()
 
 
 def access_policy(location: S3Location) -> dict[str, Any]:

@@ -87,8 +87,9 @@ def test_push_waits_for_cloud_init_and_says_what_it_found(
                 booting: {{ansible_port: {booting.port}}}
                 plain: {{ansible_port: {plain.port}}}
             """,
-        # Only the role's name matters to push; the built-in role's user-data is not needed.
-        "roles/cloud-init/role.yml": "description: instances that boot with cloud-init\n",
+        # Only the role's ready hook matters to push; the built-in role's user-data is not needed.
+        "roles/cloud-init/role.yml": "description: instances that boot with cloud-init\n"
+                                     "ready: bootstrap.roles.cloud_init.ready:wait\n",
     })
     assert run_cli("render", inventory, "-o", work / "build").rc == 0
     fleet.exec(booting, f"cat > /var/lib/cloud/seed/nocloud/user-data <<'EOF'\n{USER_DATA}EOF")
