@@ -45,7 +45,13 @@ import yaml
 from bootstrap.cloud.client import Api, CallFailed, Shown, unwrap
 from bootstrap.errors import BootstrapError, Origin
 from bootstrap.inventory.loading import ROLES_KEY
-from bootstrap.render.hooks import InstanceSettings, LaunchNeeds, Upload, instance_trust_policy
+from bootstrap.render.hooks import (
+    InstanceSettings,
+    LaunchNeeds,
+    Upload,
+    instance_trust_policy,
+    of_host,
+)
 from bootstrap.render.registry import Registry, Role
 from bootstrap.render.renderer import Renderer, Target
 
@@ -171,14 +177,8 @@ def instance_settings(registry: Registry, target: Target) -> Instance:
 
 def _needs(registry: Registry, target: Target) -> list[tuple[Role, LaunchNeeds]]:
     """What each of the host's roles with a launch hook asks for, in role order."""
-    out = []
-    for name in target.roles:
-        role = registry.get(name)
-        hook = role.hook("launch")
-        if hook is not None:
-            settings = target.settings.get(role.namespace) if role.namespace else None
-            out.append((role, hook(target, settings)))
-    return out
+    return [(role, needs(target, settings))
+            for role, needs, settings in of_host(registry, target, "launch")]
 
 
 def _describing_role(registry: Registry, target: Target) -> Role:

@@ -13,20 +13,15 @@ from collections.abc import Callable
 from bootstrap.cloud.client import Api, CallFailed
 from bootstrap.cloud.launch import HOST_TAG, find_instances, launch_region
 from bootstrap.errors import BootstrapError
+from bootstrap.render.hooks import of_host
 from bootstrap.render.registry import Registry
 from bootstrap.render.renderer import Target
 
 
 def cleanup_commands(registry: Registry, target: Target, instance_id: str) -> list[str]:
     """The commands that remove the node from its configuration servers, in role order."""
-    commands = []
-    for name in target.roles:
-        role = registry.get(name)
-        forget = role.hook("forget")
-        if forget is not None:
-            settings = target.settings.get(role.namespace) if role.namespace else None
-            commands += forget(target, settings, instance_id)
-    return commands
+    return [command for _, forget, settings in of_host(registry, target, "forget")
+            for command in forget(target, settings, instance_id)]
 
 
 def terminate(api: Callable[[str, str], Api], registry: Registry, targets: list[Target],

@@ -25,13 +25,14 @@ error).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bootstrap.hosts.secrets import SecretRef
 
 if TYPE_CHECKING:
+    from bootstrap.render.registry import Registry, Role
     from bootstrap.render.renderer import Target
 
 
@@ -168,3 +169,13 @@ def instance_trust_policy() -> dict[str, Any]:
             "Action": "sts:AssumeRole",
         }],
     }
+
+
+def of_host(registry: Registry, target: Target, name: str) -> Iterator[tuple[Role, Any, Any]]:
+    """(role, hook, settings) for each of the host's roles whose role.yml names the hook
+    ``name``, in the host's role order; ``settings`` as the module docstring says."""
+    for role_name in target.roles:
+        role = registry.get(role_name)
+        hook = role.hook(name)
+        if hook is not None:
+            yield role, hook, target.settings.get(role.namespace) if role.namespace else None
