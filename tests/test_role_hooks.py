@@ -247,3 +247,16 @@ def test_push_waits_for_cloud_init_through_the_roles_ready_hook(tmp_path, monkey
     shell = LocalShell(tmp_path, fake_bin(tmp_path, cloud_init))
     result = pushed(tmp_path, monkeypatch, ["base", "cloud-init"], shell, timeout)
     assert (result.status, result.reason, result.notes) == (status, reason, notes)
+
+
+def test_a_launch_error_names_the_key_under_the_instance_roles_namespace(cloud):
+    inv = inventory(cloud.tmp, cloud.ami, ["cloud-init", "ec2-instance"])
+    aws = {"ami": cloud.ami, "region": REGION, "launch_template": "shared"}
+    (inv / "hosts.yml").write_text(yaml.safe_dump({"all": {
+        "vars": {"bootstrap_roles": ["cloud-init", "ec2-instance"]},
+        "hosts": {"app1": {"aws": aws}, "app2": {"aws": aws}}}}))
+    cloud.render(inv)
+    result = cloud.launch(inv, "app1", "app2", "--dry-run")
+    assert result.rc == 1
+    assert re.search(r"^error: .*hosts\.yml:\d+: host app2: key aws\.launch_template: launch "
+                     r"template shared is also host app1's", result.err, re.M), result.err

@@ -81,6 +81,6 @@ def _check_templates(specs: list[Spec]) -> None:
         if name in owners:
             raise BootstrapError(f"launch template {name} is also host {owners[name]}'s; one "
                                  "template holds one host's user-data", host=spec.host,
-                                 key="aws.launch_template",
-                                 origin=spec.target.origin("aws", "launch_template"))
+                                 key=f"{spec.namespace}.launch_template",
+                                 origin=spec.target.origin(spec.namespace, "launch_template"))
         owners[name] = spec.host
