@@ -22,7 +22,6 @@ from support import waits
 from support.cli import run_cli, write_tree
 from support.cloud import BUCKET, REGION
 
-from bootstrap.build.manifest import parse
 from bootstrap.fleet import push
 from bootstrap.fleet.pool import FleetHost
 from bootstrap.fleet.transport import Result
@@ -204,7 +203,7 @@ def pushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, roles: list[str],
     inv = write_tree(tmp_path / "inv", {**ROLE, "hosts.yml": "all: {hosts: {app1: {}}}\n"})
     monkeypatch.setattr(push, "connect", lambda *args: shell)
     host = FleetHost("app1", Connection(), {}, tmp_path / "build" / "app1",
-                     parse({"roles": roles, "files": []}, "app1"))
+                     {"roles": roles, "files": []})
     return push.push_host(host, Registry(inv), push.PushOptions(ready_timeout=timeout))
 
 
