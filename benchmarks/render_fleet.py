@@ -223,7 +223,7 @@ def floor(inventory: Path, outdir: Path) -> int:
         for key in ("finalize", "fleet", "model"):
             if spec.get(key):
                 raise SystemExit(f"the floor does not do role {name}'s {key}; update {__file__}")
-    contexts = {name: _import(spec["context"]) if spec.get("context") else None
+    contexts = {name: _import(spec["context"], name) if spec.get("context") else None
                 for name, spec in specs.items()}
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(builtin("templates"))), undefined=jinja2.StrictUndefined,
@@ -277,8 +277,10 @@ def floor(inventory: Path, outdir: Path) -> int:
     return written + 1
 
 
-def _import(ref: str) -> Callable[..., dict[str, Any]]:
+def _import(ref: str, role: str) -> Callable[..., dict[str, Any]]:
     module, _, attr = ref.partition(":")
+    if module.endswith(".py"):  # a module of the role's own folder, bootstrap.roles.<role>
+        module = f"bootstrap.roles.{role.replace('-', '_')}.{module[:-3]}"
     return getattr(importlib.import_module(module), attr)
 
 

@@ -20,6 +20,7 @@ import pytest
 from support import waits
 from support.cli import run_cli, write_tree
 
+from bootstrap.build.manifest import parse
 from bootstrap.fleet.pool import FleetHost
 from bootstrap.fleet.push import HostResult, PushOptions, _install
 from bootstrap.fleet.transport import Result
@@ -81,7 +82,7 @@ def test_a_secret_files_digest_never_reaches_the_command_line(tmp_path, truncate
     plain = next(r for r in records if not r["secret"])
     if truncate:  # the stream ends early: the size check catches it
         (folder / secret["path"]).write_bytes((folder / secret["path"]).read_bytes()[:-2])
-    host = FleetHost("app1", Connection(), {}, folder, manifest)
+    host = FleetHost("app1", Connection(), {}, folder, parse(manifest, "app1"))
     shell = LocalShell()
     result = HostResult("app1")
     _install(shell, host, records, {}, PushOptions(), result)  # type: ignore[arg-type]

@@ -131,9 +131,9 @@ def test_check_outcomes_follow_pytest(tmp_path: Path) -> None:
             pass
         """))
     checks = collect("demo", load_module("demo", path))
-    host = FleetHost("web1", Connection(), {}, tmp_path, {"host": "web1", "files": [
-        {"dest": "/etc/a"}]}, Redactor(["s3cret-value"]))
-    fixtures = {"host": None, "hostvars": host.hostvars, "manifest": host.manifest}
+    host = FleetHost("web1", Connection(), {}, tmp_path, None, Redactor(["s3cret-value"]))
+    manifest = {"host": "web1", "files": [{"dest": "/etc/a"}]}
+    fixtures = {"host": None, "hostvars": host.hostvars, "manifest": manifest}
     results = {c.name: _run(c, fixtures, host) for c in checks}
     outcomes = {name: (r.outcome, r.message) for name, r in results.items()}
     assert outcomes["demo::test_listed[/etc/a]"] == ("passed", "")

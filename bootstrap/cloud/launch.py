@@ -44,6 +44,7 @@ import yaml
 
 from bootstrap.cloud.client import Api, CallFailed, Shown, unwrap
 from bootstrap.errors import BootstrapError, Origin
+from bootstrap.hosts.loader import HostLoader
 from bootstrap.inventory.loading import ROLES_KEY
 from bootstrap.render.hooks import (
     InstanceSettings,
@@ -148,16 +149,12 @@ class Ledger:
 # -- reading the build ------------------------------------------------------------------------
 
 
-def selected_targets(source: Path, patterns: list[str],
-                     secret_dirs: tuple[Path, ...] = ()) -> tuple[Renderer, list[Target]]:
-    """The typed hosts that HOST... selects (names or Ansible patterns), in inventory order."""
-    from bootstrap.inventory.loading import Inventory
-    from bootstrap.inventory.patterns import select
-
-    inventory = Inventory(source)
-    renderer = Renderer(inventory, secret_dirs)
-    names = select(inventory, ",".join(patterns))
-    return renderer, [renderer.target(inventory.hosts[name]) for name in names]
+def selected_targets(source: Path, patterns: list[str], secret_dirs: tuple[Path, ...] = ()
+                     ) -> tuple[HostLoader[Registry], list[Target]]:
+    """The typed hosts that HOST... selects (names or Ansible patterns), in inventory order,
+    and their loader (its ``roles`` is the registry); warnings printed as render prints them."""
+    hosts = HostLoader.open(source, Registry, secret_dirs)
+    return hosts, list(hosts.targets(",".join(patterns)))
 
 
 def instance_settings(registry: Registry, target: Target) -> Instance:

@@ -48,11 +48,17 @@ def run(args: argparse.Namespace) -> int:
         selected_targets,
         write_fragment,
     )
+    from bootstrap.render.renderer import Renderer
 
     fragment = read_fragment(Path(args.write_inventory)) if args.write_inventory else {}
-    renderer, targets = selected_targets(Path(args.inventory), args.hosts,
-                                         tuple(args.secrets_dir))
-    specs = [read_spec(renderer, t, Path(args.build), args.region) for t in targets]
+    hosts, targets = selected_targets(Path(args.inventory), args.hosts, tuple(args.secrets_dir))
+    # Launch renders to compare the build with the inventory: a role's warnings show, as in render.
+    renderer = Renderer(hosts.roles, hosts.inventory.basedir)
+    specs = []
+    for target in targets:
+        specs.append(read_spec(renderer, target, Path(args.build), args.region))
+        for warning in renderer.take_warnings():
+            hosts.warn(warning)
     _check_templates(specs)
     ledger = Ledger(print, quiet=args.dry_run)
     launcher = Launcher(connect(args.endpoint_url, args.dry_run, print), ledger,

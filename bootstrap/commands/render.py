@@ -72,31 +72,21 @@ def render_build(source: Path, outdir: Path, *, limit: str | None = None,
     """
     from bootstrap.build import planner
     from bootstrap.build.directory import BuildDir
-    from bootstrap.inventory.loading import Inventory
-    from bootstrap.inventory.patterns import select
+    from bootstrap.hosts.loader import HostLoader
+    from bootstrap.render.registry import Registry
     from bootstrap.render.renderer import Renderer
 
-    inventory = Inventory(source)
-    for warning in inventory.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    names = select(inventory, limit)
-    renderer = Renderer(inventory, secret_dirs)
+    hosts = HostLoader.open(source, Registry, secret_dirs)
+    renderer = Renderer(hosts.roles, hosts.inventory.basedir)
     builds: dict[str, list[planner.Entry]] = {}
     targets = []
-    warned: set[str] = set()
-    for name in names:
-        host = inventory.hosts[name]
-        for warning in inventory.conflicts(host):
-            if warning not in warned:
-                warned.add(warning)
-                print(f"warning: {warning}", file=sys.stderr)
-        target = renderer.target(host)
+    for target in hosts.targets(limit):
         targets.append(target)
         apply = {role: renderer.registry.get(role).apply for role in target.roles}
-        builds[name] = planner.host_entries(name, target.roles, renderer.render(target), apply)
-        for warning in renderer.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        renderer.warnings.clear()
+        builds[target.name] = planner.host_entries(target.name, target.roles,
+                                                   renderer.render(target), apply)
+        for warning in renderer.take_warnings():
+            hosts.warn(warning)
     fleet = renderer.render_fleet(targets)
     if fleet or limit is None:
         builds[planner.FLEET] = planner.host_entries(planner.FLEET, [], fleet)
@@ -104,7 +94,7 @@ def render_build(source: Path, outdir: Path, *, limit: str | None = None,
     with BuildDir.writing(outdir, create=write) as directory:
         plan = planner.plan(directory, builds, prune=limit is None)
         for warning in plan.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+            hosts.warn(warning)
         text = planner.diff(plan, directory) if diff else ""
         if write and (plan.changed or plan.write_state):
             planner.apply(plan, directory)

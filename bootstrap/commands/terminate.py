@@ -21,8 +21,8 @@ def run(args: argparse.Namespace) -> int:
     from bootstrap.cloud.terminate import terminate
 
     fragment = read_fragment(Path(args.write_inventory)) if args.write_inventory else {}
-    renderer, targets = selected_targets(Path(args.inventory), args.hosts)
-    gone = terminate(connect(args.endpoint_url, args.dry_run, print), renderer.registry, targets,
+    hosts, targets = selected_targets(Path(args.inventory), args.hosts)
+    gone = terminate(connect(args.endpoint_url, args.dry_run, print), hosts.roles, targets,
                      args.region, print)
     if args.dry_run:
         print(f"dry run: {len(targets)} host{'s' if len(targets) != 1 else ''}, no call made")

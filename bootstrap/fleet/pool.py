@@ -16,14 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bootstrap.build.directory import BuildDir, read_manifest
-from bootstrap.build.planner import MANIFEST
+from bootstrap.build import MANIFEST, Manifest
+from bootstrap.build.directory import BuildDir
+from bootstrap.hosts.loader import HostLoader, print_warning
 from bootstrap.hosts.model import Connection
 from bootstrap.hosts.secrets import SecretRef, redacted
-from bootstrap.inventory.loading import Inventory
-from bootstrap.inventory.patterns import select
 from bootstrap.render.registry import Registry
-from bootstrap.render.renderer import Renderer
 
 T = TypeVar("T")
 REDACTED = "<secret>"
@@ -59,19 +57,30 @@ class FleetHost:
     connection: Connection
     hostvars: dict[str, Any]  # resolved vars, secret references as placeholders
     folder: Path  # BUILD/<host>
-    manifest: dict[str, Any] | None  # None when the host was never rendered
+    manifest: Manifest | None  # None when the host was never rendered
     redact: Redactor = field(default_factory=lambda: Redactor(()))
 
     @property
     def roles(self) -> list[str]:
-        return list((self.manifest or {}).get("roles", []))
+        return list(self.manifest.roles) if self.manifest is not None else []
 
     @property
     def files(self) -> list[dict[str, Any]]:
-        return list((self.manifest or {}).get("files", []))
+        """The records of the files that go to the host, as the manifest stores them."""
+        return [r.as_json() for r in self.manifest.files] if self.manifest is not None else []
+
+    @property
+    def apply(self) -> dict[str, str] | None:
+        """Role -> the command ``push --apply`` runs (only roles that have one); None for a
+        build rendered before the manifest recorded them."""
+        return self.manifest.apply if self.manifest is not None else None
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / MANIFEST
 
     def not_rendered(self) -> str:
-        return f"{self.folder / MANIFEST} is missing (run: bootstrap render)"
+        return f"{self.manifest_path} is missing (run: bootstrap render)"
 
 
 @dataclass
@@ -80,22 +89,25 @@ class Fleet:
     hosts: list[FleetHost]
 
 
-def load(source: Path, build: Path, limit: str | None,
-         secret_dirs: tuple[Path, ...] = ()) -> Fleet:
-    """The hosts selected by ``limit``, with their connection vars and build manifests."""
-    inventory = Inventory(source)
-    renderer = Renderer(inventory, secret_dirs)
-    names = select(inventory, limit)
+def load(source: Path, build: Path, limit: str | None, secret_dirs: tuple[Path, ...] = (),
+         warn: Callable[[str], None] = print_warning) -> Fleet:
+    """The hosts selected by ``limit``, with their connection vars and build manifests.
+
+    The hosts are typed as render types them (the same checks, the same warnings), but nothing
+    is rendered: what goes to a host is what its manifest says.
+    """
+    loader = HostLoader.open(source, Registry, secret_dirs, warn)
+    names = loader.select(limit)
     # Under the build's lock: never a manifest of a render in progress or interrupted.
     with BuildDir.reading(build) as directory:
-        manifests = {name: read_manifest(directory, name) for name in names}
+        manifests = {name: directory.manifest(name) for name in names}
     hosts = []
     for name in names:
-        target = renderer.target(inventory.hosts[name])
+        target = loader.target(name)
         hosts.append(FleetHost(name, target.connection, redacted(target.vars), build / name,
                                manifests[name],
                                Redactor(_secret_values(target.vars, target.basedir))))
-    return Fleet(renderer.registry, hosts)
+    return Fleet(loader.roles, hosts)
 
 
 def _secret_values(value: Any, basedir: Path) -> Iterable[str]:

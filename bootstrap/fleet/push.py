@@ -183,7 +183,8 @@ def _push(host: FleetHost, registry: Registry, options: PushOptions, config: Any
         dests = [f["dest"] for f in files]
         states = _survey(session, dests, clean=not options.check)
         todo = [f for f, state in zip(files, states, strict=True) if state.drift(f)]
-        appliers = {name: registry.get(name).apply for name in host.roles}
+        # Render wrote each role's apply command into the manifest; None: a build from before.
+        appliers = host.apply
         if options.check:
             result.changed = [f["dest"] for f in todo]
             result.status = "would change" if todo else "unchanged"
@@ -239,11 +240,14 @@ def _survey(session: Session, dests: list[str], *, clean: bool) -> list[filestat
 
 
 def _install(session: Session, host: FleetHost, todo: list[dict[str, Any]],
-             appliers: dict[str, str | None], options: PushOptions, result: HostResult) -> None:
+             appliers: dict[str, str] | None, options: PushOptions, result: HostResult) -> None:
     suffix = time.strftime(".%Y%m%dT%H%M%SZ~", time.gmtime()) if options.backup else ""
 
     def args(record: dict[str, Any]) -> list[str]:
-        marker = record["role"] if appliers.get(record["role"]) else ""
+        # Which roles apply is unknown to a build from before render recorded it: every role
+        # whose files change is marked, so a push --apply after a new render misses none.
+        wanted = appliers is None or appliers.get(record["role"])
+        marker = record["role"] if wanted else ""
         digest = "-" if record.get("secret") else record["sha256"]
         return [record["dest"], record["mode"], record["owner"], digest, str(record["size"]),
                 marker]
@@ -292,11 +296,20 @@ def _stream(folder: Path, todo: list[dict[str, Any]]) -> Iterator[bytes]:
                 yield chunk
 
 
-def _apply(session: Session, host: FleetHost, appliers: dict[str, str | None],
+def _apply(session: Session, host: FleetHost, appliers: dict[str, str] | None,
            result: HostResult) -> None:
+    if appliers is None:
+        result.notes.append(f"{host.manifest_path} names no apply commands (written by an "
+                            "older bootstrap): nothing applied; run bootstrap render, then "
+                            "push --apply again")
+        return
     outcome = session.run(_PENDING_LIST)
     lines = outcome.output.splitlines()
     pending = set(lines[lines.index("pending") + 1:]) if "pending" in lines else set()
+    # Marks of roles that have nothing to apply (left by a push of an older build) go.
+    idle = [f"{PENDING}/{role}" for role in host.roles if role in pending and role not in appliers]
+    if idle:
+        session.run(f"rm -f -- {shlex.join(idle)}")
     # In the host's role order: a later role may rely on an earlier one's apply.
     for role in host.roles:
         command = appliers.get(role)

@@ -97,7 +97,7 @@ def manifest(request: pytest.FixtureRequest, host: Any) -> dict[str, Any]:
     """The host's build manifest (files with dest, sha256, mode, owner, role)."""
     found = _required(request, host)
     assert found.manifest is not None
-    return found.manifest
+    return found.manifest.raw
 
 
 def _testinfra_host(item: pytest.Item) -> Any:

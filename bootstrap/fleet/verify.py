@@ -78,7 +78,7 @@ def verify_host(host: FleetHost, library: Library, ssh: SshOptions, config: Any 
         return report
     try:
         fixtures = {"host": testinfra_host(session), "hostvars": host.hostvars,
-                    "manifest": host.manifest}
+                    "manifest": host.manifest.raw}
         for check in checks:
             report.checks.append(_run(check, fixtures, host))
     finally:

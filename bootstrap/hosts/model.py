@@ -1,7 +1,8 @@
 """Typed settings: the base model of every namespace, connection vars, and readable errors.
 
-Each role validates its own namespace (``cloud_init``, ``puppet``, ``chef``, ``dx``, ``aws``)
-with a model derived from :class:`Settings`. Pydantic's errors are turned into one
+Each role validates its own namespace (the inventory key its ``role.yml`` names) with a model
+derived from :class:`Settings`: unknown keys inside it are errors, every other variable passes
+through. Pydantic's errors are turned into one
 :class:`BootstrapError` that names the file:line, the host and the dotted key, with a
 "did you mean" for unknown keys.
 """
@@ -16,9 +17,6 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from bootstrap.errors import BootstrapError, Origin, did_you_mean
 from bootstrap.hosts.secrets import SecretRef
-
-# Our namespaces: unknown keys inside them are errors; every other variable passes through.
-NAMESPACES = ("bootstrap_roles", "cloud_init", "puppet", "chef", "dx", "aws")
 
 
 class Settings(BaseModel):
