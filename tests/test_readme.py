@@ -39,7 +39,7 @@ from support.cli import ROOT
 from support.cloud import AMIS, REGION
 from support.moto import FAKE_CREDENTIALS, MotoServer, admin_client, moto_server
 
-from bootstrap.validate.registry import PROVIDERS, all_checkers
+from bootstrap.validate.registry import all_checkers
 
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```$", re.M | re.S)
@@ -321,10 +321,11 @@ def test_the_validate_table_names_every_checker_and_what_brings_it() -> None:
         assert len(row) == 1, f"README has no row for the {checker.name} checker"
         brought_by = row[0][-1]
         for need in checker.needs():
-            kind, _, package = PROVIDERS[need].partition(":")
+            kind, _, package = checker.brought_by[need].partition(":")
             wanted = f"`{package}`" if kind == "apt" else f"the `{package}` extra"
             assert wanted in brought_by, f"README: {checker.name} needs {need}, from {wanted}"
-    apt = {p.partition(":")[2] for p in PROVIDERS.values() if p.startswith("apt:")}
+    apt = {p.partition(":")[2] for checker in all_checkers() for p in checker.brought_by.values()
+           if p.startswith("apt:")}
     command = re.search(r"`apt-get install -y ([a-z0-9. \n-]+)`", README.read_text())
     assert command is not None and set(command.group(1).split()) == apt
 

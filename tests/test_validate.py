@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from support.cli import ROOT, run_cli
 
-from bootstrap.validate.registry import PROVIDERS, all_checkers
+from bootstrap.validate.registry import all_checkers
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -125,13 +125,13 @@ def test_every_checker_names_what_brings_each_thing_it_needs():
            for line in f.read_text().splitlines()} - {""}
     for checker in all_checkers():
         for need in checker.needs():
-            assert need in PROVIDERS, f"{checker.name}: nothing says what brings {need}"
-            kind, _, package = PROVIDERS[need].partition(":")
+            assert need in checker.brought_by, f"{checker.name}: nothing says what brings {need}"
+            kind, _, package = checker.brought_by[need].partition(":")
             if kind == "apt":
                 # scripts/test.sh installs it, so CI runs the checker.
                 assert package in apt, f"{package} (for {need}) is in no requirements/apt-*.txt"
             else:
-                assert kind == "pip", PROVIDERS[need]
+                assert kind == "pip", checker.brought_by[need]
                 names = [req.split(">")[0].split("=")[0].split("[")[0] for req in extras[package]]
                 assert need in names, f"pyproject's {package} extra does not bring {need}"
     # pip install '.[all]' brings every Python checker.

@@ -25,8 +25,9 @@ fleet: fleet_policy.py:fleet          # optional: fleet-wide artifacts from all 
 apply: systemctl reload frr           # optional: shell command `bootstrap push --apply` runs
                                       # once on a host where this role's files changed
 checkers: checkers.py:CHECKERS        # optional: bootstrap validate's checkers of this role's
-                                      # files (see bootstrap.validate.registry); an artifact's
-                                      # ``check: [name, ...]`` says which checkers consume it
+                                      # files (see bootstrap.validate.checker); an artifact's
+                                      # ``check: [name, ...]`` says which checkers consume it:
+                                      # this role's, another built-in role's or a generic one
 ready: ready.py:wait                  # optional: what push waits for on a host before it copies
 forget: forget.py:commands            # optional: what terminate prints to forget a node
 launch: launch.py:needs               # optional: what launch uploads to S3 and grants the

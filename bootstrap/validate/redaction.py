@@ -18,7 +18,8 @@ import re
 import shlex
 import zlib
 from pathlib import Path
-from typing import Any
+
+from bootstrap.build.manifest import FileRecord
 
 PLACEHOLDER = re.compile(r"<secret:(?:env|file):[^>\n]*>")
 REDACTED = ".redacted"
@@ -89,16 +90,16 @@ def _forms(span: str) -> set[str]:
     return forms
 
 
-def shown_problems(problems: list[str], record: dict[str, Any], folder: Path) -> list[str]:
+def shown_problems(problems: list[str], record: FileRecord, folder: Path) -> list[str]:
     """``problems`` of the build file ``record`` as they may be printed."""
-    if not problems or not record.get("secret"):
+    if not problems or not record.secret:
         return problems
     withheld = [f"{len(problems)} line{'s' if len(problems) != 1 else ''} of the checker's "
                 f"output withheld: they quote this secret file; run the checker on "
-                f"{folder / record['path']} yourself"]
+                f"{folder / record.path} yourself"]
     try:
-        real = (folder / record["path"]).read_bytes()
-        copy = (folder / REDACTED / record["path"]).read_bytes()
+        real = (folder / record.path).read_bytes()
+        copy = (folder / REDACTED / record.path).read_bytes()
     except OSError:
         return withheld
     texts = secret_texts(real, copy)

@@ -18,10 +18,12 @@ import subprocess
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from bootstrap.build.manifest import FileRecord
+from bootstrap.validate.checker import Checker
 from bootstrap.validate.programs import resolve
-from bootstrap.validate.registry import Checker
 
-ROLE = "chef-client"
+BROUGHT_BY = {"ruby": "apt:ruby", "chef-config/config": "apt:ruby-chef-config",
+              "ohai/config": "apt:ohai"}
 # Prints, as JSON, the settings bootstrap writes, after a strict load of the files in ARGV.
 READ_CLIENT_RB = r"""
 require "json"
@@ -77,15 +79,11 @@ def read_json(path: Path) -> tuple[Any, str]:
     return _ruby(READ_JSON, path)
 
 
-def _is(record: dict[str, Any], name: str) -> bool:
-    return record.get("role") == ROLE and PurePosixPath(record["dest"]).name == name
-
-
-def check_client_rb(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def check_client_rb(path: Path, record: FileRecord, folder: Path) -> list[str]:
     values, error = read_client_rb(path)
     if values is None:
         return [error]
-    conf = PurePosixPath(record["dest"]).parent
+    conf = PurePosixPath(record.dest).parent
     problems = []
     for key, name in (("validation_key", "validation.pem"), ("client_key", "client.pem")):
         if values[key] != str(conf / name):
@@ -101,7 +99,7 @@ def check_client_rb(path: Path, record: dict[str, Any], folder: Path) -> list[st
     return problems
 
 
-def check_first_boot(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def check_first_boot(path: Path, record: FileRecord, folder: Path) -> list[str]:
     doc, error = read_json(path)
     if doc is None:
         return [error]
@@ -118,17 +116,17 @@ def check_first_boot(path: Path, record: dict[str, Any], folder: Path) -> list[s
     return []
 
 
-def check_hint(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def check_hint(path: Path, record: FileRecord, folder: Path) -> list[str]:
     doc, error = read_json(path)
     if doc is None:
         return [error]
     return [] if isinstance(doc, dict) else ["an Ohai hint holds a JSON object"]
 
 
+# role.yml names them on client.rb, first-boot.json and the EC2 hint (``check:``).
 CHECKERS = [
-    Checker("chef-config", lambda r: _is(r, "client.rb"), check_client_rb, tools=("ruby",),
-            ruby=("chef-config/config", "ohai/config")),
-    Checker("chef first-boot json", lambda r: _is(r, "first-boot.json"), check_first_boot,
-            tools=("ruby",)),
-    Checker("ohai hint", lambda r: _is(r, "ec2.json"), check_hint, tools=("ruby",)),
+    Checker("chef-config", check_client_rb, tools=("ruby",),
+            ruby=("chef-config/config", "ohai/config"), brought_by=BROUGHT_BY),
+    Checker("chef first-boot json", check_first_boot, tools=("ruby",), brought_by=BROUGHT_BY),
+    Checker("ohai hint", check_hint, tools=("ruby",), brought_by=BROUGHT_BY),
 ]

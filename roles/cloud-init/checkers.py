@@ -24,7 +24,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bootstrap.validate.registry import Checker
+from bootstrap.build.manifest import FileRecord
+from bootstrap.validate.checker import Checker
 
 SCHEMA_GLOBS = (
     "/usr/lib/python3/dist-packages/cloudinit/config/schemas/schema-cloud-config-v1.json",
@@ -189,7 +190,7 @@ def _base64_of_user_data(data: bytes) -> bool:
         :13].lower() == b"content-type:"
 
 
-def _check_user_data(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def _check_user_data(path: Path, record: FileRecord, folder: Path) -> list[str]:
     data = path.read_bytes()
     problems = user_data_problems(data)
     report = folder / "user-data.report.json"
@@ -199,7 +200,7 @@ def _check_user_data(path: Path, record: dict[str, Any], folder: Path) -> list[s
     return problems
 
 
-def _check_b64(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def _check_b64(path: Path, record: FileRecord, folder: Path) -> list[str]:
     raw = folder / "user-data"
     try:
         decoded = base64.b64decode(path.read_bytes(), validate=True)
@@ -210,8 +211,9 @@ def _check_b64(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
     return []
 
 
+# The role's finalize hook names them on the user-data outputs it writes.
 CHECKERS = [
-    Checker("cloud-init schema", lambda r: r["dest"] == "user-data", _check_user_data,
-            tools=("cloud-init",), python=("jsonschema",)),
-    Checker("user-data base64", lambda r: r["dest"] == "user-data.b64", _check_b64),
+    Checker("cloud-init schema", _check_user_data, tools=("cloud-init",), python=("jsonschema",),
+            brought_by={"cloud-init": "apt:cloud-init", "jsonschema": "pip:validate"}),
+    Checker("user-data base64", _check_b64),
 ]

@@ -393,16 +393,17 @@ def finalize(target: Target, settings: CloudInit, artifacts: list[Artifact]) -> 
     data = build(target, settings, artifacts)
     mode = 0o600 if data.secret else 0o644
 
-    def output(dest: str, content: bytes, redacted: bytes) -> Artifact:
+    def output(dest: str, content: bytes, redacted: bytes, *check: str) -> Artifact:
         return Artifact(dest, content, mode, "root:root", ROLE, data.secret,
-                        redacted if data.secret else None)
+                        redacted if data.secret else None, check=check)
 
     sizes = report(target, settings, data)
     kept = [a for a in artifacts if a.userdata != "cloud-config"]
     return [
         *kept,
-        output(RAW, data.raw, data.redacted_raw),
-        output(B64, base64.b64encode(data.raw), base64.b64encode(data.redacted_raw)),
+        output(RAW, data.raw, data.redacted_raw, "cloud-init schema"),
+        output(B64, base64.b64encode(data.raw), base64.b64encode(data.redacted_raw),
+               "user-data base64"),
         output(TEXT, data.text, data.redacted_text),
         # The sizes of user-data with a secret tell the secret's length, and the gzipped size
         # how it compresses with the rest: trying each value of a short secret would find it.

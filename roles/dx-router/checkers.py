@@ -21,10 +21,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bootstrap.build.manifest import FileRecord
 from bootstrap.roles.dx_router import junos
-
+from bootstrap.validate.checker import Checker
 from bootstrap.validate.programs import resolve
-from bootstrap.validate.registry import Checker
 
 NETWORKD = "/lib/systemd/systemd-networkd"
 TIMEOUT = 60
@@ -44,7 +44,7 @@ def _output(proc: subprocess.CompletedProcess[str], path: Path) -> list[str]:
 # -- FRR ---------------------------------------------------------------------------------------
 
 
-def check_frr(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def check_frr(path: Path, record: FileRecord, folder: Path) -> list[str]:
     proc = _run(["vtysh", "-C", "-f", str(path)])
     problems = _output(proc, path) if proc.returncode != 0 else []
     return problems + frr_lint(path.read_text())
@@ -80,12 +80,12 @@ def frr_lint(text: str) -> list[str]:
 # -- BIRD and OpenBGPD -------------------------------------------------------------------------
 
 
-def check_bird(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def check_bird(path: Path, record: FileRecord, folder: Path) -> list[str]:
     proc = _run(["bird", "-p", "-c", str(path)])
     return _output(proc, path) if proc.returncode != 0 else []
 
 
-def check_openbgpd(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def check_openbgpd(path: Path, record: FileRecord, folder: Path) -> list[str]:
     proc = _run(["bgpd", "-n", "-f", str(path)])
     return _output(proc, path) if proc.returncode != 0 else []
 
@@ -93,9 +93,9 @@ def check_openbgpd(path: Path, record: dict[str, Any], folder: Path) -> list[str
 # -- Linux VLAN interfaces ---------------------------------------------------------------------
 
 
-def check_netplan(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def check_netplan(path: Path, record: FileRecord, folder: Path) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="bootstrap-netplan-") as root:
-        target = Path(root, record["dest"].lstrip("/"))
+        target = Path(root, record.dest.lstrip("/"))
         target.parent.mkdir(parents=True)
         shutil.copyfile(path, target)
         target.chmod(0o600)
@@ -107,7 +107,7 @@ def check_netplan(path: Path, record: dict[str, Any], folder: Path) -> list[str]
             for line in proc.stderr.splitlines() if "WARNING **:" in line]
 
 
-def check_ifupdown(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def check_ifupdown(path: Path, record: FileRecord, folder: Path) -> list[str]:
     text = path.read_text()
     base = _ifup(text)
     if base.returncode != 0:
@@ -144,7 +144,7 @@ def networkd_keys() -> frozenset[str]:
                                                      rb"(?=\x00)", data))
 
 
-def check_networkd(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def check_networkd(path: Path, record: FileRecord, folder: Path) -> list[str]:
     known = networkd_keys()
     problems = []
     section = None
@@ -184,7 +184,7 @@ def _networkd_value(name: str, value: str) -> str | None:
 # -- IOS-XE and Junos --------------------------------------------------------------------------
 
 
-def check_ios(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def check_ios(path: Path, record: FileRecord, folder: Path) -> list[str]:
     from ciscoconfparse2 import CiscoConfParse
 
     parse = CiscoConfParse(str(path), syntax="ios")
@@ -237,7 +237,7 @@ def _ios_neighbors(bgp: Any, route_maps: set[str]) -> list[str]:
     return problems
 
 
-def check_junos(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def check_junos(path: Path, record: FileRecord, folder: Path) -> list[str]:
     text = path.read_text()
     try:
         statements = junos.parse_set(text) if path.suffix == ".set" else junos.parse_curly(text)
@@ -246,20 +246,17 @@ def check_junos(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
     return junos.problems(statements)
 
 
-def _dest(*patterns: str) -> Any:
-    compiled = [re.compile(p) for p in patterns]
-    return lambda record: any(p.fullmatch(record.get("dest", "")) for p in compiled)
-
-
+# Each artifact of role.yml names the checkers of its file (``check: vtysh -C``).
 CHECKERS = [
-    Checker("vtysh -C", _dest(r"/etc/frr/frr\.conf"), check_frr, tools=("vtysh",)),
-    Checker("bird -p", _dest(r"/etc/bird/bird\.conf"), check_bird, tools=("bird",)),
-    Checker("bgpd -n", _dest(r"/etc/bgpd\.conf"), check_openbgpd, tools=("bgpd",)),
-    Checker("netplan generate", _dest(r"/etc/netplan/[^/]+\.yaml"), check_netplan, tools=("netplan",)),
-    Checker("ifup --no-act", _dest(r"/etc/network/interfaces(\.d/[^/]+)?"), check_ifupdown,
-            tools=("ifup",)),
-    Checker("networkd keys", _dest(r"/etc/systemd/network/[^/]+\.(network|netdev)"), check_networkd,
-            tools=(NETWORKD,)),
-    Checker("ios-xe structure", _dest(r"router/[^/]+\.cfg"), check_ios, python=("ciscoconfparse2",)),
-    Checker("junos structure", _dest(r"router/[^/]+\.(set|conf)"), check_junos),
+    Checker("vtysh -C", check_frr, tools=("vtysh",), brought_by={"vtysh": "apt:frr"}),
+    Checker("bird -p", check_bird, tools=("bird",), brought_by={"bird": "apt:bird2"}),
+    Checker("bgpd -n", check_openbgpd, tools=("bgpd",), brought_by={"bgpd": "apt:openbgpd"}),
+    Checker("netplan generate", check_netplan, tools=("netplan",),
+            brought_by={"netplan": "apt:netplan.io"}),
+    Checker("ifup --no-act", check_ifupdown, tools=("ifup",), brought_by={"ifup": "apt:ifupdown"}),
+    Checker("networkd keys", check_networkd, tools=(NETWORKD,),
+            brought_by={NETWORKD: "apt:systemd"}),
+    Checker("ios-xe structure", check_ios, python=("ciscoconfparse2",),
+            brought_by={"ciscoconfparse2": "pip:validate"}),
+    Checker("junos structure", check_junos),
 ]

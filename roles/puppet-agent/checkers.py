@@ -21,9 +21,11 @@ from typing import Any
 
 import yaml
 
+from bootstrap.build.manifest import FileRecord
+from bootstrap.validate.checker import Checker, once_per_content
 from bootstrap.validate.programs import resolve
-from bootstrap.validate.registry import Checker, once_per_content
 
+BROUGHT_BY = {"puppet": "apt:puppet-agent", "ruby": "apt:ruby"}
 SECTION = re.compile(r"\[([^\]]*)\]")
 SETTING = re.compile(r"([A-Za-z0-9_]+)\s*=\s*(.*)")
 DURATION = re.compile(r"(\d+)([smhdy]?)")
@@ -78,7 +80,7 @@ def same(written: str, printed: Any) -> bool:
 
 
 @once_per_content
-def check_conf(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def check_conf(path: Path, record: FileRecord, folder: Path) -> list[str]:
     problems = []
     for section, settings in read_conf(path).items():
         if not settings:
@@ -134,7 +136,7 @@ def read_csr_attributes(path: Path) -> tuple[dict[str, Any] | None, str]:
 
 
 @once_per_content
-def check_csr_attributes(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def check_csr_attributes(path: Path, record: FileRecord, folder: Path) -> list[str]:
     try:
         written = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -155,9 +157,9 @@ def check_csr_attributes(path: Path, record: dict[str, Any], folder: Path) -> li
     return problems
 
 
+# role.yml names them on puppet.conf and csr_attributes.yaml (``check:``).
 CHECKERS = [
-    Checker("puppet config print", lambda r: r["dest"].endswith("/puppet.conf"), check_conf,
-            tools=("puppet",)),
-    Checker("puppet csr_attributes", lambda r: r["dest"].endswith("/csr_attributes.yaml"),
-            check_csr_attributes, tools=("puppet", "ruby")),
+    Checker("puppet config print", check_conf, tools=("puppet",), brought_by=BROUGHT_BY),
+    Checker("puppet csr_attributes", check_csr_attributes, tools=("puppet", "ruby"),
+            brought_by=BROUGHT_BY),
 ]

@@ -16,9 +16,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from bootstrap.build.manifest import FileRecord
+from bootstrap.validate.checker import Checker
 from bootstrap.validate.programs import resolve
-from bootstrap.validate.registry import Checker
 
+BROUGHT_BY = {"parliament": "pip:validate"}
 NO_RESOURCE = "Statement contains neither Resource nor NotResource"
 
 
@@ -42,23 +44,23 @@ def _shown(finding: dict[str, Any]) -> str:
            f"{finding.get('title') or ''} {finding.get('detail') or ''}".strip()
 
 
-def _is_policy(record: dict[str, Any], suffix: str) -> bool:
-    dest = record.get("dest", "")
-    return dest.startswith("iam/") and dest.endswith(suffix)
+def _is_policy(record: FileRecord, suffix: str) -> bool:
+    # Fleet-wide outputs are kept in the build (a relative dest), never pushed to a host.
+    return not record.on_host and record.dest.startswith("iam/") and record.dest.endswith(suffix)
 
 
-def check_policy(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def check_policy(path: Path, record: FileRecord, folder: Path) -> list[str]:
     return [_shown(f) for f in findings(path)]
 
 
-def check_trust(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def check_trust(path: Path, record: FileRecord, folder: Path) -> list[str]:
     return [_shown(f) for f in findings(path)
             if not (f.get("issue") == "MALFORMED" and f.get("detail") == NO_RESOURCE)]
 
 
 CHECKERS = [
-    Checker("parliament", lambda r: _is_policy(r, ".policy.json"), check_policy,
-            tools=("parliament",)),
-    Checker("parliament (trust policy)", lambda r: _is_policy(r, ".trust.json"), check_trust,
-            tools=("parliament",)),
+    Checker("parliament", check_policy, tools=("parliament",), brought_by=BROUGHT_BY,
+            applies=lambda record, _file: _is_policy(record, ".policy.json")),
+    Checker("parliament (trust policy)", check_trust, tools=("parliament",),
+            brought_by=BROUGHT_BY, applies=lambda record, _file: _is_policy(record, ".trust.json")),
 ]

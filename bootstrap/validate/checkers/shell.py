@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
-from typing import Any
 
+from bootstrap.build.manifest import FileRecord
+from bootstrap.validate.checker import Checker, once_per_content
 from bootstrap.validate.programs import resolve
-from bootstrap.validate.registry import Checker, once_per_content
 
 # "#!/bin/sh", "#!/usr/bin/env bash", "#! /bin/bash -e", ... (the shells shellcheck knows)
 SHEBANG = re.compile(rb"#!\s*(?:/usr)?/bin/(?:env\s+)?(?:sh|bash|dash|ksh)(?:\s|$)")
@@ -29,12 +29,12 @@ def interpreter_is_shell(path: Path) -> bool:
     return bool(SHEBANG.match(first))
 
 
-def _applies(record: dict[str, Any]) -> bool:
-    return "file" in record and interpreter_is_shell(Path(record["file"]))
+def _applies(record: FileRecord, file: Path) -> bool:
+    return interpreter_is_shell(file)
 
 
 @once_per_content
-def _check(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
+def _check(path: Path, record: FileRecord, folder: Path) -> list[str]:
     proc = subprocess.run([resolve("shellcheck"), "--format=gcc", "--", path.name], cwd=path.parent,
                           capture_output=True, text=True, timeout=120)
     if proc.returncode == 0:
@@ -43,4 +43,5 @@ def _check(path: Path, record: dict[str, Any], folder: Path) -> list[str]:
     return findings or [proc.stderr.strip() or f"shellcheck exited {proc.returncode}"]
 
 
-CHECKERS = [Checker("shellcheck", _applies, _check, tools=("shellcheck",))]
+CHECKERS = [Checker("shellcheck", _check, tools=("shellcheck",),
+                    brought_by={"shellcheck": "apt:shellcheck"}, applies=_applies)]
