@@ -1,10 +1,10 @@
 """What a host folder of a build holds, as typed records: the manifest and the names in it.
 
 ```
-{"host": "web1", "roles": ["base", "dx-router"],
- "apply": {"dx-router": "/usr/local/sbin/bootstrap-dx-reload"},
+{"host": "r1", "roles": ["base", "router"],
+ "apply": {"router": "systemctl reload frr"},
  "files":   [{"dest": "/etc/frr/frr.conf", "path": "files/etc/frr/frr.conf", "mode": "0640",
-              "owner": "frr:frr", "sha256": "...", "size": 812, "role": "dx-router",
+              "owner": "frr:frr", "sha256": "...", "size": 812, "role": "router",
               "secret": false, "check": ["vtysh -C"]}, ...],
  "outputs": [{"dest": "user-data", "path": "user-data", ...}, ...]}
 ```
@@ -19,6 +19,7 @@ code can take its records; :mod:`bootstrap.build.directory` reads it from disk.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,7 +149,7 @@ def manifest_problem(data: Any) -> str:
     return ""
 
 
-def parse(data: Any, host: str) -> Manifest:
+def parse(data: Any, host: str = "") -> Manifest:
     """The typed manifest of host folder ``host``; :class:`ManifestProblem` when ``data`` is not
     one bootstrap wrote."""
     problem = manifest_problem(data)
@@ -164,13 +165,19 @@ def parse(data: Any, host: str) -> Manifest:
     name = data.get("host", host)
     if not isinstance(name, str):
         raise ManifestProblem("host is not a string")
-    files, outputs = (tuple(_record(r, f"{section}[{i}]") for i, r in enumerate(data.get(section, [])))
+    files, outputs = (tuple(parse_record(r, f"{section}[{i}]")
+                            for i, r in enumerate(data.get(section, [])))
                       for section in ("files", "outputs"))
     return Manifest(name, tuple(roles), files, outputs, None if apply is None else dict(apply),
                     data)
 
 
-def _record(data: dict[str, Any], where: str) -> FileRecord:
+def parse_record(data: Mapping[str, Any], where: str = "record") -> FileRecord:
+    """One file record of a manifest; :class:`ManifestProblem` names what is wrong with it."""
+    if not isinstance(data.get("path"), str) or path_problem(data["path"]):
+        raise ManifestProblem(f"{where}.path is not a relative path inside the host folder")
+    if not isinstance(data.get("sha256"), str) or not isinstance(data.get("dest"), str):
+        raise ManifestProblem(f"{where} has no sha256 or dest string")
     mode, owner, role = data.get("mode"), data.get("owner"), data.get("role")
     if not isinstance(mode, str) or not _MODE.fullmatch(mode):
         raise ManifestProblem(f"{where}.mode is not an octal mode")

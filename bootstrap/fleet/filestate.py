@@ -7,9 +7,11 @@ checks report the same differences as drift. The command needs only POSIX sh and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from bootstrap.build.manifest import FileRecord, parse_record
 
 T = TypeVar("T")
 # sshd hands the whole command line to the login shell as one argument, and Linux takes at
@@ -41,8 +43,10 @@ class FileState:
     owner: str = ""  # user:group by name
     owner_ids: str = ""  # uid:gid
 
-    def drift(self, record: dict[str, Any]) -> list[str]:
+    def drift(self, record: FileRecord | Mapping[str, Any]) -> list[str]:
         """What differs from the manifest record, as a user would say it; empty when none."""
+        if not isinstance(record, FileRecord):  # a record as the manifest file stores it
+            record = parse_record(record)
         if self.kind == "missing":
             return ["missing"]
         if self.kind == "link":
@@ -52,17 +56,16 @@ class FileState:
         if self.kind == "unreadable":
             return ["cannot be read (permission denied)"]
         out = []
-        if self.sha256 != record["sha256"]:
-            if record.get("secret"):
+        if self.sha256 != record.sha256:
+            if record.secret:
                 out.append("content differs (a secret file: hashes not shown)")
             else:
                 out.append(f"content differs (sha256 {self.sha256[:12]} on the host, "
-                           f"{record['sha256'][:12]} in the build)")
-        mode = int(record["mode"], 8)
-        if self.mode != mode:
-            out.append(f"mode {self.mode:04o}, expected {mode:04o}")
-        if record["owner"] not in (self.owner, self.owner_ids):
-            out.append(f"owner {self.owner}, expected {record['owner']}")
+                           f"{record.sha256[:12]} in the build)")
+        if self.mode != record.mode:
+            out.append(f"mode {self.mode:04o}, expected {record.mode:04o}")
+        if record.owner not in (self.owner, self.owner_ids):
+            out.append(f"owner {self.owner}, expected {record.owner}")
         return out
 
 
