@@ -25,6 +25,7 @@ from typing import Any
 
 MANIFEST = "manifest.json"
 FLEET = "_fleet"  # the folder of fleet-wide outputs (IAM policies), with its own manifest
+REDACTED = ".redacted"  # in a host folder: each secret file rendered again with placeholders
 MAX_COMPONENT = 255  # bytes: the limit of Linux file systems
 MAX_PATH = 4000  # bytes: below PATH_MAX, so any file of a build can be named whole
 _ODD_PART = re.compile(r"(?:\A|/)\.{0,2}(?:/|\Z)|\x00")  # '', '.' or '..' parts, or a NUL
@@ -54,14 +55,8 @@ class FileRecord:
 
     def as_json(self) -> dict[str, Any]:
         """The record as the manifest stores it."""
-        out: dict[str, Any] = {"dest": self.dest, "path": self.path, "mode": f"{self.mode:04o}",
-                               "owner": self.owner, "sha256": self.sha256, "size": self.size,
-                               "role": self.role, "secret": self.secret}
-        if self.check is not None:
-            out["check"] = list(self.check)
-        if self.redacted_sha256 is not None:
-            out["redacted_sha256"] = self.redacted_sha256
-        return out
+        return record_json(self.dest, self.path, self.sha256, self.mode, self.owner, self.role,
+                           self.secret, self.size, self.redacted_sha256, self.check)
 
 
 @dataclass(frozen=True)
@@ -81,6 +76,20 @@ class Manifest:
     @property
     def records(self) -> tuple[FileRecord, ...]:
         return self.files + self.outputs
+
+
+def record_json(dest: str, path: str, sha256: str, mode: int, owner: str, role: str,
+                secret: bool, size: int | None, redacted_sha256: str | None,
+                check: tuple[str, ...] | None) -> dict[str, Any]:
+    """A file record as the manifest stores it (the writer calls this once per file of a
+    render, so it builds the JSON object without a :class:`FileRecord` in between)."""
+    out: dict[str, Any] = {"dest": dest, "path": path, "mode": f"{mode:04o}", "owner": owner,
+                           "sha256": sha256, "size": size, "role": role, "secret": secret}
+    if check is not None:
+        out["check"] = list(check)
+    if redacted_sha256 is not None:
+        out["redacted_sha256"] = redacted_sha256
+    return out
 
 
 class ManifestProblem(ValueError):

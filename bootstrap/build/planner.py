@@ -32,17 +32,17 @@ from bootstrap.build.directory import HOSTS, STATE, BuildDir, Transaction, Tree,
 from bootstrap.build.manifest import (
     FLEET,
     MANIFEST,
-    FileRecord,
+    REDACTED,
     manifest_problem,
     name_problem,
     path_problem,
+    record_json,
 )
 from bootstrap.errors import BootstrapError
 from bootstrap.render.renderer import Artifact
 
 __all__ = ["FLEET", "MANIFEST", "Entry", "HostPlan", "Plan", "apply", "diff", "host_entries",
            "plan"]
-REDACTED = ".redacted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +106,10 @@ def host_entries(name: str, roles: Iterable[str], artifacts: list[Artifact],
         if art.secret and art.redacted is not None:
             shadow = Entry.of(f"{REDACTED}/{rel}", art.redacted, 0o600, True)
             entries.append(shadow)
-        record = FileRecord(art.dest, rel, entry.digest, art.mode, art.owner, art.role,
-                            art.secret, len(art.content), shadow.digest if shadow else None,
-                            art.check)
-        (files if art.on_host else outputs).append(record.as_json())
+        record = record_json(art.dest, rel, entry.digest, art.mode, art.owner, art.role,
+                             art.secret, len(art.content), shadow.digest if shadow else None,
+                             art.check)
+        (files if art.on_host else outputs).append(record)
     commands = {role: command for role, command in (apply or {}).items() if command}
     text = _manifest_text({"host": name, "roles": list(roles), "apply": commands, "files": files,
                            "outputs": outputs})
@@ -201,7 +201,12 @@ def _check_host(name: str, entries: list[Entry]) -> None:
 def _previous(tree: Tree, entries: list[Entry]) -> tuple[dict[str, str], set[str], set[str] | None,
                                                          str]:
     """What the last build wrote in this host folder, from its manifest: path → sha256, the
-    secret paths, the paths it lists (None when unreadable), and a warning."""
+    secret paths, the paths it lists (None when unreadable), and a warning.
+
+    Only the paths, digests and secret flags matter here, so only the shape that keeps every
+    path inside the folder is required (:func:`~bootstrap.build.manifest.manifest_problem`),
+    not the whole typed manifest that the commands reading a build get.
+    """
     raw = tree.read(MANIFEST)
     shown = f"{tree.shown}/{MANIFEST}"
     ignored = "ignored, so no file it lists is removed and every file is written again"

@@ -19,10 +19,9 @@ import shlex
 import zlib
 from pathlib import Path
 
-from bootstrap.build.manifest import FileRecord
+from bootstrap.build.manifest import REDACTED, FileRecord
 
 PLACEHOLDER = re.compile(r"<secret:(?:env|file):[^>\n]*>")
-REDACTED = ".redacted"
 GZIP_MAGIC = b"\x1f\x8b"
 
 
