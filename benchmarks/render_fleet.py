@@ -270,10 +270,12 @@ def floor(inventory: Path, outdir: Path) -> int:
                 _write(f"{folder}/{rel}", data, mode, made)
                 written += 1
                 records.append((dest, rel, mode, art.get("owner", "root:root"),
-                                hashlib.sha256(data).hexdigest(), len(data), role))
-        _write(f"{folder}/{MANIFEST}", _manifest(host, roles, records), 0o644, made)
+                                hashlib.sha256(data).hexdigest(), len(data), role,
+                                _checks(art.get("check"))))
+        apply = {role: specs[role]["apply"] for role in roles if specs[role].get("apply")}
+        _write(f"{folder}/{MANIFEST}", _manifest(host, roles, records, apply), 0o644, made)
         written += 1
-    _write(f"{outdir}/{FLEET}/{MANIFEST}", _manifest(FLEET, (), []), 0o644, made)
+    _write(f"{outdir}/{FLEET}/{MANIFEST}", _manifest(FLEET, (), [], {}), 0o644, made)
     return written + 1
 
 
@@ -309,16 +311,24 @@ def _write(path: str, data: bytes, mode: int, made: set[str]) -> None:
         os.close(fd)
 
 
-_RECORD = ('    {{"dest": {}, "mode": "{:04o}", "owner": {}, "path": {}, "role": {}, '
-           '"secret": false, "sha256": "{}", "size": {}}}')
+_RECORD = ('    {{"check": {}, "dest": {}, "mode": "{:04o}", "owner": {}, "path": {}, '
+           '"role": {}, "secret": false, "sha256": "{}", "size": {}}}')
 
 
-def _manifest(host: str, roles: tuple[str, ...], records: list[tuple[Any, ...]]) -> bytes:
+def _checks(check: Any) -> list[str]:
+    """An artifact's ``check`` of role.yml as the manifest lists it."""
+    return [check] if isinstance(check, str) else list(check or [])
+
+
+def _manifest(host: str, roles: tuple[str, ...], records: list[tuple[Any, ...]],
+              apply: dict[str, str]) -> bytes:
     """The manifest bootstrap writes: sorted keys, one file record per line."""
     q = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
-    files = ",\n".join(_RECORD.format(q(dest), mode, q(owner), q(rel), q(role), digest, size)
-                       for dest, rel, mode, owner, digest, size, role in records)
+    files = ",\n".join(_RECORD.format(json.dumps(check), q(dest), mode, q(owner), q(rel),
+                                       q(role), digest, size)
+                       for dest, rel, mode, owner, digest, size, role, check in records)
     return ("{\n"
+            f'  "apply": {json.dumps(apply, sort_keys=True)},\n'
             f'  "files": {f"[{NL}{files}{NL}  ]" if files else "[]"},\n'
             f'  "host": {q(host)},\n'
             '  "outputs": [],\n'
