@@ -17,9 +17,14 @@ host (each layer's, and one layer's earlier lists too), lowest first, each role 
 
 Where Ansible only warns or silently does something never meant, bootstrap stops with an error:
 a name that is both a host and a group, a range that expands to no host (``web[3:1]``), an
-unreadable group_vars/ or host_vars/ folder. A folder given as the inventory is read as its
-``*.yml``, ``*.yaml`` and ``*.json`` files (Ansible would also try every other file in it and its
-subfolders, such as secrets/, as inventory sources).
+unreadable group_vars/ or host_vars/ folder.
+
+A file ending in ``.yml``, ``.yaml`` or ``.json`` is YAML; any other file is Ansible's INI format
+(``bootstrap.inventory.ini``), as Ansible's default plugin order (yaml before ini) decides. A
+folder given as the inventory is read as the files directly in it, in name order, but for those
+Ansible skips (hidden names, ``*.txt``, ``*.md``, ``*.cfg``, backups, ...). Ansible would also read
+its subfolders, such as secrets/, as inventory sources; they are skipped. A file Ansible would run
+as an inventory script (executable, starting with ``#!``) or read as TOML is an error.
 """
 
 from __future__ import annotations
@@ -35,13 +40,17 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.errors import BootstrapError, Origin
-from bootstrap.inventory import hostnames, limits
+from bootstrap.inventory import hostnames, ini, limits
 from bootstrap.inventory.yamlfile import KeyPath, YamlFile, json_key
 
 ROLES_KEY = "bootstrap_roles"
 # Extensions Ansible's host_group_vars plugin tries, in order; the first that exists wins.
 VARS_EXTENSIONS = ("", ".yml", ".yaml", ".json")
 INVENTORY_EXTENSIONS = (".yml", ".yaml", ".json")
+# What Ansible skips in an inventory folder (INVENTORY_IGNORE_EXTS, and the names it always skips).
+IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig",
+                    ".cfg", ".retry")
+IGNORED_NAMES = ("host_vars", "group_vars", "vars_plugins")
 GROUP_KEYS = ("hosts", "vars", "children")
 
 
@@ -159,7 +168,10 @@ class Inventory:
         self._group_cache: dict[tuple[str, ...], tuple[list[Layer], list[tuple[str, str]]]] = {}
         files = _inventory_files(source)
         for file in files:
-            self._parse_file(file)
+            if is_yaml(file):
+                self._parse_file(file)
+            else:
+                self._parse_ini(file)
         if not files:
             raise BootstrapError("no inventory file found", origin=Origin(str(source)))
         self._reconcile()
@@ -227,18 +239,37 @@ class Inventory:
                 continue
             if key == "vars":
                 for var, val in value.items():
-                    if var == "ansible_group_priority":
-                        # As in Ansible: inline it sets the priority and is not a variable.
-                        group.priority = _priority(val, file.origin((*sub, var)))
-                        continue
-                    group.inline = _set(group.inline, f"group {group.name} (inline)", group)
-                    group.inline.assign(json_key(var), val, Where(file, (*sub, var)))
+                    self._group_var(group, var, val, Where(file, (*sub, var)))
             elif key == "children":
                 for child_name, child_body in value.items():
                     self._parse_group(file, child_name, child_body, (*sub, child_name), group)
             else:
                 for pattern, host_vars in value.items():
                     self._parse_hosts(file, group, pattern, host_vars, (*sub, pattern))
+
+    def _group_var(self, group: Group, var: Any, val: Any, where: Where) -> None:
+        if var == "ansible_group_priority":
+            # As in Ansible: inline it sets the priority and is not a variable.
+            group.priority = _priority(val, where.origin)
+            return
+        group.inline = _set(group.inline, f"group {group.name} (inline)", group)
+        group.inline.assign(json_key(var), val, where)
+
+    def _parse_ini(self, path: Path) -> None:
+        """Apply an INI file's steps, in the order Ansible's ini plugin takes them."""
+        file = ini.load(path, self._display(path), self.groups)
+        for step in file.steps:
+            where = Where(file, (step.line,))
+            if isinstance(step, ini.Child):
+                parent = self._group(_check_name(step.parent, "group", where), where)
+                child = self._group(_check_name(step.child, "group", where), where)
+                self._add_child(parent, child, where)
+                continue
+            group = self._group(_check_name(step.group, "group", where), where)
+            if isinstance(step, ini.Hosts):
+                self._parse_hosts(file, group, step.pattern, step.vars, (step.line,))
+            elif isinstance(step, ini.GroupVar):
+                self._group_var(group, step.key, step.value, Where(file, (step.line, step.key)))
 
     def _parse_hosts(
         self, file: YamlFile, group: Group, pattern: Any, host_vars: Any, path: KeyPath
@@ -579,27 +610,53 @@ def _kind(value: Any) -> str:
             bool: "a boolean"}.get(type(value), type(value).__name__)
 
 
+def is_yaml(path: Path) -> bool:
+    """Whether Ansible reads the inventory file as YAML (else as INI): by its extension."""
+    return os.path.splitext(path.name)[1] in INVENTORY_EXTENSIONS
+
+
 def _inventory_files(source: Path) -> list[Path]:
     """The inventory file, or the inventory files directly in the folder, in name order.
 
-    Folders are skipped; anything else with an inventory extension is read, so that a FIFO or a
-    dangling link is an error rather than a file silently missing.
+    Folders are skipped; anything else Ansible would read is, so that a FIFO or a dangling link
+    is an error rather than a file silently missing.
     """
     if not source.is_dir():
         if not source.exists() and not source.is_symlink():
             raise BootstrapError("inventory not found", origin=Origin(str(source)))
+        _refuse_unread(source, _display_path(source))
         return [source]
     found: list[Path] = []
     with os.scandir(source) as entries:
         for entry in entries:
-            if (entry.name.startswith(".") or os.path.splitext(entry.name)[1]
-                    not in INVENTORY_EXTENSIONS or entry.is_dir()):
+            if (entry.name.startswith(".") or entry.name in IGNORED_NAMES
+                    or entry.name.endswith(IGNORED_SUFFIXES) or entry.is_dir()):
                 continue
+            _refuse_unread(Path(entry.path), _display_path(Path(entry.path)))
             if len(found) == limits.INVENTORY_FILES:
                 raise BootstrapError(f"more than {limits.INVENTORY_FILES:,} inventory files in the "
                                      "folder (the limit)", origin=Origin(_display_path(source)))
             found.append(Path(entry.path))
     return sorted(found)
+
+
+def _refuse_unread(path: Path, shown: str) -> None:
+    """Refuse a file Ansible would read with a plugin other than yaml and ini: run it as an
+    inventory script, or read it as TOML. Reading it as INI would give another inventory."""
+    if path.suffix == ".toml":
+        raise BootstrapError("TOML inventories are not supported; write it as YAML or INI",
+                             origin=Origin(shown))
+    if is_yaml(path) or not os.access(path, os.X_OK) or not path.is_file():
+        return
+    try:
+        with path.open("rb") as handle:
+            script = handle.read(2) == b"#!"
+    except OSError:
+        return  # reading it as INI says what is wrong with it
+    if script:
+        raise BootstrapError("an executable script: Ansible would run it as a dynamic inventory "
+                             "script, which is not supported; give a YAML or INI file",
+                             origin=Origin(shown))
 
 
 def _display_path(path: Path) -> str:

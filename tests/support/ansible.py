@@ -28,7 +28,8 @@ def tool(name: str) -> str:
     return found
 
 
-def run(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+def run(name: str, *args: str | Path, plugins: str = "yaml") -> subprocess.CompletedProcess[str]:
+    """Run an ansible-core tool; ``plugins`` are the inventory plugins it may use, in order."""
     with tempfile.TemporaryDirectory(prefix="ansible-neutral-") as tmp:
         home = Path(tmp)
         (home / "ansible.cfg").write_text("[defaults]\n")
@@ -39,7 +40,7 @@ def run(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
             "ANSIBLE_CONFIG": str(home / "ansible.cfg"),
             "ANSIBLE_HOME": str(home / ".ansible"),
             "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
-            "ANSIBLE_INVENTORY_ENABLED": "yaml",
+            "ANSIBLE_INVENTORY_ENABLED": plugins,
             "ANSIBLE_VARS_ENABLED": "host_group_vars",
             "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
             "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "true",
@@ -50,10 +51,10 @@ def run(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
                               capture_output=True, text=True, timeout=waits.allowance(300))
 
 
-def inventory_list(*sources: Path) -> dict[str, Any]:
+def inventory_list(*sources: Path, plugins: str = "yaml") -> dict[str, Any]:
     """``ansible-inventory -i SOURCE... --list`` as JSON, without the ``_meta.profile`` tag."""
     args = [arg for source in sources for arg in ("-i", str(Path(source).resolve()))]
-    proc = run("ansible-inventory", *args, "--list")
+    proc = run("ansible-inventory", *args, "--list", plugins=plugins)
     if proc.returncode != 0:
         raise AssertionError(f"ansible-inventory failed ({proc.returncode}):\n{proc.stderr}")
     data = json.loads(proc.stdout)

@@ -1,0 +1,287 @@
+"""Ansible's INI inventory format, read as ansible-core's ``ini`` inventory plugin reads it.
+
+A file is read line by line, as if it began with ``[ungrouped]``:
+
+- ``[name]`` lists hosts, one a line: a host pattern (``web[01:10]``, ``db:2222``) and then
+  ``key=value`` pairs, split as a shell splits words (quotes keep spaces; ``#`` starts a
+  comment);
+- ``[name:vars]`` holds one ``key=value`` a line: everything after the first ``=`` is the value;
+- ``[name:children]`` names child groups, one a line; a child may be declared further down, but
+  must be declared somewhere in the file (by ``[child]`` or ``[child:children]``);
+- blank lines and lines starting with ``#`` or ``;`` are skipped.
+
+Values are typed as the plugin types them, in host lines and ``:vars`` sections alike: a value
+that reads as a Python literal (``23``, ``1.5``, ``True``, ``None``, ``'quoted'``, ``[1, 2]``,
+``{'a': 1}``) is that value, anything else is the text itself (``yes``, ``FALSE``, ``foo bar``).
+Tuples and sets become lists, complex numbers and ``...`` stay text.
+
+The parser only reads: it gives the steps (declare a group, list hosts, set a group variable,
+link a child) in the order the plugin takes them, each with its line, and the inventory applies
+them to the same model a YAML inventory builds.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bootstrap.errors import BootstrapError, Origin
+from bootstrap.inventory import limits
+from bootstrap.inventory.yamlfile import KeyPath, YamlFile, _set_order, read_file
+
+_COMMENT = ("#", ";")
+_SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:\#.*)?$")
+_GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:\#.*)?$")
+_KINDS = ("hosts", "children", "vars")
+
+
+@dataclass(frozen=True, slots=True)
+class Declare:
+    """A section header makes its group exist (Ansible's ``add_group``)."""
+
+    group: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hosts:
+    """A host line: the hosts of ``pattern`` join ``group`` and get ``vars``."""
+
+    group: str
+    pattern: str
+    vars: dict[str, Any]
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupVar:
+    group: str
+    key: str
+    value: Any
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    parent: str
+    child: str
+    line: int
+
+
+Step = Declare | Hosts | GroupVar | Child
+
+
+class IniFile(YamlFile):
+    """An INI inventory file: its steps, and the origin of a key path ``(line, ...)``."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self, path: Path, display: str, steps: list[Step]) -> None:
+        super().__init__(path, display, None)
+        self.steps = steps
+        self.__dict__["marks"] = {}  # lines come from the key path itself, never from YAML
+
+    def origin(self, keypath: KeyPath = ()) -> Origin:
+        line = keypath[0] if keypath and isinstance(keypath[0], int) else 0
+        return Origin(self.display, line)
+
+
+@dataclass
+class _Pending:
+    """A ``:vars`` section or a child of a group not declared yet (the plugin's
+    ``pending_declarations``): an error at the end unless the group is declared later."""
+
+    kind: str
+    line: int
+    parents: list[str] = field(default_factory=list)
+
+
+def load(path: Path, display: str, known_groups: Iterable[str]) -> IniFile:
+    """Parse the INI inventory at ``path``; ``known_groups`` are those earlier files defined."""
+    text = read_file(path, display)
+    # As the plugin decodes: bytes that are not UTF-8 survive as lone surrogates, which only a
+    # comment line may hold (a host or a value cannot be written to a file or as JSON).
+    lines = text.decode("utf-8", "surrogateescape").splitlines()
+    return IniFile(path, display, _Parser(display, set(known_groups)).parse(lines))
+
+
+class _Parser:
+    def __init__(self, display: str, known: set[str]) -> None:
+        self.display = display
+        # The inventory starts with these two, as Ansible's does.
+        self.known = known | {"all", "ungrouped"}
+        self.pending: dict[str, _Pending] = {}
+        self.steps: list[Step] = []
+        self.line = 0
+
+    def error(self, message: str, line: int | None = None) -> BootstrapError:
+        return BootstrapError(message, origin=Origin(self.display, line or self.line))
+
+    def parse(self, lines: list[str]) -> list[Step]:
+        group, kind = "ungrouped", "hosts"
+        for number, raw in enumerate(lines, 1):
+            self.line = number
+            line = raw.strip()
+            if not line or line[0] in _COMMENT:
+                continue
+            if any("\udc80" <= c <= "\udcff" for c in line):
+                raise self.error("not a UTF-8 text file: this line holds bytes that are not "
+                                 "UTF-8")
+            section = _SECTION.match(line)
+            if section:
+                group, kind = self.section(section.group(1), section.group(2))
+            elif line.startswith("[") and line.endswith("]"):
+                raise self.error(f"invalid section entry {line!r}: a section is [group], "
+                                 "[group:vars] or [group:children], with no spaces")
+            elif kind == "hosts":
+                self.host_line(group, line)
+            elif kind == "vars":
+                self.var_line(group, line)
+            else:
+                self.child_line(group, line)
+        for name, pending in self.pending.items():  # the plugin reports the first only
+            if pending.kind == "vars":
+                raise self.error(f"section [{name}:vars] is for a group that is not defined: "
+                                 f"declare [{name}] or [{name}:children]", pending.line)
+            raise self.error(f"section [{pending.parents[-1]}:children] names group {name!r}, "
+                             f"which is not defined: declare [{name}]", pending.line)
+        return self.steps
+
+    def section(self, name: str, kind: str | None) -> tuple[str, str]:
+        kind = kind or "hosts"
+        if kind not in _KINDS:
+            raise self.error(f"section [{name}:{kind}] has unknown type {kind!r} (a section "
+                             "is [group], [group:vars] or [group:children])")
+        if name not in self.known:
+            # [name:vars] alone does not define a group: the plugin creates it, then checks at
+            # the end that a [name] or [name:children] section came too.
+            if kind == "vars" and name not in self.pending:
+                self.pending[name] = _Pending("vars", self.line)
+            self.known.add(name)
+            self.steps.append(Declare(name, self.line))
+        pending = self.pending.get(name)
+        if pending is not None and kind != "vars":
+            if pending.kind == "children":
+                self.link_pending(name)
+            else:
+                del self.pending[name]
+        return name, kind
+
+    def link_pending(self, name: str) -> None:
+        """Link a group declared at last to the parents that named it earlier."""
+        for parent in self.pending[name].parents:
+            self.steps.append(Child(parent, name, self.pending[name].line))
+            above = self.pending.get(parent)
+            if above is not None and above.kind == "children":
+                self.link_pending(parent)
+        del self.pending[name]
+
+    def host_line(self, group: str, line: str) -> None:
+        number = self.line
+        try:
+            tokens = shlex.split(line, comments=True)
+        except ValueError as exc:
+            raise self.error(f"cannot split host line {line!r}: {exc}") from None
+        if not tokens:
+            return
+        pattern = tokens[0]
+        if pattern.strip().endswith(":"):
+            # A port after the ':' would have been split off; a bare ':' is reserved for it.
+            hint = " (a YAML inventory needs a .yml or .yaml extension)" if number == 1 else ""
+            raise self.error(f"host pattern {pattern!r} ends with ':', which is reserved for a "
+                             f"port{hint}")
+        if pattern.strip() == "---":
+            raise self.error("host pattern '---' is the start of a YAML document: give a YAML "
+                             "file a .yml or .yaml extension")
+        variables: dict[str, Any] = {}
+        for token in tokens[1:]:
+            if "=" not in token:
+                raise self.error(f"expected key=value after the host, found {token!r}")
+            key, value = token.split("=", 1)
+            variables[key] = self.value(value, key)
+        self.steps.append(Hosts(group, pattern, variables, self.line))
+
+    def var_line(self, group: str, line: str) -> None:
+        if "=" not in line:
+            raise self.error(f"expected key=value in section [{group}:vars], found {line!r}")
+        key, value = (part.strip() for part in line.split("=", 1))
+        self.steps.append(GroupVar(group, key, self.value(value, key), self.line))
+
+    def child_line(self, group: str, line: str) -> None:
+        match = _GROUP_NAME.match(line)
+        if not match:
+            raise self.error(f"expected a group name in section [{group}:children], found "
+                             f"{line!r}")
+        child = match.group(1)
+        if child in self.known:
+            self.steps.append(Child(group, child, self.line))
+        elif child in self.pending:
+            self.pending[child].parents.append(group)
+        else:
+            self.pending[child] = _Pending("children", self.line, [group])
+
+    def value(self, text: str, key: str) -> Any:
+        """The plugin's typing: a Python literal is that value, anything else the text."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SyntaxWarning)
+                value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+        except (RecursionError, MemoryError, TypeError) as exc:
+            # Ansible fails on these too (an unhashable dict key, a literal too deep to read).
+            raise BootstrapError(f"cannot read the value as a Python literal: {exc}",
+                                 origin=Origin(self.display, self.line), key=key) from None
+        try:
+            return _coerce(value, 0)
+        except _Refused as exc:
+            raise BootstrapError(str(exc), origin=Origin(self.display, self.line),
+                                 key=key) from None
+
+
+class _Refused(Exception):
+    pass
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _coerce(value: Any, depth: int) -> Any:
+    """A literal as the plugin keeps it: lists for tuples and sets, text for what JSON lacks."""
+    if depth > limits.DEPTH:
+        raise _Refused(f"values nested more than {limits.DEPTH} levels deep (the limit)")
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Refused(f"{value!r} has no UTF-8 form") from None
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise _Refused(f"{value!r} holds half of a UTF-16 pair: it has no UTF-8 form")
+        return value
+    if isinstance(value, list | tuple):
+        return [_coerce(item, depth + 1) for item in value]
+    if isinstance(value, set | frozenset):
+        # Ansible lists a set in its iteration order, which for text changes from run to run;
+        # sorted is one of the orders it may give, and the same every time.
+        return [_coerce(item, depth + 1) for item in sorted(value, key=_set_order)]
+    if isinstance(value, dict):
+        return {_key(key, depth): _coerce(item, depth + 1) for key, item in value.items()}
+    if value is ...:
+        return "..."
+    if isinstance(value, complex):
+        return str(value)
+    return value
+
+
+def _key(key: Any, depth: int) -> Any:
+    if isinstance(key, tuple | frozenset | complex) or key is ...:
+        # No JSON form: Ansible cannot print such a key either.
+        raise _Refused(f"a mapping key must be text, a number, a boolean or None, found {key!r}")
+    return _coerce(key, depth + 1)
