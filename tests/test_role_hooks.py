@@ -22,6 +22,7 @@ from support import waits
 from support.cli import run_cli, write_tree
 from support.cloud import BUCKET, REGION
 
+from bootstrap.build.manifest import parse
 from bootstrap.fleet import push
 from bootstrap.fleet.pool import FleetHost
 from bootstrap.fleet.transport import Result
@@ -203,7 +204,7 @@ def pushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, roles: list[str],
     inv = write_tree(tmp_path / "inv", {**ROLE, "hosts.yml": "all: {hosts: {app1: {}}}\n"})
     monkeypatch.setattr(push, "connect", lambda *args: shell)
     host = FleetHost("app1", Connection(), {}, tmp_path / "build" / "app1",
-                     {"roles": roles, "files": []})
+                     parse({"roles": roles, "files": []}, "app1"))
     return push.push_host(host, Registry(inv), push.PushOptions(ready_timeout=timeout))
 
 
