@@ -39,6 +39,10 @@ _COMMENT = ("#", ";")
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:\#.*)?$")
 _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:\#.*)?$")
 _KINDS = ("hosts", "children", "vars")
+_PLAIN_LINE = re.compile(r"[^'\"\\#]*\Z")
+_SHLEX_WORD = re.compile(r"[^ \t\r\n]+")  # shlex's whitespace is these four only
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_CONSTANTS = ("True", "False", "None")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,13 @@ class _Parser:
         return BootstrapError(message, origin=Origin(self.display, line or self.line))
 
     def parse(self, lines: list[str]) -> list[Step]:
+        with warnings.catch_warnings():
+            # What the compiler says of a value (an invalid escape in '\d') is no error here.
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return self._parse(lines)
+
+    def _parse(self, lines: list[str]) -> list[Step]:
         group, kind = "ungrouped", "hosts"
         for number, raw in enumerate(lines, 1):
             self.line = number
@@ -184,10 +195,15 @@ class _Parser:
 
     def host_line(self, group: str, line: str) -> None:
         number = self.line
-        try:
-            tokens = shlex.split(line, comments=True)
-        except ValueError as exc:
-            raise self.error(f"cannot split host line {line!r}: {exc}") from None
+        if _PLAIN_LINE.match(line):
+            # No quote, escape or comment: shlex would split at its whitespace only (and it
+            # reads a character at a time, the most of the cost of a large inventory).
+            tokens = _SHLEX_WORD.findall(line)
+        else:
+            try:
+                tokens = shlex.split(line, comments=True)
+            except ValueError as exc:
+                raise self.error(f"cannot split host line {line!r}: {exc}") from None
         if not tokens:
             return
         pattern = tokens[0]
@@ -228,10 +244,10 @@ class _Parser:
 
     def value(self, text: str, key: str) -> Any:
         """The plugin's typing: a Python literal is that value, anything else the text."""
+        if _NAME.match(text) and text not in _CONSTANTS:
+            return text  # a name is no literal: spare the parser the most common value
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", SyntaxWarning)
-                value = ast.literal_eval(text)
+            value = ast.literal_eval(text)
         except (ValueError, SyntaxError):
             return text
         except (RecursionError, MemoryError, TypeError) as exc:
