@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from support import ansible
 from support.cli import ROOT, one_error, run_cli, write_tree
 
@@ -269,7 +273,8 @@ def test_host_and_explain_show_an_ini_inventory(tmp_path):
     ("[web]\nh1\n[db:vars]\nx=1\n", 3, ["section [db:vars] is for a group that is not defined"]),
     ("[web:children]\na:b\n", 2, ["expected a group name in section [web:children]"]),
     ("[web]\nh1:\n", 2, ["host pattern 'h1:' ends with ':'"]),
-    ("all:\n  hosts:\n    h1:\n", 1, ["host pattern 'all:' ends with ':'", ".yml"]),
+    ("# a YAML inventory\nall:\n  hosts:\n    h1:\n", 2,
+     ["host pattern 'all:' ends with ':'", "a YAML inventory needs a .yml"]),
     ("---\n", 1, ["'---' is the start of a YAML document"]),
     ("[web]\nweb[3:1]\n", 2, ["the range expands to no host"]),
     ("[web]\nweb[1:999999999]\n", 2, ["more than the limit of 250,000"]),
@@ -406,3 +411,91 @@ def test_an_ini_inventory_renders_the_build_of_its_yaml_twin(tmp_path):
 def tree(base: Path) -> dict[str, bytes]:
     return {str(p.relative_to(base)): p.read_bytes() for p in sorted(base.rglob("*"))
             if p.is_file()}
+
+
+# -- random INI inventories, read by both tools ---------------------------------------------------
+
+INI_GROUPS = ("web", "db", "app_1", "Edge", "lb-x", "g.v", "zz")
+INI_HOSTS = ("h1", "h2", "h1:2222", "web[1:3]", "n[01:02]:2022", "10.0.0.[1:2]", "[2001:db8::1]:22",
+             "2001:db8::2", "x-[a:c:2]", "'h 3'")
+INI_KEYS = ("k1", "k2", "color", "ansible_port", "ansible_host", "bootstrap_roles")
+# Value texts as written after '=': every typing rule of the plugin, on host lines and in :vars.
+INI_VALUES = ("23", "-7", "0755", "0x1F", "1_000", "1.5", "1e3", "True", "true", "False", "None",
+              "yes", "FALSE", "text", "", "'23'", '"x y"', "'a b'", "[1, 'a']", "(1, 2)",
+              "{'k': [True, None]}", "{3, 1}", "1j", "...", "a=b", "a;b", "http://x/y",
+              "'it''s'", "[1,", "u'\u00e9'", "42 # note")
+INI_FUZZ = settings(max_examples=int(os.environ.get("BOOTSTRAP_FUZZ_EXAMPLES", "0")) or 8,
+                    derandomize="BOOTSTRAP_FUZZ_EXAMPLES" not in os.environ, deadline=None,
+                    database=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def host_value(text: str) -> str:
+    """A value as a host line needs it: one shell word (quoted when it holds a space or a
+    character the shell splitting would read), typed the same way as in a :vars line."""
+    if text and not any(c in text for c in " '\"#;\\"):
+        return text
+    return shlex.quote(text)
+
+
+@st.composite
+def ini_section(draw: st.DrawFn, name: str, index: int) -> list[str]:
+    kind = draw(st.sampled_from(("hosts", "hosts", "vars", "children")))
+    lines = [f"[{name}]" if kind == "hosts" else f"[{name}:{kind}]"]
+    if kind == "hosts":
+        for pattern in draw(st.lists(st.sampled_from(INI_HOSTS), max_size=3)):
+            pairs = draw(st.lists(st.tuples(st.sampled_from(INI_KEYS[:3]),
+                                            st.sampled_from(INI_VALUES)), max_size=3))
+            lines.append(" ".join([pattern, *(f"{k}={host_value(v)}" for k, v in pairs)]))
+    elif kind == "vars":
+        for key in draw(st.lists(st.sampled_from(INI_KEYS), max_size=3)):
+            value = draw(st.sampled_from(INI_VALUES))
+            if key == "ansible_port":
+                value = draw(st.sampled_from(("22", "'22'", "0x16")))
+            elif key == "bootstrap_roles":
+                value = draw(st.sampled_from(("['base']", "['web', 'base']", "[]")))
+            lines.append(f"{key}={value}" if draw(st.booleans()) else f"{key} = {value}")
+        if draw(st.integers(0, 3)) == 0:
+            lines.append(f"ansible_group_priority={draw(st.sampled_from(('1', '5', '20')))}")
+    else:
+        later = INI_GROUPS[index + 1:]  # children only later in the list: no cycle is drawn
+        for child in draw(st.lists(st.sampled_from(later), max_size=2, unique=True)) if later else ():
+            lines.append(child)
+    return lines
+
+
+@st.composite
+def ini_inventory(draw: st.DrawFn) -> str:
+    lines: list[str] = []
+    if draw(st.booleans()):
+        lines.append(f"{draw(st.sampled_from(INI_HOSTS))} k1={draw(st.sampled_from(INI_VALUES[:6]))}")
+    used: set[str] = set()
+    for name in draw(st.lists(st.sampled_from(("all", *INI_GROUPS)), min_size=1, max_size=6)):
+        lines += draw(ini_section(name, INI_GROUPS.index(name) if name in INI_GROUPS else -1))
+        used.add(name)
+        if draw(st.integers(0, 4)) == 0:
+            lines.append(draw(st.sampled_from(("# a comment", "; another", "", "   "))))
+    # Every group a section or a child names gets declared, so that neither tool refuses it.
+    named = {line for line in lines if line in INI_GROUPS}
+    lines += [f"[{name}]" for name in sorted(named | used) if name in INI_GROUPS]
+    return "\n".join(lines) + "\n"
+
+
+@INI_FUZZ
+@given(text=ini_inventory(), yaml_too=st.booleans())
+def test_random_ini_inventories_list_as_in_ansible(text: str, yaml_too: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="fuzz-ini-") as tmp:
+        folder = Path(tmp) / "inv"
+        folder.mkdir()
+        (folder / "10-hosts").write_text(text)
+        if yaml_too:
+            (folder / "20-more.yml").write_text(
+                "db:\n  hosts:\n    h1:\n      k2: from-yaml\n  vars:\n    color: 7\n")
+            (folder / "group_vars").mkdir()
+            (folder / "group_vars" / "web.yml").write_text("k1: from-group-vars\n")
+        theirs, ours = both_lists(folder)
+    for host, their_vars in theirs["_meta"]["hostvars"].items():
+        # bootstrap_roles is the union of the lists of every layer (README), Ansible's the last.
+        their_roles = their_vars.pop("bootstrap_roles", None)
+        our_roles = ours["_meta"]["hostvars"][host].pop("bootstrap_roles", None)
+        assert set(their_roles or ()) <= set(our_roles or ()), host
+    assert ours == theirs

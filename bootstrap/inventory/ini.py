@@ -194,7 +194,6 @@ class _Parser:
         del self.pending[name]
 
     def host_line(self, group: str, line: str) -> None:
-        number = self.line
         if _PLAIN_LINE.match(line):
             # No quote, escape or comment: shlex would split at its whitespace only (and it
             # reads a character at a time, the most of the cost of a large inventory).
@@ -209,9 +208,9 @@ class _Parser:
         pattern = tokens[0]
         if pattern.strip().endswith(":"):
             # A port after the ':' would have been split off; a bare ':' is reserved for it.
-            hint = " (a YAML inventory needs a .yml or .yaml extension)" if number == 1 else ""
+            # Most often a YAML inventory in a file without a YAML extension: read as INI.
             raise self.error(f"host pattern {pattern!r} ends with ':', which is reserved for a "
-                             f"port{hint}")
+                             "port (a YAML inventory needs a .yml, .yaml or .json extension)")
         if pattern.strip() == "---":
             raise self.error("host pattern '---' is the start of a YAML document: give a YAML "
                              "file a .yml or .yaml extension")
