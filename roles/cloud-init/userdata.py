@@ -39,11 +39,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from bootstrap.roles.cloud_init.settings import SUDO_ALL, CloudInit, default_names
 
 from bootstrap.errors import BootstrapError
 from bootstrap.hosts.secrets import SecretRef
 from bootstrap.render.renderer import Artifact, Target
+from bootstrap.roles.cloud_init.settings import SUDO_ALL, CloudInit, default_names
 
 ROLE = "cloud-init"
 HEADER = "#cloud-config\n"
