@@ -420,7 +420,8 @@ INI_HOSTS = ("h1", "h2", "h1:2222", "web[1:3]", "n[01:02]:2022", "10.0.0.[1:2]",
              "2001:db8::2", "x-[a:c:2]", "'h 3'")
 INI_KEYS = ("k1", "k2", "color", "ansible_port", "ansible_host", "bootstrap_roles")
 # Value texts as written after '=': every typing rule of the plugin, on host lines and in :vars.
-INI_VALUES = ("23", "-7", "0755", "0x1F", "1_000", "1.5", "1e3", "True", "true", "False", "None",
+INI_VALUES = ("23", "-7", "0755", "-0", "00", "+5", "12345678901234567890123", "0x1F", "1_000",
+              "1.5", "1e3", "True", "true", "False", "None",
               "yes", "FALSE", "text", "", "'23'", '"x y"', "'a b'", "[1, 'a']", "(1, 2)",
               "{'k': [True, None]}", "{3, 1}", "1j", "...", "a=b", "a;b", "http://x/y",
               "'it''s'", "[1,", "u'\u00e9'", "42 # note")
@@ -499,3 +500,17 @@ def test_random_ini_inventories_list_as_in_ansible(text: str, yaml_too: bool) ->
         our_roles = ours["_meta"]["hostvars"][host].pop("bootstrap_roles", None)
         assert set(their_roles or ()) <= set(our_roles or ()), host
     assert ours == theirs
+
+
+def test_more_entries_than_the_ini_limit_fail_before_parsing(tmp_path):
+    """A million lines of one host are cheap to write and costly to parse: counted first (a
+    section header is an entry too)."""
+    (tmp_path / "hosts").write_text("# hosts\n[web]\n" + "h1 a=1\n" * 1_000_000 + "h1 a=1\n")
+    result = run_cli("inventory", "hosts", "--list", cwd=tmp_path)
+    error = one_error(result)
+    assert error == ("error: hosts:1000002: more than 1,000,000 entries in one INI file (the "
+                     "limit); split it into several files")
+    # Blank lines and comments are no entries.
+    (tmp_path / "hosts").write_text("# note\n\n; note\n" * 400_000 + "[web]\nh1 a=1\n")
+    listed = run_cli("inventory", "hosts", "--list", cwd=tmp_path)
+    assert listed.rc == 0 and json.loads(listed.out)["web"]["hosts"] == ["h1"]

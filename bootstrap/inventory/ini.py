@@ -43,6 +43,7 @@ _PLAIN_LINE = re.compile(r"[^'\"\\#]*\Z")
 _SHLEX_WORD = re.compile(r"[^ \t\r\n]+")  # shlex's whitespace is these four only
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CONSTANTS = ("True", "False", "None")
+_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})\Z")  # what literal_eval reads as this int
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,7 @@ class _Parser:
             return self._parse(lines)
 
     def _parse(self, lines: list[str]) -> list[Step]:
+        self.count_entries(lines)
         group, kind = "ungrouped", "hosts"
         for number, raw in enumerate(lines, 1):
             self.line = number
@@ -163,6 +165,16 @@ class _Parser:
             raise self.error(f"section [{pending.parents[-1]}:children] names group {name!r}, "
                              f"which is not defined: declare [{name}]", pending.line)
         return self.steps
+
+    def count_entries(self, lines: list[str]) -> None:
+        entries = 0
+        for number, raw in enumerate(lines, 1):
+            line = raw.strip()
+            if line and line[0] not in _COMMENT:
+                entries += 1
+                if entries > limits.INI_ENTRIES:
+                    raise self.error(f"more than {limits.INI_ENTRIES:,} entries in one INI file "
+                                     "(the limit); split it into several files", number)
 
     def section(self, name: str, kind: str | None) -> tuple[str, str]:
         kind = kind or "hosts"
@@ -245,6 +257,8 @@ class _Parser:
         """The plugin's typing: a Python literal is that value, anything else the text."""
         if _NAME.match(text) and text not in _CONSTANTS:
             return text  # a name is no literal: spare the parser the most common value
+        if _INT.match(text):
+            return int(text)
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError):
