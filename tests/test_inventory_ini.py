@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 from support import ansible
 from support.cli import ROOT, one_error, run_cli, write_tree
 
+from bootstrap.inventory.ini import split_words
+
 PLUGINS = "yaml,ini"  # Ansible's default order, less the plugins no file here is for
 
 
@@ -514,3 +516,19 @@ def test_more_entries_than_the_ini_limit_fail_before_parsing(tmp_path):
     (tmp_path / "hosts").write_text("# note\n\n; note\n" * 400_000 + "[web]\nh1 a=1\n")
     listed = run_cli("inventory", "hosts", "--list", cwd=tmp_path)
     assert listed.rc == 0 and json.loads(listed.out)["web"]["hosts"] == ["h1"]
+
+
+@settings(max_examples=3000, derandomize=True, deadline=None, database=None)
+@given(line=st.text(alphabet=" \t'\"\\#a=;é", max_size=24))
+def test_host_lines_split_into_the_words_shlex_gives(line: str) -> None:
+    """The plugin splits a host line with shlex.split(line, comments=True); bootstrap's faster
+    splitter gives the same words, and fails where shlex fails."""
+    try:
+        expected: list[str] | str = shlex.split(line, comments=True)
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        got: list[str] | str = split_words(line)
+    except ValueError as exc:
+        got = str(exc)
+    assert got == expected

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ast
 import re
-import shlex
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,8 +38,11 @@ _COMMENT = ("#", ";")
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:\#.*)?$")
 _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:\#.*)?$")
 _KINDS = ("hosts", "children", "vars")
-_PLAIN_LINE = re.compile(r"[^'\"\\#]*\Z")
-_SHLEX_WORD = re.compile(r"[^ \t\r\n]+")  # shlex's whitespace is these four only
+# shlex's pieces of a word: plain characters (its whitespace is these four only), a quoted
+# string, an escaped character; '#' starts a comment, even within a word.
+_PIECE = re.compile(r"""([^ \t\r\n'"\\#]+)|'([^']*)'|"((?:[^"\\]|\\.)*)"|\\(.)|([ \t\r\n]+)|(#)""",
+                    re.S)
+_DQ_ESCAPE = re.compile(r"\\([\\\"])")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CONSTANTS = ("True", "False", "None")
 _INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})\Z")  # what literal_eval reads as this int
@@ -206,15 +208,10 @@ class _Parser:
         del self.pending[name]
 
     def host_line(self, group: str, line: str) -> None:
-        if _PLAIN_LINE.match(line):
-            # No quote, escape or comment: shlex would split at its whitespace only (and it
-            # reads a character at a time, the most of the cost of a large inventory).
-            tokens = _SHLEX_WORD.findall(line)
-        else:
-            try:
-                tokens = shlex.split(line, comments=True)
-            except ValueError as exc:
-                raise self.error(f"cannot split host line {line!r}: {exc}") from None
+        try:
+            tokens = split_words(line)
+        except ValueError as exc:
+            raise self.error(f"cannot split host line {line!r}: {exc}") from None
         if not tokens:
             return
         pattern = tokens[0]
@@ -272,6 +269,44 @@ class _Parser:
         except _Refused as exc:
             raise BootstrapError(str(exc), origin=Origin(self.display, self.line),
                                  key=key) from None
+
+
+def split_words(line: str) -> list[str]:
+    """``shlex.split(line, comments=True)``, as the plugin splits a host line, a piece at a time
+    rather than a character at a time (shlex's way, most of the cost of a large inventory)."""
+    words: list[str] = []
+    word: list[str] = []
+    quoted = False  # an empty quoted string is a word, as in shlex
+    pos = 0
+    while pos < len(line):
+        match = _PIECE.match(line, pos)
+        if match is None:  # an unclosed quote, or a backslash at the end
+            if line[pos] == "\\" or re.match(r'"(?:[^"\\]|\\.)*\\\Z', line[pos:]):
+                raise ValueError("No escaped character")
+            raise ValueError("No closing quotation")
+        plain, single, double, escaped, space, comment = match.groups()
+        pos = match.end()
+        if space is not None or comment is not None:
+            if word or quoted:
+                words.append("".join(word))
+            word, quoted = [], False
+            if comment is not None:
+                return words
+            continue
+        if plain is not None:
+            word.append(plain)
+        elif single is not None:
+            word.append(single)
+            quoted = True
+        elif double is not None:
+            # Within double quotes a backslash escapes only '"' and itself.
+            word.append(_DQ_ESCAPE.sub(r"\1", double))
+            quoted = True
+        else:
+            word.append(escaped)
+    if word or quoted:
+        words.append("".join(word))
+    return words
 
 
 class _Refused(Exception):
