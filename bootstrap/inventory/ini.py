@@ -145,7 +145,7 @@ class _Parser:
             line = raw.strip()
             if not line or line[0] in _COMMENT:
                 continue
-            if any("\udc80" <= c <= "\udcff" for c in line):
+            if _SURROGATE.search(line):
                 raise self.error("not a UTF-8 text file: this line holds bytes that are not "
                                  "UTF-8")
             section = _SECTION.match(line)
