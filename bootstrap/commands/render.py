@@ -73,11 +73,15 @@ def render_build(source: Path, outdir: Path, *, limit: str | None = None,
     from bootstrap.build import planner
     from bootstrap.build.directory import BuildDir
     from bootstrap.hosts.loader import HostLoader
+    from bootstrap.render.overrides import stray_overrides
     from bootstrap.render.registry import Registry
     from bootstrap.render.renderer import Renderer
 
     hosts = HostLoader.open(source, Registry, secret_dirs)
     renderer = Renderer(hosts.roles, hosts.inventory.basedir)
+    used = {a.template for name in hosts.roles.names() for a in hosts.roles.get(name).artifacts}
+    for warning in stray_overrides(hosts.inventory.basedir, used):
+        hosts.warn(warning)
     builds: dict[str, list[planner.Entry]] = {}
     targets = []
     for target in hosts.targets(limit):
