@@ -27,6 +27,7 @@ COMMANDS = {
     "push": "push",
     "verify": "verify",
     "launch": "launch",
+    "publish": "publish",
     "terminate": "terminate",
 }
 

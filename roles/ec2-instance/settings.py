@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from bootstrap.hosts.model import KeyProblem, Settings, matching
 from bootstrap.hosts.syntax import refuse_lone_surrogates
@@ -67,6 +67,31 @@ class EbsVolume(Settings):
     delete_on_termination: bool = True
 
 
+# S3 names for ``aws.publish``: a bucket name as S3 allows it, a plain key prefix, a KMS key.
+BUCKET = re.compile(r"(?!xn--)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+PREFIX = re.compile(r"(?:[A-Za-z0-9_.-]+/)*")
+KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key/[A-Za-z0-9-]+")
+
+
+def _prefix(value: str) -> str:
+    # "boot/fleet" and "boot/fleet/" name the same folder; keys are prefix + objects/... .
+    value = value.strip("/")
+    value = f"{value}/" if value else ""
+    if not PREFIX.fullmatch(value) or any(p in (".", "..") for p in value.split("/")):
+        raise KeyProblem(f"{value!r} is not a plain S3 key prefix (letters, digits, _ . - and /)")
+    return value
+
+
+class Publish(Settings):
+    """Where ``bootstrap publish`` puts the host's built files for the instance to pull."""
+
+    bucket: Annotated[str, matching(BUCKET, "S3 bucket name")]
+    prefix: Annotated[str, AfterValidator(_prefix)] = ""
+    region: Region | None = None  # default: the instance's region
+    kms_key_arn: Annotated[str, matching(KMS_KEY_ARN, "KMS key ARN (arn:aws:kms:REGION:"
+                                                      "ACCOUNT:key/ID)")] | None = None
+
+
 class Aws(Settings):
     region: Region | None = None
     ami: AmiId
@@ -81,6 +106,8 @@ class Aws(Settings):
     launch_template: TemplateName | None = None
     root_volume: RootVolume | None = None
     ebs_volumes: list[EbsVolume] = Field(default_factory=list)
+    # When set, bootstrap publish puts the host's files in S3 for the instance to pull.
+    publish: Publish | None = None
 
     @model_validator(mode="before")
     @classmethod

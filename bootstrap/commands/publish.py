@@ -1,0 +1,71 @@
+"""``bootstrap publish INVENTORY``: put each host's built files in S3 (see bootstrap.cloud.publish)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bootstrap.hosts.secrets import add_secrets_dir_option, add_vault_options
+
+HELP = ("put each host's built files in S3 as content-addressed objects plus one manifest per "
+        "host, uploading only what is missing (boto3)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inventory", help="inventory file or folder")
+    parser.add_argument("-b", "--build", default="build", type=Path, metavar="DIR",
+                        help="build directory rendered from this inventory (default: build)")
+    parser.add_argument("--limit", metavar="PATTERN",
+                        help="Ansible host pattern: names, groups, globs, a:b, &a, !a "
+                             "(default: every host; each needs aws.publish)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="read what the bucket holds and list what would be uploaded; make "
+                             "no write call")
+    parser.add_argument("--endpoint-url", metavar="URL",
+                        help="send every AWS call to this endpoint (e.g. a moto server)")
+    parser.add_argument("--region", metavar="R",
+                        help="region of the bucket when aws.publish.region is not set (default: "
+                             "aws.region, then boto3's AWS_REGION/config)")
+    add_secrets_dir_option(parser)
+    add_vault_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bootstrap.build.directory import BuildDir
+    from bootstrap.cloud.client import Api, Live
+    from bootstrap.cloud.publish import Publisher, plan_host
+    from bootstrap.hosts.loader import HostLoader
+    from bootstrap.render.registry import Registry
+    from bootstrap.render.renderer import Renderer
+
+    hosts = HostLoader.open(Path(args.inventory), Registry, tuple(args.secrets_dir))
+    # Publish renders to compare the build with the inventory: a role's warnings show, as in
+    # render.
+    renderer = Renderer(hosts.roles, hosts.inventory.basedir)
+    clients: dict[str, Live] = {}
+
+    def api(region: str) -> Api:
+        if region not in clients:
+            clients[region] = Live(region, args.endpoint_url)
+        return clients[region]
+
+    # Under the build's shared lock from the first manifest read to the last upload: a render
+    # cannot change the files between the check and the upload.
+    with BuildDir.reading(args.build) as directory:
+        plans = []
+        for target in hosts.targets(args.limit):
+            plans.append(plan_host(renderer, directory, target, args.region))
+            for warning in renderer.take_warnings():
+                hosts.warn(warning)
+        publisher = Publisher(api, directory, print, dry_run=args.dry_run)
+        for plan in plans:
+            publisher.publish(plan)
+    counts = publisher.counts
+    puts = (f"{counts.puts} PUT request{'' if counts.puts == 1 else 's'} "
+            f"({counts.object_puts} objects, {counts.manifest_puts} manifests)")
+    if args.dry_run:
+        print(f"dry run: {counts.hosts} hosts, would make {puts}; no write call made")
+    else:
+        print(f"published {counts.hosts} hosts: {puts}, {counts.objects_present} objects "
+              "already there")
+    return 0

@@ -1,0 +1,102 @@
+"""IAM for ``aws.publish``: what an instance needs to pull its published build, nothing more.
+
+For each selected host with ``aws.publish``, the fleet build gets
+``_fleet/iam/<name>.trust.json`` (EC2 may assume the role) and ``<name>.policy.json``:
+
+- ``s3:GetObject`` on ``PREFIX/objects/*``: the content-addressed files every host shares,
+  which the host's manifest names by digest;
+- ``s3:GetObject`` on ``PREFIX/hosts/<host>.json``: its own manifest and no other host's;
+- ``kms:Decrypt`` on the location's KMS key, only through S3, when the objects use SSE-KMS
+  (S3 cannot hand out an SSE-KMS object to a caller that may not decrypt it).
+
+No ``s3:ListBucket``: the pull knows every key it reads from the manifest. ``bootstrap launch``
+gives the instance role this policy (the role's ``launch`` hook names it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from bootstrap.render.hooks import instance_trust_policy
+from bootstrap.render.renderer import Artifact, Target
+from bootstrap.roles.ec2_instance.settings import IAM_NAME, Aws, Publish
+
+ROLE = "ec2-instance"
+NAMESPACE = "aws"
+POLICY_VERSION = "2012-10-17"
+NAME_LIMIT = 64  # IAM role and policy names
+
+
+def policy_name(host: str) -> str:
+    """``publish-<host>``, hashed when the host name is not a valid or short enough IAM name."""
+    name = f"publish-{host}"
+    if IAM_NAME.fullmatch(name):
+        return name
+    digest = hashlib.sha256(host.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    safe = "".join(c if IAM_NAME.fullmatch(c) else "-" for c in host)
+    return f"publish-{safe[:NAME_LIMIT - 21]}-{digest}"
+
+
+def manifest_key(publish: Publish, host: str) -> str:
+    return f"{publish.prefix}hosts/{host}.json"
+
+
+def objects_key(publish: Publish) -> str:
+    return f"{publish.prefix}objects/"
+
+
+def _partition(region: str | None) -> str:
+    if region and region.startswith("cn-"):
+        return "aws-cn"
+    if region and region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def access_policy(settings: Aws, host: str) -> dict[str, Any]:
+    publish = settings.publish
+    assert publish is not None
+    kms_region = publish.kms_key_arn.split(":")[3] if publish.kms_key_arn else None
+    region = publish.region or settings.region or kms_region
+    bucket = f"arn:{_partition(region)}:s3:::{publish.bucket}"
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadPublishedObjects",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": [f"{bucket}/{objects_key(publish)}*",
+                         f"{bucket}/{manifest_key(publish, host)}"],
+        },
+    ]
+    if publish.kms_key_arn:
+        # The key lives in the bucket's region: SSE-KMS needs both in one region.
+        statements.append({
+            "Sid": "DecryptPublishedObjects",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": publish.kms_key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{kms_region}.amazonaws.com"}},
+        })
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def _document(doc: dict[str, Any]) -> bytes:
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+def fleet(targets: list[Target]) -> list[Artifact]:
+    """The role's fleet hook: a trust and an access policy per host that publishes."""
+    out = []
+    for target in targets:
+        settings = target.settings.get(NAMESPACE)
+        if settings is None or settings.publish is None:
+            continue
+        name = policy_name(target.name)
+        out.append(Artifact(f"iam/{name}.trust.json", _document(instance_trust_policy()),
+                            0o644, "root:root", ROLE))
+        out.append(Artifact(f"iam/{name}.policy.json",
+                            _document(access_policy(settings, target.name)), 0o644, "root:root",
+                            ROLE))
+    return out
