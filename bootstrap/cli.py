@@ -66,8 +66,13 @@ def _add(sub: Any, name: str, module: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from bootstrap.hosts.secrets import vault_keys
+    from bootstrap.inventory.vaultpass import using
+
     try:
-        return int(args.func(args))
+        # Inventories opened anywhere in the command decrypt with the passwords it was given.
+        with using(vault_keys(args)):
+            return int(args.func(args))
     except BootstrapError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -96,12 +96,13 @@ def test_a_host_vars_file_that_is_not_a_mapping(tmp_path, tree):
     assert error == "error: inv/host_vars/web1.yml:2: host web1: a vars file must be a mapping, found a list"
 
 
-def test_a_group_vars_file_that_is_vault_encrypted(tmp_path, tree):
+def test_a_group_vars_file_that_is_vault_encrypted_without_a_password(tmp_path, tree):
     tree({"hosts.yml": "web:\n  hosts:\n    web1:\n",
           "group_vars/web.yml": "$ANSIBLE_VAULT;1.1;AES256\n6162636465\n"})
     error = one_error(run_cli("inventory", "inv", "--list", cwd=tmp_path))
-    assert error == ("error: inv/group_vars/web.yml:1: a vars file must be a mapping, found an "
-                     "ansible-vault encrypted file (not supported; use secret references)")
+    assert error == ("error: inv/group_vars/web.yml:1: encrypted with ansible-vault: give its "
+                     "password with --vault-password-file FILE or --vault-id [LABEL@]FILE (or "
+                     "set ANSIBLE_VAULT_PASSWORD_FILE)")
 
 
 def test_bad_host_ranges(tmp_path, tree):

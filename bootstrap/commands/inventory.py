@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bootstrap.hosts.secrets import redacted
+from bootstrap.hosts.secrets import add_vault_options, redacted, vault_keys
+from bootstrap.inventory.vault import Vaulted
 from bootstrap.inventory.yamlfile import json_key
 
 if TYPE_CHECKING:
@@ -41,12 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--host", metavar="NAME", help="one host's resolved vars, secrets redacted")
     mode.add_argument("--explain", nargs=2, metavar=("NAME", "KEY"),
                       help="which file:line set KEY for host NAME, and what it overrode")
+    add_vault_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from bootstrap.inventory.loading import Inventory
 
-    inv = Inventory(Path(args.inventory))
+    inv = Inventory(Path(args.inventory), vault_keys(args))
     for warning in inv.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.explain:
@@ -73,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
 def ansible_list(inventory: Inventory) -> dict[str, Any]:
     """The JSON of ``ansible-inventory --list``: groups with hosts/children, and _meta.hostvars.
 
-    Secret references stay as the references the inventory holds; no value is resolved.
+    Secret references stay as the references the inventory holds; no value is resolved, and a
+    value decrypted from vault shows as its placeholder.
     """
     out: dict[str, Any] = {"_meta": {"hostvars": {}}}
     for name, host in inventory.hosts.items():
@@ -124,6 +127,8 @@ def _shown(hostvars: dict[str, Any]) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     """JSON-ready, the way ansible-inventory prints YAML's other types."""
+    if isinstance(value, Vaulted):
+        return value.label
     if isinstance(value, dict):
         return {json_key(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bootstrap.hosts.secrets import add_secrets_dir_option
+from bootstrap.hosts.secrets import add_secrets_dir_option, add_vault_options
 
 if TYPE_CHECKING:
     from bootstrap.cloud.launch import Spec
@@ -26,6 +26,7 @@ def add_host_arguments(parser: argparse.ArgumentParser, *, write_help: str) -> N
     parser.add_argument("--region", metavar="R", help="region for every host (default: aws.region, "
                                                       "then boto3's AWS_REGION/config)")
     parser.add_argument("--write-inventory", metavar="FILE", help=write_help)
+    add_vault_options(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bootstrap.fleet.transport import DEFAULT_KNOWN_HOSTS
-from bootstrap.hosts.secrets import add_secrets_dir_option
+from bootstrap.hosts.secrets import add_secrets_dir_option, add_vault_options
 
 HELP = "copy each host's built files over SSH (only what differs on the host), then apply"
 EXIT_FAILED = 1
@@ -54,6 +54,7 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--command-timeout", type=float, default=600.0, metavar="SECONDS",
                         help="longest silence from a command on a host (default: 600)")
     add_secrets_dir_option(parser)
+    add_vault_options(parser)
 
 
 def ssh_options(args: argparse.Namespace):  # -> SshOptions, imported lazily

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bootstrap.hosts.secrets import add_secrets_dir_option
+from bootstrap.hosts.secrets import add_secrets_dir_option, add_vault_options
 
 if TYPE_CHECKING:
     from bootstrap.build import planner
@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true",
                         help="render and diff without writing; exit 2 when something would change")
     add_secrets_dir_option(parser)
+    add_vault_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from bootstrap.hosts.model import Connection, validate
 from bootstrap.hosts.secrets import bind, contains_reference
 from bootstrap.inventory.loading import ROLES_KEY, Host, Inventory
 from bootstrap.inventory.patterns import select
+from bootstrap.inventory.vaultpass import VaultKeys
 
 
 class RoleSpec(Protocol):
@@ -94,10 +95,12 @@ class HostLoader(Generic[R]):
 
     @classmethod
     def open(cls, source: Path, roles: Callable[[Path], R], secret_dirs: tuple[Path, ...] = (),
-             warn: Callable[[str], None] = print_warning) -> HostLoader[R]:
+             warn: Callable[[str], None] = print_warning,
+             vault: VaultKeys | None = None) -> HostLoader[R]:
         """Load the inventory at ``source``; ``roles(folder)`` gives the roles of the inventory
-        in ``folder`` (built-in ones and its own)."""
-        inventory = Inventory(source)
+        in ``folder`` (built-in ones and its own). Vault-encrypted values decrypt with ``vault``,
+        by default the passwords of the command under way."""
+        inventory = Inventory(source, vault)
         return cls(inventory, roles(inventory.basedir), secret_dirs, warn)
 
     def select(self, pattern: str | None) -> list[str]:

@@ -31,6 +31,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bootstrap.errors import BootstrapError, Origin
+from bootstrap.inventory.vault import Vaulted
+from bootstrap.inventory.vaultpass import VaultKeys
 
 KINDS = ("env", "file")
 # A secret is a password, a token or a key: a PEM private key is a few KB. Anything this big is
@@ -107,6 +109,8 @@ class SecretRef:
     locate: Callable[[], Origin] | None = field(default=None, compare=False, repr=False)
     # Folders a file reference may resolve beneath, in the order they are searched.
     roots: tuple[Path, ...] = field(default=(), compare=False, repr=False)
+    # The decrypted value of a "vault" secret (its name says where it was encrypted).
+    sealed: Vaulted | None = field(default=None, compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -128,6 +132,8 @@ class SecretRef:
 
         A file reference resolves beneath its own :attr:`roots`, or ``basedir`` when it has none.
         """
+        if self.kind == "vault" and self.sealed is not None:
+            return str(self.sealed.value)
         if self.kind == "env":
             value = os.environ.get(self.name)
             if not value:
@@ -307,6 +313,27 @@ def add_secrets_dir_option(parser: Any) -> None:
                              "inventory folder; may be given more than once)")
 
 
+def add_vault_options(parser: Any) -> None:
+    """``--vault-password-file FILE`` and ``--vault-id [LABEL@]FILE`` (repeatable), for every
+    command that reads an inventory; :func:`vault_keys` gives the passwords they name."""
+    parser.add_argument("--vault-id", dest="vault_ids", action="append", default=[],
+                        metavar="[LABEL@]FILE",
+                        help="a vault password for vault id LABEL (default: 'default') in FILE, "
+                             "or printed by FILE when it is executable (may be given more than "
+                             "once)")
+    parser.add_argument("--vault-password-file", dest="vault_password_files", action="append",
+                        default=[], metavar="FILE",
+                        help="a vault password in FILE, or printed by FILE when it is "
+                             "executable (may be given more than once; also "
+                             "ANSIBLE_VAULT_PASSWORD_FILE)")
+
+
+def vault_keys(args: Any) -> VaultKeys:
+    """The vault passwords a command line names (and ANSIBLE_VAULT_PASSWORD_FILE)."""
+    return VaultKeys.from_options(getattr(args, "vault_ids", None) or (),
+                                  getattr(args, "vault_password_files", None) or ())
+
+
 def _folder(text: str) -> Path:
     import argparse
 
@@ -331,7 +358,10 @@ def is_reference(value: Any) -> bool:
 def bind(value: Any, host: str, key: str, origin: Callable[[tuple[Any, ...]], Origin],
          path: tuple[Any, ...] = (), roots: tuple[Path, ...] = ()) -> Any:
     """Replace every ``{env: X}``/``{file: p}`` mapping in ``value`` by a :class:`SecretRef`
-    whose file resolves beneath ``roots``."""
+    whose file resolves beneath ``roots``, and every value decrypted from vault by one too."""
+    if isinstance(value, Vaulted):
+        dotted = ".".join([key, *(str(p) for p in path)])
+        return SecretRef("vault", value.name, host, dotted, lambda: origin(path), sealed=value)
     if isinstance(value, dict):
         if is_reference(value):
             kind, name = next(iter(value.items()))
@@ -344,6 +374,8 @@ def bind(value: Any, host: str, key: str, origin: Callable[[tuple[Any, ...]], Or
 
 
 def contains_reference(value: Any) -> bool:
+    if isinstance(value, Vaulted):
+        return True
     if isinstance(value, dict):
         return is_reference(value) or any(contains_reference(v) for v in value.values())
     if isinstance(value, list):
@@ -353,7 +385,7 @@ def contains_reference(value: Any) -> bool:
 
 def redacted(value: Any) -> Any:
     """A copy of ``value`` fit to print: references become their placeholders."""
-    if isinstance(value, SecretRef):
+    if isinstance(value, SecretRef | Vaulted):
         return value.label
     if isinstance(value, dict):
         if is_reference(value):

@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.errors import BootstrapError, Origin
-from bootstrap.inventory import hostnames, ini, limits
+from bootstrap.inventory import hostnames, ini, limits, vaultpass
+from bootstrap.inventory.vault import Vaulted
 from bootstrap.inventory.yamlfile import KeyPath, YamlFile, json_key
 
 ROLES_KEY = "bootstrap_roles"
@@ -154,9 +155,11 @@ class Value:
 class Inventory:
     """A loaded inventory. ``resolve(host)`` gives a host's variables with their provenance."""
 
-    def __init__(self, source: Path) -> None:
+    def __init__(self, source: Path, vault: vaultpass.VaultKeys | None = None) -> None:
         self.source = source
         self.basedir = source if source.is_dir() else source.parent
+        # Passwords of encrypted files and !vault values: the command's, unless given here.
+        self.vault = vault if vault is not None else vaultpass.current()
         self.groups: dict[str, Group] = {}
         self.hosts: dict[str, Host] = {}
         self.warnings: list[str] = []
@@ -180,7 +183,7 @@ class Inventory:
     # -- parsing ---------------------------------------------------------------------------
 
     def _parse_file(self, path: Path) -> None:
-        file = YamlFile.load(path, self._display(path))
+        file = YamlFile.load(path, self._display(path), self.vault, self._secret_name(path))
         data = file.data
         if data is None:
             return
@@ -405,14 +408,11 @@ class Inventory:
         if not any(f"{name}{ext}" in listing for ext in VARS_EXTENSIONS):
             return None  # the usual case for a host: no vars file, and no path to build
         for path in find_vars_files(self.basedir / kind, name, listing):
-            file = YamlFile.load(path, self._display(path))
+            file = YamlFile.load(path, self._display(path), self.vault, self._secret_name(path))
             if not file.data:  # Ansible skips empty files, whatever their empty value
                 continue
             if not isinstance(file.data, dict):
-                found = _kind(file.data)
-                if isinstance(file.data, str) and file.data.startswith("$ANSIBLE_VAULT;"):
-                    found = "an ansible-vault encrypted file (not supported; use secret references)"
-                raise BootstrapError(f"a vars file must be a mapping, found {found}",
+                raise BootstrapError(f"a vars file must be a mapping, found {_kind(file.data)}",
                                      origin=file.origin(()), host=None if group else name)
             layer = _set(layer, f"{kind}/{name}", group)
             for var, val in file.data.items():
@@ -421,6 +421,14 @@ class Inventory:
 
     def _display(self, path: Path) -> str:
         return _display_path(path)
+
+    def _secret_name(self, path: Path) -> str:
+        """How a decrypted value of ``path`` is named in placeholders: by its path from the
+        inventory folder, so the name does not depend on where the command runs."""
+        try:
+            return path.relative_to(self.basedir).as_posix()
+        except ValueError:
+            return path.name
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -606,6 +614,8 @@ _UNSAFE_GROUP_NAME = re.compile(r"[/\x00-\x1f\x7f]")
 
 
 def _kind(value: Any) -> str:
+    if isinstance(value, Vaulted):
+        return "an encrypted value"
     return {str: "a string", list: "a list", int: "a number", float: "a number",
             bool: "a boolean"}.get(type(value), type(value).__name__)
 

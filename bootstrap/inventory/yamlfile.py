@@ -7,7 +7,11 @@ first and re-composed for its marks only when a line is requested.
 Files are read as Ansible reads them: as JSON first, then as YAML 1.1 (so ``1e3`` in a ``.json``
 file is a number, as in Ansible, while in YAML it is a string). ``!unsafe`` marks a value Ansible
 must not template; bootstrap never templates inventory values, so it loads as the plain value.
-``!vault`` is refused with a clear message.
+
+An inventory file (one loaded with vault passwords) may be encrypted whole with ansible-vault,
+or hold ``!vault`` values: each decrypted value, or each leaf of a decrypted file, loads as a
+:class:`~bootstrap.inventory.vault.Vaulted`, which prints as a placeholder, never its value.
+Any other file refuses ``!vault``.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ import re
 import stat
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from bootstrap.errors import BootstrapError, Origin
-from bootstrap.inventory import limits
+from bootstrap.inventory import limits, vault
+
+if TYPE_CHECKING:
+    from bootstrap.inventory.vaultpass import VaultKeys
 
 try:
     _Base: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
@@ -53,9 +60,25 @@ def _unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
 
 
 def _vault(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    raise _Refused(problem="ansible-vault encrypted values are not supported; "
-                   "use a secret reference {env: NAME} or {file: path}",
-                   problem_mark=node.start_mark)
+    keys: VaultKeys | None = getattr(loader, "vault_keys", None)
+    if getattr(loader, "marks_only", False):
+        return None  # only the lines are wanted: no password, no decryption
+    if keys is None:
+        raise _Refused(problem="ansible-vault encrypted values are not read in this file; "
+                       "use a secret reference {env: NAME} or {file: path}",
+                       problem_mark=node.start_mark)
+    if not isinstance(node, yaml.ScalarNode):
+        raise _Refused(problem="!vault must tag the text ansible-vault encrypt_string printed, "
+                       "not a mapping or a list", problem_mark=node.start_mark)
+    try:
+        plain = keys.decrypt(str(node.value).encode("utf-8", "surrogateescape")).decode()
+    except vault.VaultError as exc:
+        raise _Refused(problem=str(exc), problem_mark=node.start_mark) from None
+    except UnicodeDecodeError:
+        raise _Refused(problem="the decrypted !vault value is not UTF-8 text",
+                       problem_mark=node.start_mark) from None
+    # Named by its line for now; the file names it by its key path once loaded (_seal).
+    return vault.Vaulted(str(node.start_mark.line + 1), plain)
 
 
 _Loader.add_constructor("!unsafe", _unsafe)
@@ -130,9 +153,26 @@ class YamlFile:
         self.data = data
 
     @classmethod
-    def load(cls, path: Path, display: str | None = None) -> YamlFile:
+    def load(cls, path: Path, display: str | None = None, keys: VaultKeys | None = None,
+             name: str | None = None) -> YamlFile:
+        """Parse the file at ``path``. With vault ``keys``, a file encrypted whole is decrypted
+        and ``!vault`` values are read; decrypted values are named ``name:key.path``."""
         shown = display or str(path)
         text = read_file(path, shown)
+        if keys is not None and vault.is_encrypted(text):
+            plain = _decrypt_file(text, keys, shown)
+            loaded = cls.load_text(plain, path, shown, keys)
+            loaded.plaintext = plain
+            loaded.data = _seal(loaded.data, name or shown, (), whole=True)
+            return loaded
+        loaded = cls.load_text(text, path, shown, keys)
+        if keys is not None and b"!vault" in text:
+            loaded.data = _seal(loaded.data, name or shown, (), whole=False)
+        return loaded
+
+    @classmethod
+    def load_text(cls, text: bytes, path: Path, shown: str,
+                  keys: VaultKeys | None = None) -> YamlFile:
         try:
             # Ansible's loader tries JSON first; YAML files fail on their first byte, cheaply.
             data = json.loads(text)
@@ -146,7 +186,7 @@ class YamlFile:
             _refuse_lone_surrogates(text, data, shown)
             return cls(path, shown, data)
         try:
-            data = _parse_yaml(text)
+            data = _parse_yaml(text, keys)
         except yaml.MarkedYAMLError as exc:
             if path.suffix == ".json" and isinstance(json_error, json.JSONDecodeError):
                 origin = Origin(shown, json_error.lineno, json_error.colno)
@@ -180,9 +220,10 @@ class YamlFile:
     def marks(self) -> dict[KeyPath, int]:
         """Line (1-based) of each key path: mapping keys and sequence items, at every depth."""
         try:
-            loader = _Loader(read_file(self.path, self.display))
+            loader = _Loader(self.__dict__.get("plaintext") or read_file(self.path, self.display))
         except BootstrapError:  # changed since it loaded: lines unknown, the file still named
             return {}
+        loader.marks_only = True
         try:
             node = loader.get_single_node()
             if node is None:
@@ -260,9 +301,35 @@ _DEEP = f"values nested more than {limits.DEPTH} levels deep (the limit)"
 _CONTAINERS = (dict, list, tuple)
 
 
-def _parse_yaml(text: bytes) -> Any:
+def _decrypt_file(text: bytes, keys: VaultKeys, shown: str) -> bytes:
+    try:
+        return keys.decrypt(text)
+    except vault.VaultError as exc:
+        raise BootstrapError(str(exc), origin=Origin(shown, 1)) from None
+
+
+def _seal(data: Any, name: str, path: KeyPath, *, whole: bool) -> Any:
+    """``data`` with each decrypted value named after its key path; in a file decrypted
+    ``whole``, every leaf but null becomes such a value (keys stay plain: they are names)."""
+    if isinstance(data, vault.Vaulted):
+        return vault.Vaulted(f"{name}:{_dotted(path)}", data.value)
+    if isinstance(data, dict):
+        return {k: _seal(v, name, (*path, k), whole=whole) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_seal(v, name, (*path, i), whole=whole) for i, v in enumerate(data)]
+    if whole and data is not None:
+        return vault.Vaulted(f"{name}:{_dotted(path)}", data)
+    return data
+
+
+def _dotted(path: KeyPath) -> str:
+    return ".".join(str(p) for p in path) or "."
+
+
+def _parse_yaml(text: bytes, keys: VaultKeys | None = None) -> Any:
     """YAML 1.1 with the C parser, bounded in depth and in what aliases expand to."""
     loader = _Loader(text)
+    loader.vault_keys = keys
     try:
         node = loader.get_single_node()
         if node is None:
