@@ -6,8 +6,9 @@ mistakes through, a lint covers that gap: FRR's dry run accepts ``neighbor X pas
 ``neighbor X remote-as`` (dropped at load) and names that are never defined; ``ifup`` ignores
 option names it does not know (so each option must change what ``--no-act`` would run);
 systemd-networkd has no offline check at all (so each key must be one the networkd binary
-parses). IOS-XE and Junos have no consumer here: IOS-XE is read with ciscoconfparse2, Junos with
-:mod:`bootstrap.roles.dx_router.junos`, and both are checked for structure and dangling names.
+parses). IOS-XE, NX-OS, Junos and PAN-OS have no consumer here: IOS-XE and NX-OS are read with
+ciscoconfparse2, Junos with :mod:`bootstrap.roles.dx_router.junos`, PAN-OS with
+:mod:`bootstrap.roles.dx_router.panos`, and each is checked for structure and dangling names.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.build.manifest import FileRecord
-from bootstrap.roles.dx_router import junos
+from bootstrap.roles.dx_router import junos, panos
 from bootstrap.validate.checker import Checker
 from bootstrap.validate.programs import resolve
 
@@ -237,6 +238,89 @@ def _ios_neighbors(bgp: Any, route_maps: set[str]) -> list[str]:
     return problems
 
 
+def check_nxos(path: Path, record: FileRecord, folder: Path) -> list[str]:
+    from ciscoconfparse2 import CiscoConfParse
+
+    return nxos_problems(CiscoConfParse(str(path), syntax="nxos"))
+
+
+def nxos_problems(parse: Any) -> list[str]:
+    """What an NX-OS config lacks or names without defining (``parse``: ciscoconfparse2)."""
+    problems = []
+    features = {o.text.split()[1] for o in parse.find_objects(r"^feature \S+$")}
+    for sub in parse.find_objects(r"^interface \S+\.\d+$"):
+        problems += _nxos_subinterface(sub, parse)
+    route_maps = {o.text.split()[1] for o in parse.find_objects(r"^route-map ")}
+    prefix_lists = {o.text.split()[2] for o in parse.find_objects(r"^ipv?6? prefix-list ")}
+    for rmap in parse.find_objects(r"^route-map "):
+        for child in rmap.children:
+            words = child.text.split()
+            if words[:1] == ["match"] and "prefix-list" in words and words[-1] not in prefix_lists:
+                problems.append(f"{rmap.text}: prefix-list {words[-1]} is not defined")
+    bfd_used = bool(parse.find_objects(r"^\s+bfd( interval .*)?$"))
+    if bfd_used and "bfd" not in features:
+        problems.append("BFD is configured without 'feature bfd'")
+    for bgp in parse.find_objects(r"^router bgp "):
+        if "bgp" not in features:
+            problems.append(f"{bgp.text} without 'feature bgp'")
+        problems += _nxos_neighbors(bgp, route_maps)
+    return problems
+
+
+def _nxos_subinterface(sub: Any, parse: Any) -> list[str]:
+    problems = []
+    parent_name, vlan = sub.text.split()[1].rsplit(".", 1)
+    lines = [c.text.strip() for c in sub.children]
+    if f"encapsulation dot1q {vlan}" not in lines:
+        problems.append(f"{sub.text}: no 'encapsulation dot1q {vlan}'")
+    if not any(x.startswith(("ip address ", "ipv6 address ")) for x in lines):
+        problems.append(f"{sub.text}: no address")
+    for line in lines:
+        if line.startswith(("ip address ", "ipv6 address ")):
+            try:
+                ipaddress.ip_interface(line.split()[2])
+            except (ValueError, IndexError):
+                problems.append(f"{sub.text}: {line!r} is not an address with its length")
+    parents = parse.find_objects(rf"^interface {re.escape(parent_name)}$")
+    if not parents:
+        problems.append(f"{sub.text}: its parent interface {parent_name} is not configured")
+    elif "no switchport" not in [c.text.strip() for c in parents[0].children]:
+        problems.append(f"interface {parent_name}: a sub-interface needs 'no switchport'")
+    return problems
+
+
+def _nxos_neighbors(bgp: Any, route_maps: set[str]) -> list[str]:
+    problems = []
+    neighbors = [c for c in bgp.children if c.text.strip().startswith("neighbor ")]
+    if not neighbors:
+        problems.append(f"{bgp.text}: no neighbor")
+    for neighbor in neighbors:
+        name = neighbor.text.strip()
+        lines = [c.text.split() for c in neighbor.children]
+        if not any(w[:1] == ["remote-as"] for w in lines):
+            problems.append(f"{name}: no remote-as")
+        if not any(w[:2] == ["password", "0"] and len(w) == 3 for w in lines):
+            problems.append(f"{name}: no 'password 0 KEY'")
+        families = [c for c in neighbor.children if c.text.strip().startswith("address-family ")]
+        if not families:
+            problems.append(f"{name}: no address-family")
+        for family in families:
+            af_lines = [c.text.split() for c in family.children]
+            if ["send-community"] not in af_lines:
+                problems.append(f"{name} {family.text.strip()}: no 'send-community'")
+            for direction in ("in", "out"):
+                if not any(w[:1] == ["route-map"] and w[-1:] == [direction] for w in af_lines):
+                    problems.append(f"{name} {family.text.strip()}: no route-map {direction}")
+            for w in af_lines:
+                if w[:1] == ["route-map"] and len(w) == 3 and w[1] not in route_maps:
+                    problems.append(f"{name}: route-map {w[1]} is not defined")
+    return problems
+
+
+def check_panos(path: Path, record: FileRecord, folder: Path) -> list[str]:
+    return panos.problems(path.read_text())
+
+
 def check_junos(path: Path, record: FileRecord, folder: Path) -> list[str]:
     text = path.read_text()
     try:
@@ -258,5 +342,8 @@ CHECKERS = [
             brought_by={NETWORKD: "apt:systemd"}),
     Checker("ios-xe structure", check_ios, python=("ciscoconfparse2",),
             brought_by={"ciscoconfparse2": "pip:validate"}),
+    Checker("nxos structure", check_nxos, python=("ciscoconfparse2",),
+            brought_by={"ciscoconfparse2": "pip:validate"}),
     Checker("junos structure", check_junos),
+    Checker("panos structure", check_panos),
 ]

@@ -86,6 +86,12 @@ class Session:
     keepalive: int | None  # None where the platform derives it from hold
     hold: int
     frr_bfd: list[tuple[str, int]] = field(default_factory=list)  # non-default bfdd lines
+    local_interface: str = ""  # the local address with its prefix length: 169.254.10.2/30
+
+    @property
+    def bfd_profile(self) -> str:
+        """The PAN-OS BFD profile of the session: one per interval and multiplier."""
+        return f"BFD-{self.bfd_interval}X{self.bfd_multiplier}"
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,11 @@ class Anchor:
     network: str  # IOS: address part
     mask: str  # IOS: dotted mask
 
+    @property
+    def panos_name(self) -> str:
+        """A PAN-OS object name for the prefix: letters, digits, . _ - only (DX-10.20.0.0_16)."""
+        return "DX-" + self.prefix.replace(":", "-").replace("/", "_")
+
 
 @dataclass(frozen=True)
 class Router:
@@ -143,6 +154,8 @@ class Router:
     has_ipv6: bool
     has_bfd: bool
     warnings: list[str]
+    # PAN-OS: one BFD profile per distinct interval and multiplier (name, interval, multiplier)
+    bfd_profiles: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 def plan(settings: Dx, host: str, basedir: Any) -> Router:
@@ -180,6 +193,8 @@ def plan(settings: Dx, host: str, basedir: Any) -> Router:
         has_ipv6=any(s.version == 6 for s in sessions),
         has_bfd=any(s.bfd_interval for s in sessions),
         warnings=_warnings(settings, host),
+        bfd_profiles=sorted({(s.bfd_profile, s.bfd_interval, s.bfd_multiplier)
+                             for s in sessions if s.bfd_interval and s.bfd_multiplier}),
     )
 
 
@@ -264,6 +279,7 @@ def _session(settings: Dx, vif: Vif, family: str, interface: str, bfd: Any) -> S
         keepalive=keepalive,
         hold=vif.timers.hold,
         frr_bfd=frr_bfd,
+        local_interface=str(peering.customer),
     )
 
 
@@ -326,6 +342,8 @@ def context(target: Any, settings: Dx) -> dict[str, Any]:
     return {
         "dx": router,
         "ios_xe": platform == "ios-xe",
+        "nxos": platform == "nxos",
+        "panos": platform == "panos",
         "junos_set": settings.style == "set",
         "junos_curly": settings.style == "curly",
         "frr": platform == "frr",

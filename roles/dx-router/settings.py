@@ -353,18 +353,25 @@ JUNOS_L2_OVERHEAD = 22
 JUNOS_MEDIA_MTU = 9216
 
 # The physical interfaces a VLAN can sit on, by the platform's own naming: IOS-XE `type slot/port`
-# (GigabitEthernet0/1, Port-channel1), Junos `type-fpc/pic/port[:channel]` or an aggregate (ae0).
-# A dot would name a sub-interface or a logical unit already.
+# (GigabitEthernet0/1, Port-channel1), NX-OS `Ethernet slot/port[/breakout]` or `port-channel N`,
+# Junos `type-fpc/pic/port[:channel]` or an aggregate (ae0), PAN-OS `ethernetSLOT/PORT` or an
+# aggregate group (ae1). A dot would name a sub-interface or a logical unit already.
 _PARENTS = {
     "ios-xe": (re.compile(r"[A-Za-z][A-Za-z-]*\d+(/\d+)*(:\d+)?"),
                "an IOS-XE interface like GigabitEthernet0/1 or Port-channel1"),
     "junos": (re.compile(r"[a-z]+(-\d+/\d+/\d+(:\d+)?|\d+)"),
               "a Junos physical interface like ge-0/0/1, xe-0/1/0:2 or ae0"),
+    "nxos": (re.compile(r"Ethernet\d+/\d+(/\d+)?|port-channel\d+"),
+             "an NX-OS interface like Ethernet1/1, Ethernet1/49/2 or port-channel10"),
+    "panos": (re.compile(r"ethernet\d+/\d+|ae\d+"),
+              "a PAN-OS Layer-3 interface like ethernet1/1 or ae1"),
 }
+# PAN-OS takes a Layer-3 MTU of 576-9192.
+PANOS_MAX_MTU = 9192
 # systemd refuses these as interface names: /proc/sys/net/*/conf/ has folders of the same names.
 LINUX_RESERVED = frozenset({"all", "default"})
 # Platforms whose anchor routes for advertised prefixes go into the forwarding table.
-FIB_ANCHORS = frozenset({"ios-xe", "junos", "frr"})
+FIB_ANCHORS = frozenset({"ios-xe", "nxos", "junos", "panos", "frr"})
 
 
 def parent_problem(platform: str, parent: str, vlan: int) -> str | None:
@@ -382,6 +389,20 @@ def parent_problem(platform: str, parent: str, vlan: int) -> str | None:
         return (f"{parent!r} cannot name a Linux interface: systemd keeps 'all' and 'default' for "
                 "the sysctl folders of the same names")
     return None
+
+
+def _check_panos_accept(index: int, vif: Vif) -> None:
+    # A PAN-OS import rule matches a prefix exactly or with every longer prefix (`exact no`);
+    # it has no ge/le, so any other range would be widened or narrowed on the device.
+    for family in vif.families:
+        for number, rule in enumerate(getattr(vif.accept, family)):
+            length, longest = rule.prefix.prefixlen, rule.prefix.max_prefixlen
+            low = rule.ge if rule.ge is not None else length
+            high = rule.le if rule.le is not None else (longest if rule.ge is not None else low)
+            if low != length or high not in (length, longest):
+                raise KeyProblem(f"PAN-OS matches {rule.prefix} exactly or with every longer "
+                                 f"prefix (le {longest}); it cannot match lengths {low}-{high}",
+                                 "vifs", index, "accept", family, number)
 
 
 class Dx(Settings):
@@ -410,6 +431,9 @@ class Dx(Settings):
                              f"the media MTU, which is at most {JUNOS_MEDIA_MTU}: interface_mtu "
                              f"{self.interface_mtu} needs {self.interface_mtu + JUNOS_L2_OVERHEAD}",
                              "interface_mtu")
+        if self.platform == "panos" and (self.interface_mtu or 0) > PANOS_MAX_MTU:
+            raise KeyProblem(f"PAN-OS takes a Layer-3 MTU of at most {PANOS_MAX_MTU}, not "
+                             f"{self.interface_mtu}", "interface_mtu")
         seen_vlans: dict[tuple[str, int], int] = {}
         seen_ids: dict[str, int] = {}
         for index, vif in enumerate(self.vifs):
@@ -435,6 +459,8 @@ class Dx(Settings):
         for index, vif in enumerate(self.vifs):
             self._check_ceilings(index, vif)
             self._check_default_route(index, vif)
+            if self.platform == "panos":
+                _check_panos_accept(index, vif)
             for gap, key in self._asked(vif):
                 if gap_for(self.platform, gap) and gap not in self.acknowledge:
                     raise KeyProblem(f"{gap_for(self.platform, gap)}; add {gap!r} to dx.acknowledge "

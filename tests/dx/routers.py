@@ -18,7 +18,8 @@ def router(platform: str, **top: Any) -> dict[str, Any]:
         "asn": 65000,
         "router_id": "169.254.10.2",
         "interface": "eth0" if platform in ("frr", "bird", "openbgpd") else
-                     {"ios-xe": "GigabitEthernet0/1", "junos": "ge-0/0/1"}[platform],
+                     {"ios-xe": "GigabitEthernet0/1", "junos": "ge-0/0/1", "nxos": "Ethernet1/1",
+                      "panos": "ethernet1/1"}[platform],
         "vifs": [
             {
                 "id": "dxvif-fgabc101",
