@@ -9,6 +9,13 @@ The certname defaults to the EC2 instance id, which is never rendered: the boots
 reads it through IMDSv2 when the instance boots. So the build's puppet.conf and
 csr_attributes.yaml are delivered to a staging folder, and the script copies them into Puppet's
 confdir adding the certname and ``pp_instance_id``, before the agent package is even installed.
+
+The challenge password never travels in user-data, which anyone on the instance can read from
+the metadata service and which ``DescribeInstanceAttribute`` returns: a host delivered by
+user-data (it has the cloud-init role) keeps it in S3 (``puppet.s3``, uploaded by ``bootstrap
+launch``), and the script fetches it with the instance role at first boot into the live
+csr_attributes.yaml, mode 0600. A host delivered only by ``bootstrap push`` gets it in the staged
+csr_attributes.yaml, a secret file written 0600 over SSH.
 The delivered files then stay exactly as built (``bootstrap verify`` finds no drift), and a
 later ``bootstrap push`` of a changed puppet.conf cannot drop the certname: the role's apply
 step (the same script) refreshes the live copy and keeps the registered certname.
@@ -21,7 +28,8 @@ from typing import Any
 
 from bootstrap.errors import BootstrapError
 from bootstrap.render.renderer import Target
-from bootstrap.roles.puppet_agent.settings import BOOT_EXTENSION, DEFAULT_MAJOR, Puppet
+from bootstrap.roles.puppet_agent.fleet_policy import location_name
+from bootstrap.roles.puppet_agent.settings import BOOT_EXTENSION, DEFAULT_MAJOR, Puppet, S3Location
 
 FAMILIES = ("debian", "redhat")
 CHALLENGE_PASSWORD_OID = "1.2.840.113549.1.9.7"
@@ -29,6 +37,16 @@ SCRIPT = "/usr/local/sbin/bootstrap-puppet-agent"
 STAGING = "/etc/bootstrap/puppet-agent"
 MARKER = "/var/lib/bootstrap/puppet-agent.done"
 SERVICE = "puppet"
+# The role whose user-data delivers the host's files: then the password must come from S3.
+USER_DATA_ROLE = "cloud-init"
+# curl signs S3 requests itself from this version on (--aws-sigv4).
+CURL_MIN = (7, 75)
+# How each OS family gets curl when the image lacks it (minimal Debian images do).
+ENSURE_CURL = {
+    "debian": "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+              "apt-get install -y -qq curl ca-certificates",
+    "redhat": "dnf install -y -q curl || yum install -y -q curl",
+}
 
 # os-release IDs of the Enterprise Linux rebuilds that share RHEL's packages.
 EL_IDS = ("rhel", "centos", "rocky", "almalinux", "ol")
@@ -193,16 +211,54 @@ def host_plan(hostvars: dict[str, Any]) -> tuple[Puppet, Install]:
     return settings, install_plan(settings.package_source, family, settings.version)
 
 
+def launch_template(target: Target) -> str | None:
+    """The launch template the host stands for (``aws.launch_template``), None for an instance."""
+    return getattr(target.settings.get("aws"), "launch_template", None)
+
+
+def s3_url(location: S3Location) -> str:
+    """The object's URL on AWS: virtual-hosted style, unless a dotted bucket name would break TLS."""
+    domain = "amazonaws.com.cn" if location.region.startswith("cn-") else "amazonaws.com"
+    if "." in location.bucket:
+        return f"https://s3.{location.region}.{domain}/{location.bucket}/{location.key}"
+    return f"https://{location.bucket}.s3.{location.region}.{domain}/{location.key}"
+
+
+def password_location(target: Target, settings: Puppet) -> S3Location | None:
+    """Where the instance fetches its challenge password, or None when it has none to fetch.
+
+    User-data is readable on the instance and through the EC2 API, so a host it delivers
+    (one with the cloud-init role) must keep its password in S3.
+    """
+    if settings.challenge_password is None or USER_DATA_ROLE not in target.roles:
+        return None
+    if settings.s3 is None:
+        raise BootstrapError(
+            "the challenge password would be readable in user-data (IMDS, "
+            "DescribeInstanceAttribute): add puppet.s3 {bucket, prefix, region} so that "
+            "bootstrap launch puts it in S3 and the instance fetches it with its role",
+            origin=target.origin("puppet", "challenge_password"), host=target.name,
+            key="puppet.challenge_password")
+    return settings.s3
+
+
 def context(target: Target, settings: Puppet) -> dict[str, Any]:
     family = os_family(target)
+    if settings.certname is not None and launch_template(target):
+        raise BootstrapError(
+            f"a fixed certname would be shared by every instance of launch template "
+            f"{launch_template(target)}: drop it, each instance uses its instance id",
+            origin=target.origin("puppet", "certname"), host=target.name, key="puppet.certname")
+    location = password_location(target, settings)
     try:
         plan = install_plan(settings.package_source, family, settings.version)
         pins = release_pins(settings, plan)
     except PlanError as exc:
         raise BootstrapError(str(exc), origin=target.origin("puppet", *exc.key.split(".", 1)),
                              host=target.name, key=f"puppet.{exc.key}") from None
+    # From S3 the script adds the password on the instance; otherwise it is in the staged file.
     custom = {CHALLENGE_PASSWORD_OID: settings.challenge_password} \
-        if settings.challenge_password is not None else {}
+        if settings.challenge_password is not None and location is None else {}
     return {
         "os_family": family,
         "is_debian": family == "debian",
@@ -227,4 +283,15 @@ def context(target: Target, settings: Puppet) -> dict[str, Any]:
         "service": SERVICE,
         "script": SCRIPT,
         "marker": MARKER,
+        "password_oid": CHALLENGE_PASSWORD_OID,
+        "ensure_curl": ENSURE_CURL[family],
+        "curl_min": CURL_MIN,
+        "s3": None if location is None else {
+            "bucket": location.bucket,
+            "region": location.region,
+            "object": f"s3://{location.bucket}/{location.key}",
+            "url": s3_url(location),
+            "path": f"/{location.bucket}/{location.key}",
+        },
+        "policy_file": f"{location_name(location)}.policy.json" if location else "",
     }

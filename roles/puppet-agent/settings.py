@@ -52,6 +52,15 @@ RESERVED_CERTNAMES = ("ca",)
 # puppet.conf's section names, which Puppet's documentation reserves: an environment of that
 # name reads as a section of the agent's own settings.
 RESERVED_ENVIRONMENTS = ("main", "master", "server", "agent", "user")
+# S3 bucket naming rules (general purpose buckets) and a conservative key prefix alphabet: the
+# prefix goes into a URL path, an IAM ARN and a shell word, so only plain characters.
+BUCKET = re.compile(r"(?!xn--)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+PREFIX = re.compile(r"(?:[A-Za-z0-9_.-]+/)*")
+REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d")
+# A key ARN, not an alias ARN: IAM grants nothing on an alias.
+KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key/[A-Za-z0-9-]+")
+# The object under puppet.s3.prefix that holds the challenge password.
+PASSWORD_OBJECT = "challenge_password"
 
 
 
@@ -95,6 +104,29 @@ Version = Annotated[str, BeforeValidator(_text),
                                       "as 8.10.0")]
 
 
+def _prefix(value: str) -> str:
+    # "puppet/fleet" and "puppet/fleet/" name the same folder; the key is prefix + object name.
+    value = value.strip("/")
+    value = f"{value}/" if value else ""
+    if not PREFIX.fullmatch(value) or any(p in (".", "..") for p in value.split("/")):
+        raise KeyProblem(f"{value!r} is not a plain S3 key prefix (letters, digits, _ . - and /)")
+    return value
+
+
+class S3Location(Settings):
+    """Where ``bootstrap launch`` puts the challenge password and the instance fetches it from."""
+
+    bucket: Annotated[str, matching(BUCKET, "S3 bucket name")]
+    prefix: Annotated[str, AfterValidator(_prefix)] = ""
+    region: Annotated[str, matching(REGION, "AWS region")]
+    kms_key_arn: Annotated[str, matching(KMS_KEY_ARN, "KMS key ARN (arn:aws:kms:REGION:ACCOUNT:"
+                                                      "key/ID)")] | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.prefix}{PASSWORD_OBJECT}"
+
+
 class Puppet(Settings):
     """The agent's puppet.conf settings, its package source and its certificate request."""
 
@@ -115,6 +147,9 @@ class Puppet(Settings):
     extension_requests: dict[str, ExtensionValue] = Field(default_factory=dict)
     # Sent as the CSR's challengePassword, for a policy-based autosigner to check.
     challenge_password: Secret | None = None
+    # Where the password waits for the instance when user-data delivers the host: user-data is
+    # readable by anyone on the instance (IMDS) and through DescribeInstanceAttribute.
+    s3: S3Location | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,124 @@
+"""IAM for the puppet-agent role: what an instance role needs to fetch its challenge password.
+
+For each distinct ``puppet.s3`` location of the selected hosts that fetch a password from S3,
+the fleet build gets ``_fleet/iam/<name>.trust.json`` (EC2 may assume the role) and
+``<name>.policy.json``:
+
+- ``s3:GetObject`` on exactly the password object (``bucket/prefix`` + ``challenge_password``),
+  nothing else in the bucket;
+- ``kms:Decrypt`` on the location's KMS key, only through S3, when the object uses SSE-KMS.
+
+``bootstrap launch`` creates the role from these two files; :func:`location_name` is the
+shared name of both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from bootstrap.errors import BootstrapError
+from bootstrap.render.hooks import instance_trust_policy
+from bootstrap.render.renderer import Artifact, Target
+from bootstrap.roles.puppet_agent.settings import S3Location
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+ROLE = "puppet-agent"
+POLICY_VERSION = "2012-10-17"
+# IAM role and policy names: at most 64 characters of [\w+=,.@-].
+NAME_LIMIT = 64
+
+
+def partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def location_name(location: S3Location) -> str:
+    """``puppet-<bucket>[_<prefix>]`` with ``/`` as ``+``, hashed when over IAM's 64 characters.
+
+    Bucket names have no ``_`` and prefixes no ``+``, so two locations never share a name.
+    """
+    slug = location.prefix.strip("/").replace("/", "+")
+    name = f"puppet-{location.bucket}" + (f"_{slug}" if slug else "")
+    if len(name) <= NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(f"{location.bucket}/{location.prefix}".encode()).hexdigest()[:8]
+    return f"{name[:NAME_LIMIT - 9]}-{digest}"
+
+
+def access_policy(location: S3Location) -> dict[str, Any]:
+    arn = f"arn:{partition(location.region)}:s3:::{location.bucket}"
+    statements: list[dict[str, Any]] = [{
+        "Sid": "ReadChallengePassword",
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": f"{arn}/{location.key}",
+    }]
+    if location.kms_key_arn:
+        statements.append({
+            "Sid": "DecryptChallengePassword",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": location.kms_key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{location.region}.amazonaws.com"}},
+        })
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def locations(targets: Iterable[Target]) -> dict[str, tuple[S3Location, list[str]]]:
+    """Distinct S3 locations of the hosts that fetch their password, by name, with those hosts.
+
+    Hosts naming the same bucket and prefix share one object: they must agree on its region,
+    its KMS key and the password itself.
+    """
+    from bootstrap.roles.puppet_agent.context import password_location
+
+    found: dict[str, tuple[S3Location, list[str]]] = {}
+    secrets: dict[str, Any] = {}
+    for target in targets:
+        settings = target.settings.get("puppet")
+        location = password_location(target, settings) if settings is not None else None
+        if location is None:
+            continue
+        name = location_name(location)
+        if name not in found:
+            found[name] = (location, [target.name])
+            secrets[name] = settings.challenge_password
+            continue
+        seen, hosts = found[name]
+        if seen != location:
+            raise BootstrapError(
+                f"s3://{location.bucket}/{location.key} is also used by host {hosts[0]} with "
+                f"region {seen.region} and kms_key_arn {seen.kms_key_arn}; here region is "
+                f"{location.region} and kms_key_arn {location.kms_key_arn}",
+                origin=target.origin("puppet", "s3"), host=target.name, key="puppet.s3")
+        if secrets[name] != settings.challenge_password:
+            raise BootstrapError(
+                f"s3://{location.bucket}/{location.key} holds the challenge password of host "
+                f"{hosts[0]}, which is another secret: give this host its own puppet.s3.prefix",
+                origin=target.origin("puppet", "challenge_password"), host=target.name,
+                key="puppet.challenge_password")
+        hosts.append(target.name)
+    return found
+
+
+def _document(doc: dict[str, Any]) -> bytes:
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+def fleet(targets: list[Target]) -> list[Artifact]:
+    """The role's fleet hook: trust and access policy per distinct S3 location."""
+    out = []
+    for name, (location, _hosts) in sorted(locations(targets).items()):
+        out.append(Artifact(f"iam/{name}.trust.json", _document(instance_trust_policy()), 0o644,
+                            "root:root", ROLE))
+        out.append(Artifact(f"iam/{name}.policy.json", _document(access_policy(location)), 0o644,
+                            "root:root", ROLE))
+    return out
