@@ -98,7 +98,7 @@ def test_the_longest_key_of_every_character_passes_the_daemon(tmp_path: Path, pl
         assert (f'"{key}"' if platform != "frr" else f" password {key}\n") in config
 
 
-@pytest.mark.parametrize("platform", ("ios-xe", "junos"))
+@pytest.mark.parametrize("platform", ("ios-xe", "nxos", "junos", "panos"))
 def test_the_longest_key_renders_on_network_devices(tmp_path: Path, platform: str) -> None:
     keys = covering_keys(80)
     host = renders_and_validates(tmp_path, router(platform), keys)

@@ -1,8 +1,10 @@
-"""Regenerate the golden router files from the example inventory: ``python tests/dx/regenerate.py``.
+"""Regenerate the golden router files: ``python tests/dx/regenerate.py``.
 
-Every file of the dx-router role of every host in the group ``dx_routers`` is copied to
-``tests/dx/golden/<host>/<path in the build>``; files holding an MD5 key are stored as their
-redacted copy, so no key is in the golden files. Review the result as a diff before committing.
+Every file of the dx-router role of every host in the example inventory's group ``dx_routers``
+is copied to ``tests/dx/golden/<host>/<path in the build>``, and of every router of
+:mod:`dx.platforms` (the platforms the example does not hold) to
+``tests/dx/golden-platforms/<host>/…``; files holding an MD5 key are stored as their redacted
+copy, so no key is in the golden files. Review the result as a diff before committing.
 """
 
 from __future__ import annotations
@@ -16,11 +18,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN_PLATFORMS = Path(__file__).resolve().parent / "golden-platforms"
 
 
 def render(outdir: Path) -> None:
     subprocess.run([sys.executable, "-m", "bootstrap", "render", str(ROOT / "inventory"),
                     "--limit", "dx_routers", "-o", str(outdir)], check=True, capture_output=True)
+
+
+def render_platforms(outdir: Path) -> None:
+    """Render the routers of :mod:`dx.platforms` into ``outdir`` (inventory in ``outdir.inv``)."""
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
+    from dx.platforms import ROUTERS
+    from dx.routers import write_inventory
+
+    inventory = write_inventory(outdir.with_name(outdir.name + ".inv"), ROUTERS)
+    subprocess.run([sys.executable, "-m", "bootstrap", "render", str(inventory), "-o", str(outdir)],
+                   check=True, capture_output=True, cwd=ROOT)
 
 
 def router_files(build: Path) -> dict[str, bytes]:
@@ -38,15 +53,16 @@ def router_files(build: Path) -> dict[str, bytes]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        render(Path(tmp))
-        files = router_files(Path(tmp))
-    shutil.rmtree(GOLDEN, ignore_errors=True)
-    for rel, content in files.items():
-        path = GOLDEN / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    print(f"{len(files)} golden files in {GOLDEN.relative_to(ROOT)}")
+    for folder, build in ((GOLDEN, render), (GOLDEN_PLATFORMS, render_platforms)):
+        with tempfile.TemporaryDirectory() as tmp:
+            build(Path(tmp, "build"))
+            files = router_files(Path(tmp, "build"))
+        shutil.rmtree(folder, ignore_errors=True)
+        for rel, content in files.items():
+            path = folder / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        print(f"{len(files)} golden files in {folder.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
