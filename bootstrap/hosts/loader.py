@@ -24,6 +24,7 @@ from bootstrap.hosts.model import Connection, validate
 from bootstrap.hosts.secrets import bind, contains_reference
 from bootstrap.inventory.loading import ROLES_KEY, Host, Inventory
 from bootstrap.inventory.patterns import select
+from bootstrap.inventory.vault import Vaulted
 from bootstrap.inventory.vaultpass import VaultKeys
 
 
@@ -149,7 +150,7 @@ class HostLoader(Generic[R]):
     def _bind(self, value: Any, host: str, key: str, where: _Locator) -> Any:
         """``value`` with its secret references bound to the host; shared values without any
         reference (most group_vars) are checked once per inventory, not once per host."""
-        if not isinstance(value, dict | list) or not contains_reference(value):
+        if not isinstance(value, dict | list | Vaulted) or not contains_reference(value):
             # Held here, so an id in _plain always names this very object.
             self._plain[id(value)] = value
             return value

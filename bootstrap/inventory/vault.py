@@ -140,6 +140,7 @@ def candidates(passwords: Sequence[Password], vault_id: str | None) -> list[Pass
 def decrypt(data: bytes, passwords: Sequence[Password]) -> bytes:
     """The plaintext of the vault text ``data``, with the first password that opens it."""
     envelope = parse(data)
+    _cryptography()
     if not passwords:
         raise NoPassword("encrypted with ansible-vault, and no vault password was given")
     for password in candidates(passwords, envelope.vault_id):
@@ -156,6 +157,16 @@ def decrypt(data: bytes, passwords: Sequence[Password]) -> bytes:
 
 def _sources(passwords: Sequence[Password]) -> str:
     return ", ".join(f"{p.label}@{p.source}" if p.source else p.label for p in passwords)
+
+
+def _cryptography() -> None:
+    """Refuse clearly when the library is missing (it is imported only when a vault text is
+    met, so an inventory without one never needs it)."""
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        raise VaultError("decrypting ansible-vault needs the Python package cryptography "
+                         "(pip install cryptography)") from None
 
 
 def _open(envelope: Envelope, secret: bytes) -> bytes | None:
