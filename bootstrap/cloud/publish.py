@@ -263,11 +263,13 @@ class Publisher:
                  f"manifest {state})")
 
     def _summary(self) -> str:
-        if not self.done and not self.counts.object_puts:
+        """What this run already wrote, left in place (an error repeats it)."""
+        objects = self.counts.object_puts
+        if self.dry_run or (not self.done and not objects):
             return "nothing was published"
-        hosts = ", ".join(self.done) if self.done else "none"
-        return (f"already published and left in place: {self.counts.object_puts} objects, "
-                f"the manifests of {hosts}")
+        manifests = (f"the manifests of {', '.join(self.done)} published" if self.done
+                     else "no manifest published")
+        return f"left in place: {objects} object{'' if objects == 1 else 's'} uploaded, {manifests}"
 
     def _objects(self, plan: HostPlan) -> int:
         present = self._listing(plan.location)
