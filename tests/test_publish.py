@@ -400,3 +400,41 @@ def test_the_published_digests_are_the_files_sha256(cloud):
     for record in published(cloud, "app03")["files"]:
         body = s3.get_object(Bucket=BUCKET, Key=PREFIX + record["object"])["Body"].read()
         assert hashlib.sha256(body).hexdigest() == record["sha256"]
+
+
+def test_launch_gives_a_publishing_host_the_pull_policy_as_its_instance_role(cloud):
+    inv = inventory(cloud.tmp)
+    hosts = yaml.safe_load((inv / "hosts.yml").read_text())
+    hosts["all"]["children"]["app"]["vars"]["bootstrap_roles"].insert(0, "cloud-init")
+    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))
+    cloud.render(inv)
+    result = cloud.launch(inv, "app01")
+    assert result.rc == 0, result.err
+    iam = cloud.client("iam")
+    policy = iam.get_role_policy(RoleName="publish-app01", PolicyName="publish-app01")
+    assert policy["PolicyDocument"] == json.loads(
+        (cloud.build / "_fleet" / "iam" / "publish-app01.policy.json").read_text())
+    [instance] = cloud.instances("app01")
+    assert instance["IamInstanceProfile"]["Arn"].endswith(":instance-profile/publish-app01")
+
+
+def test_a_failure_on_a_later_host_says_what_was_published_before(cloud):
+    inv = inventory(cloud.tmp)
+    cloud.render(inv)
+    proxy = FaultProxy(cloud.endpoint)
+    proxy.fail(f"PUT /{BUCKET}/{PREFIX}hosts/app03.json", "SlowDown", "Please reduce your rate",
+               status=503, times=99)
+    try:
+        result = run_cli("publish", inv, "-b", cloud.build, "--endpoint-url", proxy.url,
+                         env={**cloud.env, "AWS_MAX_ATTEMPTS": "2"})
+    finally:
+        proxy.stop()
+    assert result.out.splitlines()[:2] == ["published: app01 (3 new objects, manifest updated)",
+                                           "published: app02 (1 new object, manifest updated)"]
+    line = one_error(result, "host app03", "key aws.publish", "SlowDown",
+                     f"s3://{BUCKET}/{PREFIX}hosts/app03.json", "still throttled after 2 attempts",
+                     "left in place: 5 objects uploaded, the manifests of 2 hosts published "
+                     "(the last: app02)", quiet=False)
+    assert TOKEN not in line
+    assert keys(cloud, f"{PREFIX}hosts/") == [f"{PREFIX}hosts/app01.json",
+                                              f"{PREFIX}hosts/app02.json"]

@@ -267,8 +267,11 @@ class Publisher:
         objects = self.counts.object_puts
         if self.dry_run or (not self.done and not objects):
             return "nothing was published"
-        manifests = (f"the manifests of {', '.join(self.done)} published" if self.done
-                     else "no manifest published")
+        # A fleet's worth of names would drown the error: the count and the last one do.
+        done = len(self.done)
+        manifests = (f"the manifest{'' if done == 1 else 's'} of {done} host"
+                     f"{'' if done == 1 else 's'} published (the last: {self.done[-1]})"
+                     if self.done else "no manifest published")
         return f"left in place: {objects} object{'' if objects == 1 else 's'} uploaded, {manifests}"
 
     def _objects(self, plan: HostPlan) -> int:
