@@ -185,6 +185,63 @@ def test_an_inventory_file_encrypted_whole_gives_its_hosts_and_secret_vars(tmp_p
     assert "t-Secret-99" not in result.out + result.err
 
 
+def test_an_ini_inventory_encrypted_whole_reads_as_ansible_reads_it(tmp_path, vault):
+    text = vault.encrypt_file("[web]\nweb1 ansible_host=10.0.0.1 token='t S3cret 7' port=22\n"
+                              "[web:vars]\nregion=eu-west-1\n", "--vault-password-file",
+                              vault.prod)
+    inv = write_tree(tmp_path / "inv", {"hosts": text})
+    proc = ansible.run("ansible-inventory", "-i", (inv / "hosts").resolve(), "--list",
+                       "--vault-password-file", vault.prod, plugins="ini")
+    assert proc.returncode == 0, proc.stderr
+    theirs = json.loads(proc.stdout)
+    loaded = Inventory(inv / "hosts", VaultKeys([Source("default", vault.prod)]))
+    ours = loaded.resolve(loaded.host("web1"))
+    assert revealed(ours) == theirs["_meta"]["hostvars"]["web1"]
+    assert {k for k, v in ours.items() if isinstance(v, Vaulted)} == {"token", "port", "region"}
+    assert ours["ansible_host"] == "10.0.0.1"  # how to reach the host stays a plain value
+    result = run_cli("inventory", inv / "hosts", "--host", "web1", "--vault-password-file",
+                     vault.prod)
+    assert result.rc == 0, result.err
+    assert json.loads(result.out)["token"] == "<secret:vault:hosts:web.hosts.web1.token>"
+    assert "S3cret" not in result.out + result.err
+
+
+def test_an_encrypted_value_in_a_json_file_reads_as_ansible_reads_it(tmp_path, vault):
+    """``{"__ansible_vault": TEXT}``, as ansible-inventory --list prints an inline value."""
+    text = vault.api.partition("\n")[2]
+    ciphertext = textwrap.dedent(text)
+    inv = write_tree(tmp_path / "inv", {"hosts.json": json.dumps(
+        {"all": {"hosts": {"app1": {"api_key": {"__ansible_vault": ciphertext}}}}})})
+    proc = ansible.run("ansible", "app1", "-i", (inv / "hosts.json").resolve(), "-m", "debug",
+                       "-a", "var=api_key", "--vault-id", f"dev@{vault.dev}")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.split("=>", 1)[1])["api_key"] == API_SECRET
+    loaded = Inventory(inv, VaultKeys([Source("dev", vault.dev)]))
+    value = loaded.resolve(loaded.host("app1"))["api_key"]
+    assert isinstance(value, Vaulted) and value.value == API_SECRET
+    error = one_error(run_cli("inventory", "inv", "--list", "--vault-password-file", vault.prod,
+                              cwd=tmp_path))
+    assert error.startswith("error: inv/hosts.json:1: cannot decrypt"), error
+
+
+def test_connection_vars_and_roles_of_an_encrypted_file_stay_plain(tmp_path, vault):
+    """A host_vars file encrypted whole may say how to reach the host and its roles; every other
+    value in it is a secret."""
+    text = vault.encrypt_file("ansible_host: 10.1.2.3\nansible_port: 2222\nansible_user: ops\n"
+                              "bootstrap_roles: [app]\napp_password: pw-In-Host-Vars-8\n",
+                              "--vault-password-file", vault.prod)
+    inv = write_tree(tmp_path / "inv", {
+        "hosts.yml": "all:\n  hosts:\n    app1:\n",
+        "host_vars/app1.yml": text,
+        "roles/app/role.yml": "artifacts:\n  - {template: a.j2, dest: /etc/a}\n",
+        "templates/a.j2": "{{ vars.ansible_host }}:{{ vars.ansible_port }} {{ vars.app_password }}\n"})
+    result = run_cli("render", inv, "-o", tmp_path / "b", "--vault-password-file", vault.prod)
+    assert result.rc == 0, result.err
+    assert (tmp_path / "b/app1/files/etc/a").read_text() == "10.1.2.3:2222 pw-In-Host-Vars-8\n"
+    assert (tmp_path / "b/app1/.redacted/files/etc/a").read_text() == (
+        "10.1.2.3:2222 <secret:vault:host_vars/app1.yml:app_password>\n")
+
+
 def test_a_padding_edge_of_every_length_decrypts(tmp_path):
     """Plaintexts of 0 to 33 bytes (none, part of, one and two whole AES blocks of padding),
     encrypted by ansible-core's own VaultLib."""

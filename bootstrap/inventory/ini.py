@@ -26,13 +26,16 @@ import ast
 import re
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bootstrap.errors import BootstrapError, Origin
-from bootstrap.inventory import limits
-from bootstrap.inventory.yamlfile import KeyPath, YamlFile, _set_order, read_file
+from bootstrap.inventory import limits, vault
+from bootstrap.inventory.yamlfile import KeyPath, YamlFile, _set_order, decrypt_file, read_file
+
+if TYPE_CHECKING:
+    from bootstrap.inventory.vaultpass import VaultKeys
 
 _COMMENT = ("#", ";")
 _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:\#.*)?$")
@@ -109,9 +112,37 @@ class _Pending:
     parents: list[str] = field(default_factory=list)
 
 
-def load(path: Path, display: str, known_groups: Iterable[str]) -> IniFile:
-    """Parse the INI inventory at ``path``; ``known_groups`` are those earlier files defined."""
+def load(path: Path, display: str, known_groups: Iterable[str], keys: VaultKeys | None = None,
+         name: str | None = None) -> IniFile:
+    """Parse the INI inventory at ``path``; ``known_groups`` are those earlier files defined.
+
+    With vault ``keys``, a file encrypted whole is decrypted, and each of its values becomes a
+    :class:`~bootstrap.inventory.vault.Vaulted` named ``name:GROUP.vars.KEY`` or
+    ``name:GROUP.hosts.PATTERN.KEY`` (host and group names stay plain: they are names, and so
+    do the values of :data:`~bootstrap.inventory.vault.PLAIN_KEYS`).
+    """
     text = read_file(path, display)
+    if keys is not None and vault.is_encrypted(text):
+        text = decrypt_file(text, keys, display)
+        loaded = load_text(text, path, display, known_groups)
+        loaded.steps = [_sealed(step, name or display) for step in loaded.steps]
+        return loaded
+    return load_text(text, path, display, known_groups)
+
+
+def _sealed(step: Step, name: str) -> Step:
+    if isinstance(step, Hosts):
+        where = f"{name}:{step.group}.hosts.{step.pattern}"
+        return replace(step, vars={
+            k: v if v is None or k in vault.PLAIN_KEYS else vault.Vaulted(f"{where}.{k}", v)
+            for k, v in step.vars.items()})
+    if isinstance(step, GroupVar) and step.value is not None and step.key not in vault.PLAIN_KEYS:
+        return replace(step, value=vault.Vaulted(f"{name}:{step.group}.vars.{step.key}",
+                                                 step.value))
+    return step
+
+
+def load_text(text: bytes, path: Path, display: str, known_groups: Iterable[str]) -> IniFile:
     # As the plugin decodes: bytes that are not UTF-8 survive as lone surrogates, which only a
     # comment line may hold (a host or a value cannot be written to a file or as JSON).
     lines = text.decode("utf-8", "surrogateescape").splitlines()

@@ -260,7 +260,8 @@ class Inventory:
 
     def _parse_ini(self, path: Path) -> None:
         """Apply an INI file's steps, in the order Ansible's ini plugin takes them."""
-        file = ini.load(path, self._display(path), self.groups)
+        file = ini.load(path, self._display(path), self.groups, self.vault,
+                        self._secret_name(path))
         for step in file.steps:
             where = Where(file, (step.line,))
             if isinstance(step, ini.Child):

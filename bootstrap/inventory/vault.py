@@ -30,6 +30,14 @@ HEADER = b"$ANSIBLE_VAULT"
 DEFAULT_ID = "default"
 CIPHERS = ("AES256",)
 ITERATIONS = 10000
+# Keys whose values the tool itself reads to work (which roles, how to reach the host, group
+# order): in a file encrypted whole they stay plain values, while every other value becomes a
+# secret. An inline !vault value under one of them stays a secret, and is refused where a plain
+# value is needed.
+PLAIN_KEYS = frozenset({
+    "bootstrap_roles", "ansible_group_priority", "ansible_host", "ansible_port", "ansible_user",
+    "ansible_connection", "ansible_ssh_private_key_file", "ansible_become", "ansible_become_user",
+})
 _KEY_BYTES = 32
 _IV_BYTES = 16
 # An envelope bigger than this is no inventory value: refused before any hex is decoded.
@@ -76,7 +84,7 @@ class Vaulted:
     """
 
     name: str
-    value: Any = field(repr=False)
+    value: Any = field(repr=False, compare=False)  # equal names, equal values: never compared
 
     @property
     def label(self) -> str:

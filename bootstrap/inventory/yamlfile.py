@@ -160,13 +160,13 @@ class YamlFile:
         shown = display or str(path)
         text = read_file(path, shown)
         if keys is not None and vault.is_encrypted(text):
-            plain = _decrypt_file(text, keys, shown)
+            plain = decrypt_file(text, keys, shown)
             loaded = cls.load_text(plain, path, shown, keys)
             loaded.plaintext = plain
             loaded.data = _seal(loaded.data, name or shown, (), whole=True)
             return loaded
         loaded = cls.load_text(text, path, shown, keys)
-        if keys is not None and b"!vault" in text:
+        if keys is not None and (b"!vault" in text or b"__ansible_vault" in text):
             loaded.data = _seal(loaded.data, name or shown, (), whole=False)
         return loaded
 
@@ -184,6 +184,8 @@ class YamlFile:
             if _too_deep(data):
                 raise _deep_error(text, shown)
             _refuse_lone_surrogates(text, data, shown)
+            if keys is not None and b"__ansible_vault" in text:
+                return cls(path, shown, _json_vaults(data, keys, cls(path, shown, data), ()))
             return cls(path, shown, data)
         try:
             data = _parse_yaml(text, keys)
@@ -301,20 +303,46 @@ _DEEP = f"values nested more than {limits.DEPTH} levels deep (the limit)"
 _CONTAINERS = (dict, list, tuple)
 
 
-def _decrypt_file(text: bytes, keys: VaultKeys, shown: str) -> bytes:
+def decrypt_file(text: bytes, keys: VaultKeys, shown: str) -> bytes:
+    """The plaintext of a file encrypted whole; an error names the file (line 1: the header)."""
     try:
         return keys.decrypt(text)
     except vault.VaultError as exc:
         raise BootstrapError(str(exc), origin=Origin(shown, 1)) from None
 
 
+def _json_vaults(data: Any, keys: VaultKeys, file: YamlFile, path: KeyPath) -> Any:
+    """``data`` with each ``{"__ansible_vault": TEXT}`` decrypted, as Ansible's JSON decoder
+    reads an encrypted value (and as ``ansible-inventory --list`` prints one)."""
+    if isinstance(data, dict):
+        text = data.get("__ansible_vault")
+        if text is None:
+            return {k: _json_vaults(v, keys, file, (*path, k)) for k, v in data.items()}
+        if not isinstance(text, str):
+            raise BootstrapError("__ansible_vault must hold the text ansible-vault printed",
+                                 origin=file.origin(path))
+        try:
+            plain = keys.decrypt(text.encode("utf-8", "surrogateescape")).decode()
+        except vault.VaultError as exc:
+            raise BootstrapError(str(exc), origin=file.origin(path)) from None
+        except UnicodeDecodeError:
+            raise BootstrapError("the decrypted value is not UTF-8 text",
+                                 origin=file.origin(path)) from None
+        return vault.Vaulted(_dotted(path), plain)
+    if isinstance(data, list):
+        return [_json_vaults(v, keys, file, (*path, i)) for i, v in enumerate(data)]
+    return data
+
+
 def _seal(data: Any, name: str, path: KeyPath, *, whole: bool) -> Any:
     """``data`` with each decrypted value named after its key path; in a file decrypted
-    ``whole``, every leaf but null becomes such a value (keys stay plain: they are names)."""
+    ``whole``, every leaf but null becomes such a value (keys stay plain: they are names, and
+    so do the values of :data:`~bootstrap.inventory.vault.PLAIN_KEYS`)."""
     if isinstance(data, vault.Vaulted):
         return vault.Vaulted(f"{name}:{_dotted(path)}", data.value)
     if isinstance(data, dict):
-        return {k: _seal(v, name, (*path, k), whole=whole) for k, v in data.items()}
+        return {k: _seal(v, name, (*path, k), whole=whole and k not in vault.PLAIN_KEYS)
+                for k, v in data.items()}
     if isinstance(data, list):
         return [_seal(v, name, (*path, i), whole=whole) for i, v in enumerate(data)]
     if whole and data is not None:
