@@ -19,15 +19,19 @@ HEX = re.compile(r"sha256 [0-9a-f]{6,}")
 
 
 def inventory(tmp: Path, ami: str, challenge: str, template: str | None = None) -> Path:
-    """A Puppet host whose user-data holds a challenge password, and a Chef host whose
-    validation key goes to S3 (from a folder given with --secrets-dir)."""
+    """A Puppet host whose user-data holds a secret (a file of cloud_init.write_files; its
+    challenge password goes to S3), and a Chef host whose validation key goes to S3 (from a
+    folder given with --secrets-dir)."""
     aws = {"ami": ami, "region": REGION}
     doc = {"all": {"vars": {"os_family": "debian"}, "children": {"ec2": {
         "vars": {"bootstrap_roles": ["cloud-init", "ec2-instance"], "aws": aws},
         "children": {
             "puppet_nodes": {"vars": {"bootstrap_roles": ["puppet-agent"], "puppet": {
                 "server": "puppet.example.internal",
-                "challenge_password": {"file": "secrets/challenge"}}},
+                "challenge_password": {"file": "secrets/challenge"},
+                "s3": {"bucket": BUCKET, "prefix": "puppet/fleet", "region": REGION}},
+                "cloud_init": {"write_files": [{"path": "/etc/app/token", "mode": "0600",
+                                                "content": {"file": "secrets/challenge"}}]}},
                 "hosts": {"pup01": {"aws": {**aws, "launch_template": template}}
                           if template else None}},
             "chef_nodes": {"vars": {"bootstrap_roles": ["chef-client"], "chef": {
@@ -64,7 +68,8 @@ def launch(cloud, inv: Path, *args: str):  # type: ignore[no-untyped-def]
 
 def assert_no_digest_of_secrets(cloud, text: str) -> None:
     user_data = (cloud.build / "pup01/user-data").read_bytes()
-    for digest in [*digests(user_data), *digests(VALIDATOR.encode())]:
+    challenge = (cloud.tmp / "inv/secrets/challenge").read_text().strip().encode()
+    for digest in [*digests(user_data), *digests(VALIDATOR.encode()), *digests(challenge)]:
         assert digest not in text
     assert "VALIDATOR-SECRET" not in text
 

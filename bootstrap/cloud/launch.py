@@ -57,6 +57,9 @@ from bootstrap.render.registry import Registry, Role
 from bootstrap.render.renderer import Renderer, Target
 
 HOST_TAG = "bootstrap:host"
+# What a launch template's instances carry instead of HOST_TAG and Name: they are many, each
+# named after its instance id, and none of them is the host (terminate finds by HOST_TAG).
+TEMPLATE_TAG = "bootstrap:template"
 USER_DATA, USER_DATA_B64 = "user-data", "user-data.b64"
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 NO_ENTITY = ("NoSuchEntity",)
@@ -563,7 +566,7 @@ class Launcher:
             # Launch templates take base64 from the caller (boto3 encodes only RunInstances).
             "UserData": spec.user_data_b64_shown(),
             "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
-            "TagSpecifications": [{"ResourceType": kind, "Tags": _tags(spec)}
+            "TagSpecifications": [{"ResourceType": kind, "Tags": _template_tags(spec)}
                                   for kind in ("instance", "volume")],
         }
         data.update(_placement(spec, root_device))
@@ -612,6 +615,11 @@ def _placement(spec: Spec, root_device: str | None) -> dict[str, Any]:
 
 def _tags(spec: Spec) -> list[dict[str, str]]:
     tags = {"Name": spec.host, HOST_TAG: spec.host, **spec.aws.tags}
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def _template_tags(spec: Spec) -> list[dict[str, str]]:
+    tags = {TEMPLATE_TAG: spec.host, **spec.aws.tags}
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 

@@ -139,6 +139,13 @@ def context(target: Target, settings: Chef) -> dict[str, Any]:
     conf = dist.conf_dir
     pattern = settings.node_name
     prefix, found, suffix = pattern.partition("%s")
+    template = getattr(target.settings.get("aws"), "launch_template", None)
+    if template and not found:
+        # Every instance of the template would register as the same node.
+        raise BootstrapError(f"every instance of launch template {template} would register as "
+                             f"node {pattern}: put %s (the instance id) in chef.node_name",
+                             origin=target.origin("chef", "node_name"), host=target.name,
+                             key="chef.node_name")
     location = settings.s3
     return {
         "os_family": family,

@@ -29,6 +29,7 @@ from pydantic import (
 
 from bootstrap.hosts import syntax
 from bootstrap.hosts.model import KeyProblem, Secret, Settings, matching
+from bootstrap.roles.cloud_init.hostname import LONGEST_ID, PLACEHOLDER
 
 # RFC 1123 label; an FQDN is labels joined by dots, at most 253 characters.
 LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -103,6 +104,23 @@ def _fqdn(value: str) -> str:
     if value.rstrip(".").lower() in RESERVED_HOSTNAMES:
         raise ValueError(f"{value!r} names the loopback address on every system, not a host")
     return value.rstrip(".")
+
+
+def _hostname_pattern(value: str) -> str:
+    """A name with ``{instance_id}`` once: a host name, or an FQDN, once the id is in."""
+    if value.count(PLACEHOLDER) != 1:
+        raise KeyProblem(f"{value!r} must hold {PLACEHOLDER} exactly once (like "
+                         f"app-{PLACEHOLDER} or app-{PLACEHOLDER}.example.internal)")
+    rest = value.replace(PLACEHOLDER, "")
+    if "{" in rest or "}" in rest:
+        raise KeyProblem(f"{value!r}: {PLACEHOLDER} is the only field a host name pattern knows")
+    example = value.replace(PLACEHOLDER, LONGEST_ID)
+    try:
+        default_names(example)
+    except ValueError as exc:
+        raise KeyProblem(f"{value!r} does not give a host name for instance {LONGEST_ID}: "
+                         f"{exc}") from None
+    return value
 
 
 def _one_line(value: str) -> str:
@@ -258,6 +276,9 @@ class CloudInit(Settings):
 
     hostname: Hostname | None = None  # default: the inventory host name
     fqdn: Fqdn | None = None
+    # The name from the instance id at boot, for user-data that many instances share (a launch
+    # template, where it defaults to {instance_id}): a host name, or an FQDN, with {instance_id}.
+    hostname_pattern: Annotated[str, AfterValidator(_hostname_pattern)] | None = None
     users: list[User] = Field(default_factory=list)
     packages: list[Package] = Field(default_factory=list)
     write_files: list[File] = Field(default_factory=list)

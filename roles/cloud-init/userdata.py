@@ -43,6 +43,7 @@ import yaml
 from bootstrap.errors import BootstrapError
 from bootstrap.hosts.secrets import SecretRef
 from bootstrap.render.renderer import Artifact, Target
+from bootstrap.roles.cloud_init import hostname as by_instance_id
 from bootstrap.roles.cloud_init.settings import SUDO_ALL, CloudInit, default_names
 
 ROLE = "cloud-init"
@@ -100,8 +101,48 @@ def merge(base: Any, over: Any) -> Any:
 # -- the cloud_init settings as cloud-config ----------------------------------------------------
 
 
+def launch_template(target: Target) -> str | None:
+    """The launch template the host stands for (``aws.launch_template``), None for an instance."""
+    return getattr(target.settings.get("aws"), "launch_template", None)
+
+
+def hostname_pattern(target: Target, settings: CloudInit) -> str | None:
+    """The instance-id pattern the host is named by at boot, or None for a fixed name.
+
+    A launch template's user-data is shared by every instance started from it: a fixed name
+    there would make them all claim one identity, so it is an error naming the key.
+    """
+    template = launch_template(target)
+    fixed = [key for key in ("hostname", "fqdn") if getattr(settings, key) is not None]
+    if template and fixed:
+        raise BootstrapError(
+            f"every instance of launch template {template} would be named "
+            f"{getattr(settings, fixed[0])}: drop cloud_init.{fixed[0]} and set "
+            f"cloud_init.hostname_pattern (like app-{{instance_id}}.example.internal)",
+            origin=target.origin("cloud_init", fixed[0]), host=target.name,
+            key=f"cloud_init.{fixed[0]}")
+    if settings.hostname_pattern is not None and fixed:
+        raise BootstrapError(
+            f"set either cloud_init.hostname_pattern or cloud_init.{fixed[0]}, not both",
+            origin=target.origin("cloud_init", "hostname_pattern"), host=target.name,
+            key="cloud_init.hostname_pattern")
+    if settings.hostname_pattern is not None:
+        return settings.hostname_pattern
+    return by_instance_id.DEFAULT_PATTERN if template else None
+
+
 def own_config(target: Target, settings: CloudInit) -> dict[str, Any]:
     """The cloud-config keys of the ``cloud_init`` namespace (secrets still references)."""
+    config: dict[str, Any] = dict(settings.cloud_config)
+    pattern = hostname_pattern(target, settings)
+    if pattern is not None:
+        named = by_instance_id.config(pattern)
+        config["preserve_hostname"] = named["preserve_hostname"]
+        # First of all boot commands: the roles' and the operator's see the final name.
+        given = config.get("bootcmd")
+        given = given if isinstance(given, list) else [] if given is None else [given]
+        config["bootcmd"] = [*named["bootcmd"], *given]
+        return _rest(config, settings)
     hostname, fqdn = settings.hostname, settings.fqdn
     if hostname is None:
         try:
@@ -111,11 +152,15 @@ def own_config(target: Target, settings: CloudInit) -> dict[str, Any]:
                                  f"{exc}; set cloud_init.hostname", origin=target.origin(),
                                  host=target.name, key="cloud_init.hostname") from None
         fqdn = fqdn or from_name
-    config: dict[str, Any] = dict(settings.cloud_config)
     config = merge(config, {"hostname": hostname})
     if fqdn:
         config["fqdn"] = fqdn
         config["prefer_fqdn_over_hostname"] = False
+    return _rest(config, settings)
+
+
+def _rest(config: dict[str, Any], settings: CloudInit) -> dict[str, Any]:
+    """The keys after the host's name: users, packages, files, commands, phone home."""
     if settings.users:
         config["users"] = ["default", *(_user(u) for u in settings.users)]
     if settings.packages:

@@ -31,6 +31,8 @@ EBS_DEVICE = re.compile(r"/dev/(?:sd[f-p]|xvd[f-p])")
 # EC2 allows 50 tags per resource; launch adds Name and bootstrap:host itself.
 OWN_TAGS = ("Name", "bootstrap:host")
 TAG_LIMIT = 50 - len(OWN_TAGS)
+# The one tag a launch template gives its instances instead (to the host name).
+TEMPLATE_TAG = "bootstrap:template"
 VolumeType = Literal["gp3", "gp2", "io1", "io2", "st1", "sc1", "standard"]
 
 
@@ -102,7 +104,8 @@ class Aws(Settings):
     # Defaults to the name of the host's Chef S3 location, whose policy the role then carries.
     iam_role: RoleName | None = None
     tags: dict[str, str] = Field(default_factory=dict)
-    # When set, launch creates a new version of this template instead of an instance.
+    # When set, launch creates a new version of this template instead of an instance; its
+    # instances are tagged bootstrap:template (not Name and bootstrap:host) and named at boot.
     launch_template: TemplateName | None = None
     root_volume: RootVolume | None = None
     ebs_volumes: list[EbsVolume] = Field(default_factory=list)
@@ -118,7 +121,7 @@ class Aws(Settings):
     @model_validator(mode="after")
     def _rules(self) -> Aws:
         for key, value in self.tags.items():
-            if key in OWN_TAGS:
+            if key in (*OWN_TAGS, TEMPLATE_TAG):
                 raise KeyProblem(f"launch sets the {key} tag itself (to the host name)", "tags", key)
             if key.lower().startswith("aws:"):
                 raise KeyProblem("tag keys starting with aws: are reserved by AWS", "tags", key)
