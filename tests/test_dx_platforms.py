@@ -197,6 +197,8 @@ GOOD = "\n".join([
     f'{VR} protocol bgp auth-profile A secret "k[e]y$x"',
     f"{VR} protocol bgp peer-group G type ebgp export-nexthop resolve",
     f"{VR} protocol bgp peer-group G peer P peer-as 64512",
+    f"{VR} protocol bgp peer-group G peer P enable-mp-bgp yes",
+    f"{VR} protocol bgp peer-group G peer P subsequent-address-family-identifier unicast yes",
     f"{VR} protocol bgp peer-group G peer P peer-address ip 169.254.1.1",
     f"{VR} protocol bgp peer-group G peer P local-address interface ethernet1/1.7",
     f"{VR} protocol bgp peer-group G peer P local-address ip 169.254.1.2/30",
@@ -237,6 +239,7 @@ def test_parser_reads_quotes_and_lists_into_a_tree() -> None:
      "redist-rules 10.0.0.0/8 has no static route"),
     (("router-id 1.1.1.1", "hold-time 9"), "bgp has no router-id"),
     (('secret "k[e]y$x"', 'secret ""'), "auth-profile A has no secret"),
+    (("enable-mp-bgp yes", "enable-mp-bgp no"), "an address family without enable-mp-bgp yes"),
 ])
 def test_parser_finds_each_dangling_or_missing_piece(change: tuple[str, str], says: str) -> None:
     old, new = change
@@ -273,7 +276,7 @@ def test_parser_finds_a_path_set_twice_to_different_values(extra: str, says: str
 ])
 def test_parser_refuses_lines_the_cli_would_not_take(line: str, says: str) -> None:
     found = panos.problems(GOOD + "\n" + line)
-    assert len(found) == 1 and says in found[0] and "line 22" in found[0], found
+    assert len(found) == 1 and says in found[0] and "line 24" in found[0], found
 
 
 # -- AWS rules and platform limits on the new platforms -----------------------------------------

@@ -258,6 +258,9 @@ def _peer_problems(where: str, peer: Node, auth: Node, bfd_profiles: set[str],
                    ("local-address", "ip")):
         if peer.leaf(*needed) is None:
             found.append(f"{where}: no {' '.join(needed)}")
+    # The address family of a peer is an MP-BGP setting: without the extensions it is ignored.
+    if peer.get("subsequent-address-family-identifier") and peer.leaf("enable-mp-bgp") != "yes":
+        found.append(f"{where}: an address family without enable-mp-bgp yes")
     profile = peer.leaf("connection-options", "authentication")
     if profile is None:
         found.append(f"{where}: no connection-options authentication")
