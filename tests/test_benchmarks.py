@@ -16,6 +16,7 @@ from support.cli import ROOT, run_cli
 
 BENCHMARK = ROOT / "benchmarks" / "render_fleet.py"
 SCALE = ROOT / "benchmarks" / "inventory_scale.py"
+PUBLISH = ROOT / "benchmarks" / "publish.py"
 HEAVY = {"boto3", "botocore", "fabric", "paramiko", "testinfra"}
 
 
@@ -38,6 +39,17 @@ def test_inventory_scale_benchmark_prints_the_ratio_line():
     found = re.fullmatch(r"ratio group4x/group1x=(\d+\.\d\d) groups4x/groups1x=(\d+\.\d\d)",
                          proc.stdout.splitlines()[-1])
     assert found, proc.stdout
+
+
+def test_publish_benchmark_prints_its_counts():
+    proc = subprocess.run([sys.executable, str(PUBLISH), "--hosts", "20", "--group-size", "5"],
+                          capture_output=True, text=True, timeout=waits.allowance(300), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    found = re.fullmatch(r"puts/host=(\d+\.\d\d) republish_puts=(\d+) distinct_objects=(\d+)",
+                         proc.stdout.splitlines()[-1])
+    assert found, proc.stdout
+    # 20 manifests, one common file and one per group of 5 (4 groups): 25 PUTs for 20 hosts.
+    assert found.groups() == ("1.25", "0", "5")
 
 
 def test_help_does_not_import_remote_libraries():
