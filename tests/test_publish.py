@@ -46,10 +46,13 @@ ROLE = {
 
 
 def inventory(tmp: Path, publish: dict[str, Any] | None = None,
-              hosts: dict[str, Any] | None = None, others: dict[str, Any] | None = None) -> Path:
+              hosts: dict[str, Any] | None = None, others: dict[str, Any] | None = None,
+              region: str | None = REGION) -> Path:
     """Hosts app01-03 (group app) publishing to BUCKET/pub/fleet; ``others`` a second group
     with the same roles and no aws.publish."""
-    aws: dict[str, Any] = {"ami": "ami-0d1e2b3c4a5f60718", "region": REGION}
+    aws: dict[str, Any] = {"ami": "ami-0d1e2b3c4a5f60718"}
+    if region:
+        aws["region"] = region
     group_vars = {
         "bootstrap_roles": ["ec2-instance", "app"],
         "app_port": 8080,
@@ -380,6 +383,28 @@ def test_a_missing_bucket_is_one_line_naming_host_and_bucket(cloud):
     cloud.render(inv)
     one_error(publish(cloud, inv), "host app01", "key aws.publish", "NoSuchBucket",
               "s3://no-such-bucket/p/objects/")
+
+
+def test_the_buckets_region_comes_from_publish_or_region_or_the_environment(cloud):
+    inv = inventory(cloud.tmp, region=None)
+    cloud.render(inv)
+    unset = {"AWS_DEFAULT_REGION": None, "AWS_REGION": None}
+    result = run_cli("publish", inv, "-b", cloud.build, "--endpoint-url", cloud.endpoint,
+                     env={**cloud.env, **unset})
+    one_error(result, "hosts.yml:", "host app01", "key aws.publish.region", "--region")
+    result = run_cli("publish", inv, "-b", cloud.build, "--endpoint-url", cloud.endpoint,
+                     "--region", REGION, env={**cloud.env, **unset})
+    assert result.rc == 0, result.err
+    assert len(keys(cloud, f"{PREFIX}hosts/")) == 3
+    # The setting wins over --region: the bucket lives where the inventory says.
+    inv = inventory(cloud.tmp / "set", region=None, publish={
+        "bucket": BUCKET, "prefix": "pub/fleet", "region": REGION})
+    build = cloud.tmp / "set" / "build"
+    assert run_cli("render", inv, "-o", build).rc == 0
+    result = run_cli("publish", inv, "-b", build, "--endpoint-url", cloud.endpoint,
+                     "--region", "us-east-2", env={**cloud.env, **unset})
+    assert result.rc == 0, result.err
+    assert "0 PUT requests" in result.out
 
 
 def test_bad_publish_settings_are_render_errors_naming_the_key(cloud):

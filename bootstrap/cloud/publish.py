@@ -320,13 +320,13 @@ class Publisher:
         location = plan.location
         key = location.object_key(record.sha256)
         what = "secret file" if record.secret else "file"
+        # Read and checked in a dry run too: it would fail where the real run fails.
+        body = _read(self.directory, plan.host, record)
         if self.dry_run:
             self.say(f"{plan.host}: would upload {location.url(key)} ({what} {record.dest}, "
-                     f"{record.size if record.size is not None else '?'} bytes, "
-                     f"{location.encryption})")
+                     f"{len(body)} bytes, {location.encryption})")
             self.counts.object_puts += 1
             return
-        body = _read(self.directory, plan.host, record)
         shown = Shown(body, f"<{what} {record.dest}: {len(body)} bytes>", secret=record.secret)
         self._at = key
         self.api(location.region).call("s3", "PutObject", Bucket=location.bucket, Key=key,
