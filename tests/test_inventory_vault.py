@@ -515,12 +515,10 @@ def test_passwords_are_read_only_when_something_is_encrypted(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("command", [
-    ["render", "INV"], ["inventory", "INV"], ["push", "INV"], ["verify", "INV"],
-    ["launch", "INV", "app1"], ["terminate", "INV", "app1"],
-])
+@pytest.mark.parametrize("command", ["render", "inventory", "push", "verify", "launch",
+                                     "terminate"])
 def test_every_command_that_reads_an_inventory_takes_the_vault_options(command):
-    result = run_cli(*command[:1], "--help")
+    result = run_cli(command, "--help")
     assert result.rc == 0, result.err
     assert "--vault-password-file FILE" in result.out and "--vault-id [LABEL@]FILE" in result.out
 
