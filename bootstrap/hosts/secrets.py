@@ -9,6 +9,11 @@ to another value of the file; the template is rendered a second time inside
 :func:`placeholders`, where every reference prints its placeholder, so the copy depends on the
 template and the non-secret values only.
 
+A value decrypted from Ansible Vault (an inline ``!vault`` value, or a leaf of a file encrypted
+whole; see :mod:`bootstrap.inventory.vault`) is bound to a reference of kind ``vault`` that
+holds its plaintext, and from then on is treated as any other reference:
+``<secret:vault:FILE:KEY.PATH>``, the file and key path it was encrypted at.
+
 ``{file: X}`` resolves beneath the inventory folder or a folder named with ``--secrets-dir``
 (:data:`SecretRef.roots`), never elsewhere: X must be relative and free of ``..``, and every
 component is opened relative to its parent's descriptor without following links. A symbolic
