@@ -360,7 +360,8 @@ def test_a_wrong_password_for_a_whole_file_names_the_file_and_line_1(tmp_path, v
 def test_no_password_says_which_option_gives_it(tmp_path, vault):
     inventory(tmp_path / "inv", vault)
     for command in (["inventory", "inv", "--list"], ["render", "inv", "-o", "b"]):
-        error = one_error(run_cli(*command, cwd=tmp_path, env={"ANSIBLE_VAULT_PASSWORD_FILE": None}))
+        error = one_error(run_cli(*command, cwd=tmp_path, env={
+            "ANSIBLE_VAULT_PASSWORD_FILE": None, "ANSIBLE_VAULT_IDENTITY_LIST": None}))
         assert error.startswith("error: inv/hosts.yml:5:"), error
         assert error.endswith("encrypted with ansible-vault: give its password with "
                               "--vault-password-file FILE or --vault-id [LABEL@]FILE (or set "
@@ -449,6 +450,15 @@ def test_the_environment_variable_gives_a_password_file(tmp_path, vault):
                      env={"ANSIBLE_VAULT_PASSWORD_FILE": str(vault.prod)})
     assert result.rc == 0, result.err
     assert DB_SECRET in (tmp_path / "b/app1/files/etc/app.ini").read_text()
+
+
+def test_the_identity_list_variable_gives_vault_ids(tmp_path, vault):
+    inv = inventory(tmp_path / "inv", vault)
+    result = run_cli("render", inv, "-o", tmp_path / "b", env={
+        "ANSIBLE_VAULT_IDENTITY_LIST": f"dev@{vault.dev}, prod@{vault.prod}",
+        "ANSIBLE_VAULT_PASSWORD_FILE": None})
+    assert result.rc == 0, result.err
+    assert all(secret in (tmp_path / "b/app1/files/etc/app.ini").read_text() for secret in SECRETS)
 
 
 def executable(path: Path, text: str) -> Path:

@@ -1,7 +1,8 @@
 """Vault passwords: where they come from, read once and only when an encrypted value needs one.
 
-Sources, in Ansible's order: each ``--vault-id [LABEL@]FILE`` (label ``default`` without one),
-then each ``--vault-password-file FILE``, then ``ANSIBLE_VAULT_PASSWORD_FILE``. As in Ansible,
+Sources, in Ansible's order: the ``[LABEL@]FILE`` items of ``ANSIBLE_VAULT_IDENTITY_LIST``
+(separated by commas), each ``--vault-id [LABEL@]FILE`` (label ``default`` without one), each
+``--vault-password-file FILE``, then ``ANSIBLE_VAULT_PASSWORD_FILE``. As in Ansible,
 a file's content less its surrounding whitespace is the password, and an executable file is a
 program whose output is the password: run with no argument, or, when its name ends in
 ``-client`` (``vault-keyring-client.py``), with ``--vault-id LABEL``. It runs with the user's
@@ -25,6 +26,7 @@ from bootstrap.inventory.vault import DEFAULT_ID, NoPassword, Password, decrypt
 from bootstrap.inventory.yamlfile import read_file
 
 ENV = "ANSIBLE_VAULT_PASSWORD_FILE"
+ENV_IDS = "ANSIBLE_VAULT_IDENTITY_LIST"
 HOW = ("give its password with --vault-password-file FILE or --vault-id [LABEL@]FILE "
        f"(or set {ENV})")
 # A password program that has not answered by then is stuck (it may be asking on a terminal).
@@ -52,7 +54,8 @@ class VaultKeys:
     @classmethod
     def from_options(cls, vault_ids: Sequence[str] = (), password_files: Sequence[str] = (),
                      environ: Mapping[str, str] = os.environ) -> VaultKeys:
-        sources = [_source(text) for text in vault_ids]
+        listed = [item.strip() for item in environ.get(ENV_IDS, "").split(",") if item.strip()]
+        sources = [_source(text) for text in (*listed, *vault_ids)]
         sources += [Source(DEFAULT_ID, Path(name)) for name in password_files]
         if environ.get(ENV):
             sources.append(Source(DEFAULT_ID, Path(environ[ENV])))
