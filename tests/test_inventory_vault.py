@@ -290,6 +290,23 @@ def test_a_render_writes_the_secrets_0600_and_redacts_them_everywhere_else(tmp_p
     assert "db-New-Value-42" in real.read_text()
 
 
+def test_push_and_verify_hide_the_decrypted_values_in_what_they_print(tmp_path, vault):
+    """push and verify pass every line a host prints through the host's redactor, and show its
+    vars as placeholders: decrypted values are among the secrets they hide."""
+    from bootstrap.fleet import pool
+    from bootstrap.inventory.vaultpass import using
+
+    inv = inventory(tmp_path / "inv", vault)
+    build = tmp_path / "build"
+    assert run_cli("render", inv, "-o", build, *vault.both()).rc == 0
+    with using(VaultKeys([Source("dev", vault.dev), Source("default", vault.prod)])):
+        (host,) = pool.load(inv, build, None).hosts
+    no_secret_in(json.dumps(host.hostvars))
+    assert host.hostvars["db_password"] == "<secret:vault:group_vars/all.yml:db_password>"
+    printed = host.redact(f"connecting with {DB_SECRET}; token {TOKEN_SECRET}, key {API_SECRET}")
+    no_secret_in(printed)
+
+
 def test_the_placeholder_does_not_depend_on_the_working_folder(tmp_path, vault):
     inv = inventory(tmp_path / "inv", vault)
     first = run_cli("inventory", inv, "--host", "app1", *vault.both())
