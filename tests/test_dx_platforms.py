@@ -15,7 +15,7 @@ from dx.regenerate import GOLDEN_PLATFORMS, router_files
 from dx.routers import KEYS, router, write_inventory
 from support.cli import run_cli
 
-from bootstrap.roles.dx_router import panos
+from bootstrap.roles.dx_router import junos, panos
 
 
 @pytest.fixture(scope="module")
@@ -421,3 +421,55 @@ def test_gaps_are_errors_unless_acknowledged(tmp_path: Path, platform: str) -> N
     message = render_error(tmp_path, dx)
     assert message.startswith("dx.vifs.0.max_prefix_out: ") and "has no outbound prefix limit" in message
     assert render(tmp_path / "ack", {**dx, "acknowledge": ["max-prefix-out"]}).rc == 0
+
+
+# -- Junos SRX: the VLAN units in a security zone ------------------------------------------------
+
+
+def test_srx_zone_in_both_junos_styles(tmp_path: Path) -> None:
+    dx = router("junos", junos_security_zone="AWS-DX")
+    inv = write_inventory(tmp_path / "inv", {"srx-set": dx, "srx-curly": {**dx, "junos_style": "curly"}})
+    assert run_cli("render", inv, "-o", tmp_path / "build").rc == 0
+    check = run_cli("validate", tmp_path / "build", "--strict")
+    assert check.rc == 0 and "2 checks, 0 failed" in check.out, check.out
+    as_set = junos.parse_set((tmp_path / "build/srx-set/router/aws-dx.set").read_text())
+    as_curly = junos.parse_curly((tmp_path / "build/srx-curly/router/aws-dx.conf").read_text())
+    assert sorted(as_set) == sorted(as_curly)
+    zone = ("security", "zones", "security-zone", "AWS-DX", "interfaces")
+    inbound = ("host-inbound-traffic", "protocols")
+    assert (*zone, "ge-0/0/1.101", *inbound, "bgp") in as_set
+    assert (*zone, "ge-0/0/1.101", *inbound, "bfd") in as_set  # the active VIF runs BFD
+    assert (*zone, "ge-0/0/1.102", *inbound, "bgp") in as_set
+    assert (*zone, "ge-0/0/1.102", *inbound, "bfd") not in as_set
+    # an MX (no zone) renders no security hierarchy
+    assert run_cli("render", write_inventory(tmp_path / "mx", {"mx": router("junos")}),
+                   "-o", tmp_path / "mx-build").rc == 0
+    assert "security" not in (tmp_path / "mx-build/mx/router/aws-dx.set").read_text()
+
+
+@pytest.mark.parametrize(("dx", "says"), [
+    (router("ios-xe", junos_security_zone="AWS-DX"),
+     "dx.junos_security_zone: junos_security_zone applies to junos (SRX), not ios-xe"),
+    (router("junos", junos_security_zone="AWS DX"), "dx.junos_security_zone: "),
+    (router("junos", junos_security_zone="Z" * 64), "is not a security zone name"),
+])
+def test_srx_zone_errors(tmp_path: Path, dx: dict[str, Any], says: str) -> None:
+    assert says in render_error(tmp_path, dx)
+
+
+@pytest.mark.parametrize(("drop", "says"), [
+    ("interfaces ge-0/0/1.102 host-inbound-traffic protocols bgp",
+     "unit ge-0/0/1.102 is in no security zone: the SRX drops BGP to it"),
+    ("interfaces ge-0/0/1.101 host-inbound-traffic protocols bfd",
+     "BFD runs but no security zone lets it in"),
+])
+def test_srx_zone_checker(drop: str, says: str, tmp_path: Path) -> None:
+    dx = router("junos", junos_security_zone="AWS-DX")
+    assert run_cli("render", write_inventory(tmp_path / "inv", {"srx": dx}), "-o", tmp_path / "b").rc == 0
+    text = (tmp_path / "b/srx/router/aws-dx.set").read_text()
+    kept = "".join(line for line in text.splitlines(keepends=True) if drop not in line)
+    assert kept != text
+    assert says in " ".join(junos.problems(junos.parse_set(kept)))
+    extra = text + "set security zones security-zone AWS-DX interfaces ge-0/0/9.5 host-inbound-traffic " \
+                   "protocols bgp\n"
+    assert "ge-0/0/9.5 is not a rendered unit" in " ".join(junos.problems(junos.parse_set(extra)))

@@ -174,7 +174,8 @@ FEATURES = (
         "ios-xe": "sub-interface `encapsulation dot1Q`",
         "nxos": "sub-interface `encapsulation dot1q` on a routed (`no switchport`) parent",
         "panos": "Layer-3 subinterface `units PARENT.VLAN` + `tag`, in zone `AWS-DX`",
-        "junos": "`unit` with `vlan-id` (media MTU = IP MTU + 22, at most 9216)",
+        "junos": "`unit` with `vlan-id` (media MTU = IP MTU + 22, at most 9216); on an SRX, "
+                 "`junos_security_zone` puts each unit in a zone with host-inbound BGP and BFD",
         "frr": "systemd-networkd, netplan or ifupdown (`PARENT.VLAN`, at most 15 characters)",
         "bird": "systemd-networkd, netplan or ifupdown (`PARENT.VLAN`, at most 15 characters)",
         "openbgpd": "systemd-networkd, netplan or ifupdown (`PARENT.VLAN`, at most 15 characters)"}),

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 Statement = tuple[str, ...]
 
 _TOKEN = re.compile(r'\s*(?:(/\*.*?\*/)|(#[^\n]*)|("(?:[^"\\\n]|\\.)*")|([{};])|([^\s{};"#]+))', re.S)
-TOP_LEVELS = {"interfaces", "routing-options", "policy-options", "protocols"}
+TOP_LEVELS = {"interfaces", "routing-options", "policy-options", "protocols", "security"}
 
 
 class JunosSyntaxError(ValueError):
@@ -102,6 +102,33 @@ def problems(statements: list[Statement]) -> list[str]:
                 found.append(f"{' '.join(st)}: {kind} {want} is not defined")
     found += _bgp_problems(statements)
     found += _interface_problems(statements)
+    found += _zone_problems(statements)
+    return found
+
+
+def _zone_problems(statements: list[Statement]) -> list[str]:
+    """SRX: a zone names only rendered units, and lets in BGP (and BFD where a neighbor runs it)."""
+    units = {f"{st[1]}.{st[3]}" for st in statements
+             if st[0] == "interfaces" and len(st) > 4 and st[2] == "unit"}
+    allowed: dict[str, set[str]] = {}
+    for st in statements:
+        if st[:3] == ("security", "zones", "security-zone") and len(st) > 5 and st[4] == "interfaces":
+            protocols = allowed.setdefault(st[5], set())
+            if st[6:8] == ("host-inbound-traffic", "protocols") and len(st) > 8:
+                protocols.add(st[8])
+    if not allowed:
+        return []
+    bfd = any("bfd-liveness-detection" in st for st in statements)
+    found = []
+    for unit, protocols in allowed.items():
+        if unit not in units:
+            found.append(f"security zone interface {unit} is not a rendered unit")
+        if "bgp" not in protocols:
+            found.append(f"security zone interface {unit}: host-inbound-traffic lacks bgp")
+    for unit in sorted(units - set(allowed)):
+        found.append(f"unit {unit} is in no security zone: the SRX drops BGP to it")
+    if bfd and not any("bfd" in p for p in allowed.values()):
+        found.append("BFD runs but no security zone lets it in (host-inbound-traffic protocols bfd)")
     return found
 
 

@@ -154,6 +154,7 @@ class Router:
     has_ipv6: bool
     has_bfd: bool
     warnings: list[str]
+    security_zone: str | None = None  # Junos SRX: the zone of the VLAN units
     # PAN-OS: one BFD profile per distinct interval and multiplier (name, interval, multiplier)
     bfd_profiles: list[tuple[str, int, int]] = field(default_factory=list)
 
@@ -193,6 +194,7 @@ def plan(settings: Dx, host: str, basedir: Any) -> Router:
         has_ipv6=any(s.version == 6 for s in sessions),
         has_bfd=any(s.bfd_interval for s in sessions),
         warnings=_warnings(settings, host),
+        security_zone=settings.junos_security_zone,
         bfd_profiles=sorted({(s.bfd_profile, s.bfd_interval, s.bfd_multiplier)
                              for s in sessions if s.bfd_interval and s.bfd_multiplier}),
     )

@@ -37,6 +37,7 @@ MAX_PREFIX_IN = {"private": 1000, "transit": 1000, "public": 20000}
 _TEXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.,:/()@+=-]*")
 _INTERFACE = re.compile(r"[A-Za-z][A-Za-z0-9_./:-]*")
 _VIF_ID = re.compile(r"dxvif-[a-z0-9]{1,16}")
+_ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
 LINUX_IFNAMSIZ = 15
 
 
@@ -105,6 +106,13 @@ def _router_id(value: ipaddress.IPv4Address) -> ipaddress.IPv4Address:
 Asn = Annotated[int, BeforeValidator(_asn)]
 Text = Annotated[str, AfterValidator(_text)]
 Interface = Annotated[str, AfterValidator(_interface)]
+
+
+def _zone(value: str) -> str:
+    if not _ZONE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a security zone name: a letter, then at most 62 "
+                         "letters, digits, _ and -")
+    return value
 
 
 def _network(family: int) -> Any:
@@ -415,6 +423,8 @@ class Dx(Settings):
     interface_mtu: int | None = Field(default=None, ge=576, le=9216)
     linux_net: Literal["networkd", "netplan", "ifupdown"] | None = None
     junos_style: Literal["set", "curly"] | None = None
+    # Junos SRX: the security zone the VLAN units sit in, with host-inbound BGP (and BFD).
+    junos_security_zone: Annotated[str, AfterValidator(_zone)] | None = None
     acknowledge: list[Literal[GAPS]] = Field(default_factory=list)  # type: ignore[valid-type]
     vifs: list[Vif] = Field(min_length=1)
 
@@ -426,6 +436,9 @@ class Dx(Settings):
                              f"not {self.platform}", "linux_net")
         if self.junos_style is not None and self.platform != "junos":
             raise KeyProblem(f"junos_style applies to junos, not {self.platform}", "junos_style")
+        if self.junos_security_zone is not None and self.platform != "junos":
+            raise KeyProblem(f"junos_security_zone applies to junos (SRX), not {self.platform}",
+                             "junos_security_zone")
         if self.platform == "junos" and (self.interface_mtu or 0) + JUNOS_L2_OVERHEAD > JUNOS_MEDIA_MTU:
             raise KeyProblem(f"Junos counts {JUNOS_L2_OVERHEAD} bytes of Ethernet header and tags in "
                              f"the media MTU, which is at most {JUNOS_MEDIA_MTU}: interface_mtu "
