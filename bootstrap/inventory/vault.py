@@ -120,9 +120,9 @@ def parse(data: bytes) -> Envelope:
     except UnicodeDecodeError:
         raise VaultError("malformed vault header: it is not text") from None
     if version not in ("1.1", "1.2"):
-        raise VaultError(f"vault format {version!r} is not supported (1.1 and 1.2 are)")
+        raise VaultError(f"vault format {version[:40]!r} is not supported (1.1 and 1.2 are)")
     if cipher not in CIPHERS:
-        raise VaultError(f"vault cipher {cipher!r} is not supported (AES256 is)")
+        raise VaultError(f"vault cipher {cipher[:40]!r} is not supported (AES256 is)")
     try:
         inner = binascii.unhexlify(b"".join(line.strip() for line in lines[1:]))
         salt_hex, hmac_hex, text_hex = inner.split(b"\n", 2)
