@@ -165,6 +165,8 @@ BREAKS = [
      "neighbor 169.254.11.1: route-map DXVIF-FGABC102-V4-IN is not defined"),
     ("dx-nxos01", lambda t: t.replace("  no switchport\n", ""),
      "interface Ethernet1/1: a sub-interface needs 'no switchport'"),
+    ("dx-nxos01", lambda t: t.replace("    description prod backup\n", "    description " + "x" * 81 + "\n"),
+     "neighbor 169.254.11.1: a neighbor description holds at most 80 characters"),
 ]
 
 

@@ -299,6 +299,10 @@ def _nxos_neighbors(bgp: Any, route_maps: set[str]) -> list[str]:
         lines = [c.text.split() for c in neighbor.children]
         if not any(w[:1] == ["remote-as"] for w in lines):
             problems.append(f"{name}: no remote-as")
+        for child in neighbor.children:
+            text = child.text.strip()
+            if text.startswith("description ") and len(text) - len("description ") > 80:
+                problems.append(f"{name}: a neighbor description holds at most 80 characters")
         if not any(w[:2] == ["password", "0"] and len(w) == 3 for w in lines):
             problems.append(f"{name}: no 'password 0 KEY'")
         families = [c for c in neighbor.children if c.text.strip().startswith("address-family ")]
