@@ -4,7 +4,9 @@ The host boots from its rendered user-data alone (roles cloud-init and puppet-ag
 source ``distro``): cloud-init itself runs it through the NoCloud datasource, write_files puts
 the staged puppet.conf and csr_attributes.yaml in place and the bootstrap script runs as a
 user-data part. The instance id comes from an IMDSv2 endpoint that refuses requests without a
-session token; the CA's autosign policy admits the certificate request only with the right
+session token; the challenge password is not in the user-data: the script fetches it from S3
+(moto in server mode, signatures and IAM policies checked) with the instance role's credentials
+from that endpoint; the CA's autosign policy admits the certificate request only with the right
 challenge password; the first catalog writes trusted facts to files the test reads back. Values
 full of shell syntax travel all the way into the catalog and nothing in them runs. Other tests
 run the script as ``bootstrap push --apply`` would, after copying the build's files.
@@ -26,7 +28,9 @@ from pathlib import Path
 import pytest
 import yaml
 from support import docker, waits
+from support import moto as motolib
 from support.cli import run_cli
+from support.imds import Imds
 
 pytestmark = pytest.mark.skipif(docker.available() is not None, reason=str(docker.available()))
 
@@ -291,25 +295,60 @@ def boot(container: str, host_build: Path, env: dict[str, str]) -> subprocess.Co
     return sh(container, BOOT, env=env, check=False)
 
 
+E2E_BUCKET = "puppet-e2e-bootstrap"
+
+
+def password_in_s3(moto: motolib.MotoServer, build: Path) -> dict[str, str]:
+    """What bootstrap launch does for the host: the instance role with the build's policy, the
+    password in S3; returns the role's temporary credentials."""
+    moto.reset()
+    moto.authenticate_after(None)
+    iam = motolib.admin_client("iam", moto.url)
+    policies = build.parent / "_fleet" / "iam"
+    [policy] = policies.glob("puppet-*.policy.json")
+    name = policy.name.removesuffix(".policy.json")
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=(
+        policies / f"{name}.trust.json").read_text())["Role"]
+    iam.put_role_policy(RoleName=name, PolicyName=name, PolicyDocument=policy.read_text())
+    s3 = motolib.admin_client("s3", moto.url)
+    s3.create_bucket(Bucket=E2E_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket=E2E_BUCKET, Key="puppet/e2e/challenge_password", Body=PASSWORD.encode())
+    sts = motolib.admin_client("sts", moto.url)
+    return sts.assume_role(RoleArn=role["Arn"], RoleSessionName=INSTANCE_ID)["Credentials"]
+
+
 def test_user_data_alone_registers_the_host_and_applies_its_catalog(tmp_path, puppetserver,
-                                                                    fleet_host):
-    container, imds_port = fleet_host
+                                                                    fleet_host, moto):
+    container, _ = fleet_host
     settings = {"environment": "production", "waitforcert": 30,
-                "extension_requests": {"pp_role": ROLE}}
+                "extension_requests": {"pp_role": ROLE},
+                "s3": {"bucket": E2E_BUCKET, "prefix": "puppet/e2e", "region": "eu-west-1"}}
     build = render_host(tmp_path, puppetserver.port, "app1", PASSWORD,
                         roles=("cloud-init", "puppet-agent"), **settings)
     report = run_cli("validate", build.parent, "--strict")
     assert report.rc == 0, report.out
-    env = {"IMDS_ENDPOINT": f"http://127.0.0.1:{imds_port}"}
+    assert PASSWORD.encode() not in (build / "user-data").read_bytes()
+    credentials = password_in_s3(moto, build)
+    imds = Imds(INSTANCE_ID, role="app1-role", credentials=credentials)
+    env = {"IMDS_ENDPOINT": imds.url, "BOOTSTRAP_S3_ENDPOINT": moto.url,
+           "BOOTSTRAP_ATTEMPTS": "3", "BOOTSTRAP_RETRY_DELAY": "1"}
 
     started = time.monotonic()
-    booted = boot(container, build, env)
+    try:
+        moto.authenticate_after(0)
+        booted = boot(container, build, env)
+    finally:
+        moto.authenticate_after(None)
+        imds.stop()
     took = time.monotonic() - started
     assert booted.returncode == 0, booted.stdout[-3000:] + booted.stderr[-3000:]
     out = sh(container, "cat /var/log/cloud-init-output.log").stdout
     assert f"instance id: {INSTANCE_ID}" in out
     assert f"/etc/puppet/puppet.conf in place (certname {INSTANCE_ID})" in out
     assert f"/etc/puppet/csr_attributes.yaml in place (pp_instance_id {INSTANCE_ID})" in out
+    assert f"fetched the challenge password from s3://{E2E_BUCKET}/puppet/e2e/" in out
+    assert sh(container, "stat -c '%a %U' /etc/puppet/csr_attributes.yaml").stdout.split() == \
+        ["600", "root"]
     assert "installing puppet-agent" in out
     assert f"done: {INSTANCE_ID} is registered with its Puppet server" in out
 
