@@ -17,7 +17,8 @@ build changes nothing:
    ``bootstrap:host``, and the raw user-data (boto3 base64-encodes ``run_instances``' UserData
    itself), unless one tagged for the host is already pending or running; or, with
    ``launch_template`` set, a new template version carrying the base64 user-data, made the
-   default, unless the latest version already says the same.
+   default, unless the latest version already says the same; its instances are tagged
+   ``bootstrap:template`` instead of ``Name`` and ``bootstrap:host``, since there are many.
 6. **Wait** until running (with a timeout), print the instance id and addresses.
 
 On a failed call the error names the host and the call, and lists what this run already created

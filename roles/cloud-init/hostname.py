@@ -59,8 +59,8 @@ case ${id#i-} in
 esac
 name=$1$id$2
 host=${name%%.*}
-hostname "$host"
 printf '%s\n' "$host" > "$root/etc/hostname"
+hostname "$host" 2>/dev/null || hostnamectl --transient set-hostname "$host"
 if [ "$name" != "$host" ]; then
   hosts="$root/etc/hosts"
   touch "$hosts"
