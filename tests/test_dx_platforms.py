@@ -475,3 +475,22 @@ def test_srx_zone_checker(drop: str, says: str, tmp_path: Path) -> None:
     extra = text + "set security zones security-zone AWS-DX interfaces ge-0/0/9.5 host-inbound-traffic " \
                    "protocols bgp\n"
     assert "ge-0/0/9.5 is not a rendered unit" in " ".join(junos.problems(junos.parse_set(extra)))
+
+
+def test_panos_installs_at_most_four_equal_cost_paths(tmp_path: Path) -> None:
+    dx = router("panos")
+    base = dx["vifs"][1]
+    dx["vifs"] = [{**base, "id": f"dxvif-fgecmp{n}", "vlan": 300 + n, "redundancy": "ecmp",
+                   "ipv4": {"customer": f"169.254.{n}.2/30", "amazon": f"169.254.{n}.1/30"}}
+                  for n in range(5)]
+    for vif in dx["vifs"]:
+        vif.pop("prepend")
+    message = render_error(tmp_path / "five", dx)
+    assert message.startswith("dx.vifs.4.redundancy: Palo Alto PAN-OS installs at most 4 "
+                              "equal-cost paths"), message
+    dx["vifs"] = dx["vifs"][:4]
+    assert render(tmp_path / "four", dx).rc == 0
+    config = (tmp_path / "four/build/r1/router/aws-dx.set").read_text()
+    assert "set network virtual-router default ecmp max-path 4\n" in config
+    assert "ecmp max-path '5' is not 2, 3 or 4" in " ".join(
+        panos.problems(config.replace("ecmp max-path 4", "ecmp max-path 5")))

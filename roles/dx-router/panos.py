@@ -211,6 +211,9 @@ def _interface_problems(root: Node) -> list[str]:
 
 def _router_problems(root: Node, vr_name: str, vr: Node) -> list[str]:
     found = []
+    paths = vr.leaf("ecmp", "max-path")
+    if paths is not None and paths not in ("2", "3", "4"):
+        found.append(f"virtual-router {vr_name}: ecmp max-path {_show(paths)} is not 2, 3 or 4")
     bgp = vr.get("protocol", "bgp")
     if bgp is None:
         return found

@@ -376,6 +376,8 @@ _PARENTS = {
 }
 # PAN-OS takes a Layer-3 MTU of 576-9192.
 PANOS_MAX_MTU = 9192
+# Equal-cost paths a platform installs at most: PAN-OS `ecmp max-path` is 2-4.
+MAX_PATHS = {"panos": 4}
 # systemd refuses these as interface names: /proc/sys/net/*/conf/ has folders of the same names.
 LINUX_RESERVED = frozenset({"all", "default"})
 # Platforms whose anchor routes for advertised prefixes go into the forwarding table.
@@ -516,6 +518,14 @@ class Dx(Settings):
         return asked
 
     def _check_ecmp(self) -> None:
+        paths = MAX_PATHS.get(self.platform)
+        for family in ("ipv4", "ipv6"):
+            ecmp = [i for i, v in enumerate(self.vifs)
+                    if v.redundancy == "ecmp" and getattr(v, family) is not None]
+            if paths and len(ecmp) > paths:
+                raise KeyProblem(f"{TITLES[self.platform]} installs at most {paths} equal-cost "
+                                 f"paths, and {len(ecmp)} {family} VIFs are ecmp; make some "
+                                 "active/passive", "vifs", ecmp[paths], "redundancy")
         gap = gap_for(self.platform, "ecmp")
         if not gap or "ecmp" in self.acknowledge:
             return
