@@ -170,6 +170,10 @@ class FaultProxy:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1 answers botocore's "Expect: 100-continue" on S3 PUTs at once; under
+            # HTTP/1.0 the client waits about a second for a 100 that never comes.
+            protocol_version = "HTTP/1.1"
+
             def do_GET(self) -> None:
                 proxy._handle(self)
 
