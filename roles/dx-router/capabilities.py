@@ -151,7 +151,7 @@ FEATURES = (
         gap="keepalive", missing="sets only the hold time; keepalive is always hold/3"),
     Feature("ECMP over VIFs (`redundancy: ecmp`)", {
         "ios-xe": "`maximum-paths`", "nxos": "`maximum-paths`",
-        "junos": "`multipath` + load-balance export", "panos": "virtual-router `ecmp`",
+        "junos": "`multipath` + load-balance export", "panos": "virtual-router `ecmp` (at most 4 paths)",
         "frr": "`maximum-paths`", "bird": "kernel `merge paths on`"},
         gap="ecmp", missing="cannot install more than one path per prefix"),
     Feature("Routes from AWS installed in the kernel", {
