@@ -149,7 +149,7 @@ def test_terminate_prints_each_roles_forget_commands_in_the_hosts_role_order(clo
     assert shown == [expected[r] for r in roles if r in expected]
 
 
-def test_a_host_asking_for_two_instance_role_policies_is_refused_before_any_call(cloud):
+def _two_policies(cloud, iam_role: str | None = None):
     inv = inventory(cloud.tmp, cloud.ami, ["cloud-init", "ec2-instance", "vault-agent",
                                            "chef-client"])
     hosts = yaml.safe_load((inv / "hosts.yml").read_text())
@@ -158,14 +158,38 @@ def test_a_host_asking_for_two_instance_role_policies_is_refused_before_any_call
         "validation_client_name": "fleet-validator", "run_list": ["recipe[base]"],
         "s3": {"bucket": BUCKET, "prefix": "chef", "region": REGION},
         "validation_key": {"file": "secrets/token"}}
+    if iam_role:
+        hosts["all"]["hosts"]["app1"]["aws"]["iam_role"] = iam_role
     (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
     cloud.render(inv)
+    return inv
+
+
+def test_a_host_asking_for_two_instance_role_policies_must_name_its_role(cloud):
+    inv = _two_policies(cloud)
     result = cloud.launch(inv, "app1", "--dry-run")
     assert result.rc == 1
-    assert ("error: host app1: its roles ask for the instance role policies "
-            f"chef-{BUCKET}_chef, {POLICY}; an instance role carries one") in result.err
+    assert ("host app1: key aws.iam_role: its roles ask for the instance role policies "
+            f"chef-{BUCKET}_chef, {POLICY}: name the one instance role that carries them all "
+            "with aws.iam_role") in result.err
+    assert "hosts.yml:" in result.err
     assert "Traceback" not in result.err
     assert "would call" not in result.out
+
+
+def test_a_named_instance_role_carries_every_policy_the_hosts_roles_ask_for(cloud):
+    inv = _two_policies(cloud, iam_role="app-tier")
+    result = cloud.launch(inv, "app1")
+    assert result.rc == 0, result.err
+    iam = cloud.client("iam")
+    assert sorted(iam.list_role_policies(RoleName="app-tier")["PolicyNames"]) == \
+        sorted([f"chef-{BUCKET}_chef", POLICY])
+    for name in (f"chef-{BUCKET}_chef", POLICY):
+        built = json.loads((cloud.build / "_fleet/iam" / f"{name}.policy.json").read_text())
+        assert iam.get_role_policy(RoleName="app-tier", PolicyName=name)["PolicyDocument"] == built
+    again = cloud.launch(inv, "app1")
+    assert again.rc == 0, again.err
+    assert f"IAM role app-tier: policy {POLICY} unchanged" in again.out
 
 
 def test_launch_names_the_role_whose_hook_describes_the_instance(cloud):

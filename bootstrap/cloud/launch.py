@@ -80,8 +80,8 @@ PROFILE_WAIT = 90.0
 class InstanceRole:
     name: str
     trust: dict[str, Any]
-    policy_name: str | None = None
-    policy: dict[str, Any] | None = None
+    # (name, document) of each inline policy the roles of the host ask the role to carry
+    policies: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,8 @@ def read_spec(renderer: Renderer, target: Target, build: Path, region: str | Non
             raise BootstrapError(f"{path}.b64 is not the base64 of {path}; render again",
                                  host=target.name)
     return Spec(target, instance.settings, chosen, raw, encoded, path,
-                _instance_role(renderer, target, instance.settings, needs, build),
+                _instance_role(renderer, target, instance.settings, needs, build,
+                               instance.namespace),
                 tuple(u for n in needs for u in n.uploads),
                 any(a.secret for a in outputs if a.dest == USER_DATA), instance.namespace)
 
@@ -271,34 +272,47 @@ def _output(build: Path, host: str, dest: str, fresh: dict[str, bytes]) -> tuple
 
 
 def _instance_role(renderer: Renderer, target: Target, settings: InstanceSettings,
-                   needs: list[LaunchNeeds], build: Path) -> InstanceRole | None:
-    """The instance role and the one policy a role of the host asks it to carry, as the build's
-    fleet folder holds it (the policy's role wrote it there at render time)."""
-    policies = sorted({n.policy for n in needs if n.policy})
-    if len(policies) > 1:
-        raise BootstrapError(f"its roles ask for the instance role policies "
-                             f"{', '.join(policies)}; an instance role carries one",
-                             host=target.name)
-    if not policies:
+                   needs: list[LaunchNeeds], build: Path, namespace: str) -> InstanceRole | None:
+    """The instance role and the policies the host's roles ask it to carry, as the build's
+    fleet folder holds them (each policy's role wrote it there at render time)."""
+    names = sorted({n.policy for n in needs if n.policy})
+    if not names:
         if settings.iam_role is None:
             return None
         return InstanceRole(settings.iam_role, instance_trust_policy())
-    name = policies[0]
+    if len(names) > 1 and settings.iam_role is None:
+        # A role named after one policy would carry the others under a misleading name.
+        raise BootstrapError(f"its roles ask for the instance role policies {', '.join(names)}: "
+                             f"name the one instance role that carries them all with "
+                             f"{namespace}.iam_role", host=target.name,
+                             key=f"{namespace}.iam_role", origin=target.origin(namespace))
     fresh = {a.dest: a.content for a in renderer.render_fleet([target])}
-    docs = {}
-    for kind in ("trust", "policy"):
-        dest = f"iam/{name}.{kind}.json"
-        path = build / "_fleet" / dest
-        try:
-            data = path.read_bytes()
-        except OSError:
-            raise BootstrapError(f"{path} is missing: run bootstrap render INVENTORY -o {build} "
-                                 "first", host=target.name) from None
-        if dest in fresh and data != fresh[dest]:
-            raise BootstrapError(f"{path} is older than the inventory; run bootstrap render "
-                                 f"INVENTORY -o {build} first", host=target.name)
-        docs[kind] = json.loads(data)
-    return InstanceRole(settings.iam_role or name, docs["trust"], name, docs["policy"])
+    policies = []
+    trust: dict[str, Any] | None = None
+    for name in names:
+        docs = {kind: _fleet_document(build, f"iam/{name}.{kind}.json", fresh, target.name)
+                for kind in ("trust", "policy")}
+        if trust is not None and docs["trust"] != trust:
+            raise BootstrapError(f"the instance role policies {', '.join(names)} trust different "
+                                 "principals; one instance role cannot carry them all",
+                                 host=target.name)
+        trust = docs["trust"]
+        policies.append((name, docs["policy"]))
+    assert trust is not None
+    return InstanceRole(settings.iam_role or names[0], trust, tuple(policies))
+
+
+def _fleet_document(build: Path, dest: str, fresh: dict[str, bytes], host: str) -> Any:
+    path = build / "_fleet" / dest
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise BootstrapError(f"{path} is missing: run bootstrap render INVENTORY -o {build} "
+                             "first", host=host) from None
+    if dest in fresh and data != fresh[dest]:
+        raise BootstrapError(f"{path} is older than the inventory; run bootstrap render "
+                             f"INVENTORY -o {build} first", host=host)
+    return json.loads(data)
 
 
 # -- the steps --------------------------------------------------------------------------------
@@ -387,16 +401,16 @@ class Launcher:
             say.changed(host, f"IAM role {role.name}: trust policy updated")
         else:
             say.same(host, f"IAM role {role.name} unchanged")
-        if role.policy is not None and role.policy_name is not None:
+        for policy_name, policy in role.policies:
             current = iam.call("iam", "GetRolePolicy", missing=NO_ENTITY, RoleName=role.name,
-                               PolicyName=role.policy_name)
-            if current is None or _document(current.get("PolicyDocument")) != role.policy:
-                iam.call("iam", "PutRolePolicy", RoleName=role.name, PolicyName=role.policy_name,
-                         PolicyDocument=_json(role.policy))
+                               PolicyName=policy_name)
+            if current is None or _document(current.get("PolicyDocument")) != policy:
+                iam.call("iam", "PutRolePolicy", RoleName=role.name, PolicyName=policy_name,
+                         PolicyDocument=_json(policy))
                 verb = "created" if current is None else "updated"
-                say.changed(host, f"IAM role {role.name}: policy {role.policy_name} {verb}")
+                say.changed(host, f"IAM role {role.name}: policy {policy_name} {verb}")
             else:
-                say.same(host, f"IAM role {role.name}: policy {role.policy_name} unchanged")
+                say.same(host, f"IAM role {role.name}: policy {policy_name} unchanged")
         profile = iam.call("iam", "GetInstanceProfile", missing=NO_ENTITY,
                            InstanceProfileName=role.name)
         new = profile is None
