@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bootstrap.hosts.secrets import SecretRef
 
 if TYPE_CHECKING:
+    from bootstrap.hosts.loader import Target
     from bootstrap.render.registry import Registry, Role
-    from bootstrap.render.renderer import Target
 
 
 # -- ready: what push waits for before it copies ------------------------------------------------

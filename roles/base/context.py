@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bootstrap.render.renderer import Target
+from bootstrap.hosts.loader import Target
 
 
 def context(target: Target, settings: Any) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bootstrap.errors import BootstrapError, did_you_mean
+from bootstrap.hosts.loader import Target
 from bootstrap.hosts.secrets import SecretRef
-from bootstrap.render.renderer import Target
 from bootstrap.roles.chef_client.fleet_policy import location_name
 from bootstrap.roles.chef_client.settings import Chef, S3Location
 

@@ -20,8 +20,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from bootstrap.errors import BootstrapError
+from bootstrap.hosts.loader import Target
 from bootstrap.render.hooks import instance_trust_policy
-from bootstrap.render.renderer import Artifact, Target
+from bootstrap.render.renderer import Artifact
 from bootstrap.roles.chef_client.settings import S3Location
 
 ROLE = "chef-client"

@@ -4,8 +4,8 @@ fleet hook wrote for that location, so the instance may read them and nothing el
 
 from __future__ import annotations
 
+from bootstrap.hosts.loader import Target
 from bootstrap.render.hooks import LaunchNeeds, Upload
-from bootstrap.render.renderer import Target
 from bootstrap.roles.chef_client.context import s3_objects
 from bootstrap.roles.chef_client.fleet_policy import location_name
 from bootstrap.roles.chef_client.settings import Chef

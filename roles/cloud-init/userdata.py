@@ -41,8 +41,9 @@ from typing import Any
 import yaml
 
 from bootstrap.errors import BootstrapError
+from bootstrap.hosts.loader import Target
 from bootstrap.hosts.secrets import SecretRef
-from bootstrap.render.renderer import Artifact, Target
+from bootstrap.render.renderer import Artifact
 from bootstrap.roles.cloud_init import hostname as by_instance_id
 from bootstrap.roles.cloud_init.settings import SUDO_ALL, CloudInit, default_names
 

@@ -19,8 +19,9 @@ import hashlib
 import json
 from typing import Any
 
+from bootstrap.hosts.loader import Target
 from bootstrap.render.hooks import instance_trust_policy
-from bootstrap.render.renderer import Artifact, Target
+from bootstrap.render.renderer import Artifact
 from bootstrap.roles.ec2_instance.settings import IAM_NAME, Aws, Publish
 
 ROLE = "ec2-instance"

@@ -4,8 +4,8 @@ starts hosts with them (see the ``launch`` hook in bootstrap.render.hooks). With
 
 from __future__ import annotations
 
+from bootstrap.hosts.loader import Target
 from bootstrap.render.hooks import LaunchNeeds
-from bootstrap.render.renderer import Target
 from bootstrap.roles.ec2_instance.fleet_policy import policy_name
 from bootstrap.roles.ec2_instance.settings import Aws
 

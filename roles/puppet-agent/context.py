@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bootstrap.errors import BootstrapError
-from bootstrap.render.renderer import Target
+from bootstrap.hosts.loader import Target
 from bootstrap.roles.puppet_agent.fleet_policy import location_name
 from bootstrap.roles.puppet_agent.settings import BOOT_EXTENSION, DEFAULT_MAJOR, Puppet, S3Location
 

@@ -19,8 +19,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from bootstrap.errors import BootstrapError
+from bootstrap.hosts.loader import Target
 from bootstrap.render.hooks import instance_trust_policy
-from bootstrap.render.renderer import Artifact, Target
+from bootstrap.render.renderer import Artifact
 from bootstrap.roles.puppet_agent.settings import S3Location
 
 if TYPE_CHECKING:

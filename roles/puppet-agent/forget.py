@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 
-from bootstrap.render.renderer import Target
+from bootstrap.hosts.loader import Target
 from bootstrap.roles.puppet_agent.settings import Puppet
 
 

@@ -5,8 +5,8 @@ so the instance may read that one object and nothing else."""
 
 from __future__ import annotations
 
+from bootstrap.hosts.loader import Target
 from bootstrap.render.hooks import LaunchNeeds, Upload
-from bootstrap.render.renderer import Target
 from bootstrap.roles.puppet_agent.context import password_location
 from bootstrap.roles.puppet_agent.fleet_policy import location_name
 from bootstrap.roles.puppet_agent.settings import Puppet

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from support.cli import run_cli
 from support.cloud import REGION, Cloud
+from support.launch import inventory
 from support.moto import FaultProxy
-from test_launch import inventory
 
 
 def terminate(cloud: Cloud, inv: Path, *args: str | Path, endpoint: str | None = None):  # type: ignore[no-untyped-def]

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 import pytest
 from support import docker
 from support.cli import ROOT, run_cli, write_tree
-from test_userdata import APP_ROLE, inventory, report
+from support.userdata import APP_ROLE, inventory, report
 
 IMAGE_PACKAGES = ["cloud-init", "locales", "sudo", "openssh-server"]
 # The datasource is the seed folder only, and cloud-init leaves the network alone.

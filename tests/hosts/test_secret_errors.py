@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.cli import one_error, run_cli
+from support.cli import ROOT, one_error, run_cli
 
 LITERAL = "Typed-In-L1teral-Secret"
 
@@ -49,7 +49,7 @@ FRR_KEY = "Zq8distinctiveMD5"
 
 def frr_build(tmp_path: Path, key: str) -> Path:
     """A rendered FRR router whose frr.conf is then broken on the line that holds the key."""
-    example = Path(__file__).resolve().parents[1] / "inventory"
+    example = ROOT / "inventory"
     inv = tmp_path / "inv"
     shutil.copytree(example, inv)
     for path in (inv / "secrets").glob("dx-frr01-*.key"):

@@ -33,7 +33,7 @@ from support import moto as motolib
 from support.cli import ROOT, one_error, run_cli
 from support.cloud import BUCKET, REGION
 from support.imds import INSTANCE_ID, Imds
-from test_userdata import parts
+from support.userdata import parts
 
 from bootstrap.roles.puppet_agent.checkers import read_csr_attributes
 

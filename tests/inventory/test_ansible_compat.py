@@ -70,7 +70,7 @@ FACTS: dict[str, dict[tuple[str, str], Any]] = {
         ("h1", "overridden_by_group_inline"): "web-inline",
     },
     "empty": {},  # no host has a variable: the point is the shape of the groups (see below)
-    "limit": {},  # the inventory tests/test_limit.py selects from: its groups must match too
+    "limit": {},  # the inventory tests/inventory/test_limit.py selects from: its groups must match too
     "ungrouped": {
         ("lone1", "in_ungrouped"): True,
         ("listed_ungrouped", "in_ungrouped"): True,

@@ -21,8 +21,8 @@ import pytest
 from support.cli import one_error, run_cli
 from support.cloud import REGION
 from support.imds import INSTANCE_ID, Imds
-from test_launch import inventory
-from test_userdata import cloud_config, parts
+from support.launch import inventory
+from support.userdata import cloud_config, parts
 
 PATTERN = "web-{instance_id}.example.internal"
 NAMED = f"web-{INSTANCE_ID}.example.internal"

@@ -14,8 +14,8 @@ import shutil
 
 from support.cli import ROOT, run_cli
 from support.cloud import REGION, Cloud
+from support.launch import WRITES, assert_no_secret
 from support.moto import FaultProxy
-from test_launch import WRITES, assert_no_secret
 
 EXAMPLE = ROOT / "inventory"
 
