@@ -271,6 +271,58 @@ class PhoneHome(Settings):
     tries: int = Field(default=10, ge=1, le=100)
 
 
+# arn:PARTITION:sns:REGION:ACCOUNT:TOPIC; the partition follows from the region.
+TOPIC_ARN = re.compile(r"arn:(aws|aws-cn|aws-us-gov):sns:([a-z]{2}(?:-[a-z]+)+-[0-9]):([0-9]{12}):"
+                       r"([A-Za-z0-9_-]{1,256}(?:\.fifo)?)")
+
+
+def partition(region: str) -> str:
+    """The AWS partition a region belongs to."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _topic_arn(value: str) -> str:
+    found = TOPIC_ARN.fullmatch(value)
+    if found is None:
+        raise KeyProblem(f"{value!r} is not an SNS topic ARN (like "
+                         f"arn:aws:sns:eu-west-1:123456789012:boot-notices)")
+    part, region, _account, name = found.groups()
+    if partition(region) != part:
+        raise KeyProblem(f"{value!r}: region {region} is in partition {partition(region)}, "
+                         f"not {part}")
+    if name.endswith(".fifo"):
+        # A FIFO topic refuses a Publish without a message group id.
+        raise KeyProblem(f"{value!r} is a FIFO topic; completion notices go to a standard topic")
+    return value
+
+
+class Notify(Settings):
+    """One SNS message when the first boot is done (see bootstrap.roles.cloud_init.notify)."""
+
+    sns_topic_arn: Annotated[str, AfterValidator(_topic_arn)]
+    on: list[Literal["success", "failure"]] = Field(default_factory=lambda: ["success", "failure"],
+                                                    min_length=1)
+
+    @field_validator("on")
+    @classmethod
+    def _once(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a result twice")
+        return value
+
+    @property
+    def region(self) -> str:
+        return self.sns_topic_arn.split(":")[3]
+
+    @property
+    def topic(self) -> str:
+        return self.sns_topic_arn.split(":")[5]
+
+
 class CloudInit(Settings):
     """Inventory namespace ``cloud_init``."""
 
@@ -287,6 +339,8 @@ class CloudInit(Settings):
     runcmd: list[Command] = Field(default_factory=list)
     raid1: Raid1 | None = None
     phone_home: PhoneHome | None = None
+    # One SNS message with the result of the first boot, published with the instance role.
+    notify: Notify | None = None
     # Any other cloud-config keys, merged into the one #cloud-config first (lowest precedence).
     cloud_config: dict[str, object] = Field(default_factory=dict)
     gzip: Literal["auto", "never", "always"] = "auto"
