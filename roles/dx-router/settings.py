@@ -235,6 +235,59 @@ def _check_pair(customer: Any, amazon: Any) -> None:
         raise KeyProblem("the Amazon and customer addresses must differ", "amazon")
 
 
+# What AWS refuses on a public VIF: its peer addresses and advertised prefixes are public space
+# the customer owns ("Virtual interfaces": a public VIF needs public IPv4 addresses you own or
+# that AWS assigns). Private and transit VIFs take any of these, so no such rule applies there.
+NOT_PUBLIC = tuple((ipaddress.ip_network(net), what) for net, what in (
+    ("0.0.0.0/8", "'this network' (RFC 791)"),
+    ("10.0.0.0/8", "private (RFC 1918)"),
+    ("100.64.0.0/10", "shared address space for carrier-grade NAT (RFC 6598)"),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local (RFC 3927)"),
+    ("172.16.0.0/12", "private (RFC 1918)"),
+    ("192.0.0.0/24", "IETF protocol assignments (RFC 6890)"),
+    ("192.0.2.0/24", "documentation (RFC 5737)"),
+    ("192.168.0.0/16", "private (RFC 1918)"),
+    ("198.18.0.0/15", "benchmarking (RFC 2544)"),
+    ("198.51.100.0/24", "documentation (RFC 5737)"),
+    ("203.0.113.0/24", "documentation (RFC 5737)"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved (RFC 1112)"),
+    ("::/8", "loopback, unspecified or IPv4-mapped"),
+    ("100::/64", "discard-only (RFC 6666)"),
+    ("2001:db8::/32", "documentation (RFC 3849)"),
+    ("fc00::/7", "unique local (RFC 4193)"),
+    ("fe80::/10", "link-local"),
+    ("ff00::/8", "multicast"),
+))
+
+
+def not_public(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str | None:
+    """Why ``net`` (a prefix or a single address) is not public space, or None when it is."""
+    for special, what in NOT_PUBLIC:
+        if special.version == net.version and net.overlaps(special):
+            if net.subnet_of(special):  # type: ignore[arg-type]
+                return f"is {what} space"
+            return f"covers {special}, which is {what} space"
+    return None
+
+
+def _check_public(vif: Vif) -> None:
+    for family in vif.families:
+        peering = getattr(vif, family)
+        for side in ("customer", "amazon"):
+            address = getattr(peering, side)
+            why = not_public(ipaddress.ip_network(address.ip))
+            if why:
+                raise KeyProblem(f"{address.ip} {why}: a public VIF peers on public addresses "
+                                 "you own or that AWS assigns", family, side)
+        for index, net in enumerate(getattr(vif.advertise, family)):
+            why = not_public(net)
+            if why:
+                raise KeyProblem(f"{net} {why}: a public VIF advertises public prefixes you own "
+                                 "(AWS refuses the others)", "advertise", family, index)
+
+
 class Advertise(Settings):
     ipv4: list[Prefix4] = Field(default_factory=list)
     ipv6: list[Prefix6] = Field(default_factory=list)
@@ -331,6 +384,7 @@ class Vif(Settings):
                                  f"{self.type} VIF (above that the session goes idle)",
                                  "advertise", family)
         if self.type == "public":
+            _check_public(self)
             if total == 0:
                 raise KeyProblem("a public VIF must advertise at least one prefix", "advertise")
             for index, net in enumerate(self.advertise.ipv6):

@@ -13,8 +13,8 @@ def public_ecmp(platform: str, parent: str) -> dict[str, Any]:
     dx = router(platform, interface=parent)
     public = changed(dx["vifs"][0], "type", "public")
     public.update({"mtu": 1500, "scope": "continent", "redundancy": "ecmp", "amazon_asn": 7224,
-                   "ipv4": {"customer": "203.0.113.2/30", "amazon": "203.0.113.1/30"},
-                   "advertise": {"ipv4": ["198.51.100.0/24"], "ipv6": ["2001:db8:100::/48"]},
+                   "ipv4": {"customer": "44.31.20.2/30", "amazon": "44.31.20.1/30"},
+                   "advertise": {"ipv4": ["44.31.21.0/24"], "ipv6": ["2a0e:21::/48"]},
                    "accept": {"ipv4": ["52.0.0.0/8 le 32", "54.240.0.0/16"],
                               "ipv6": ["2600:1f00::/24 le 128"]},
                    "timers": {"keepalive": 10, "hold": 40}})

@@ -141,7 +141,8 @@ def test_acknowledged_bfd_is_left_out_on_openbgpd(tmp_path: Path) -> None:
 def test_prepend_from_a_private_asn_on_a_public_vif_warns(tmp_path: Path) -> None:
     dx = router("frr")
     dx["vifs"][1].update(type="public", mtu=1500, amazon_asn=7224,
-                         advertise={"ipv4": ["203.0.113.0/24"]})
+                         ipv4={"customer": "44.31.15.2/30", "amazon": "44.31.15.1/30"},
+                         advertise={"ipv4": ["44.31.16.0/24"]})
     inv = write_inventory(tmp_path / "inv", {"r1": dx})
     result = run_cli("render", inv, "-o", tmp_path / "b")
     assert result.rc == 0
