@@ -16,18 +16,15 @@ gives the instance role this policy (the role's ``launch`` hook names it).
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from bootstrap.hosts.loader import Target
-from bootstrap.render.hooks import instance_trust_policy
+from bootstrap.render import iam
 from bootstrap.render.renderer import Artifact
 from bootstrap.roles.ec2_instance.settings import IAM_NAME, Aws, Publish
 
 ROLE = "ec2-instance"
 NAMESPACE = "aws"
-POLICY_VERSION = "2012-10-17"
-NAME_LIMIT = 64  # IAM role and policy names
 
 
 def policy_name(host: str) -> str:
@@ -37,7 +34,7 @@ def policy_name(host: str) -> str:
         return name
     digest = hashlib.sha256(host.encode("utf-8", "surrogateescape")).hexdigest()[:12]
     safe = "".join(c if IAM_NAME.fullmatch(c) else "-" for c in host)
-    return f"publish-{safe[:NAME_LIMIT - 21]}-{digest}"
+    return f"publish-{safe[:iam.NAME_LIMIT - 21]}-{digest}"
 
 
 def manifest_key(publish: Publish, host: str) -> str:
@@ -48,20 +45,12 @@ def objects_key(publish: Publish) -> str:
     return f"{publish.prefix}objects/"
 
 
-def _partition(region: str | None) -> str:
-    if region and region.startswith("cn-"):
-        return "aws-cn"
-    if region and region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 def access_policy(settings: Aws, host: str) -> dict[str, Any]:
     publish = settings.publish
     assert publish is not None
     kms_region = publish.kms_key_arn.split(":")[3] if publish.kms_key_arn else None
     region = publish.region or settings.region or kms_region
-    bucket = f"arn:{_partition(region)}:s3:::{publish.bucket}"
+    bucket = iam.bucket_arn(publish.bucket, region)
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ReadPublishedObjects",
@@ -73,18 +62,9 @@ def access_policy(settings: Aws, host: str) -> dict[str, Any]:
     ]
     if publish.kms_key_arn:
         # The key lives in the bucket's region: SSE-KMS needs both in one region.
-        statements.append({
-            "Sid": "DecryptPublishedObjects",
-            "Effect": "Allow",
-            "Action": "kms:Decrypt",
-            "Resource": publish.kms_key_arn,
-            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{kms_region}.amazonaws.com"}},
-        })
-    return {"Version": POLICY_VERSION, "Statement": statements}
-
-
-def _document(doc: dict[str, Any]) -> bytes:
-    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+        statements.append(iam.kms_decrypt("DecryptPublishedObjects", publish.kms_key_arn,
+                                          kms_region))
+    return iam.policy(statements)
 
 
 def fleet(targets: list[Target]) -> list[Artifact]:
@@ -94,10 +74,6 @@ def fleet(targets: list[Target]) -> list[Artifact]:
         settings = target.settings.get(NAMESPACE)
         if settings is None or settings.publish is None:
             continue
-        name = policy_name(target.name)
-        out.append(Artifact(f"iam/{name}.trust.json", _document(instance_trust_policy()),
-                            0o644, "root:root", ROLE))
-        out.append(Artifact(f"iam/{name}.policy.json",
-                            _document(access_policy(settings, target.name)), 0o644, "root:root",
-                            ROLE))
+        out += iam.instance_role_files(policy_name(target.name),
+                                       access_policy(settings, target.name), ROLE)
     return out

@@ -14,13 +14,11 @@ shared name of both.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import TYPE_CHECKING, Any
 
 from bootstrap.errors import BootstrapError
 from bootstrap.hosts.loader import Target
-from bootstrap.render.hooks import instance_trust_policy
+from bootstrap.render import iam
 from bootstrap.render.renderer import Artifact
 from bootstrap.roles.puppet_agent.settings import S3Location
 
@@ -28,34 +26,15 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 ROLE = "puppet-agent"
-POLICY_VERSION = "2012-10-17"
-# IAM role and policy names: at most 64 characters of [\w+=,.@-].
-NAME_LIMIT = 64
-
-
-def partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 def location_name(location: S3Location) -> str:
-    """``puppet-<bucket>[_<prefix>]`` with ``/`` as ``+``, hashed when over IAM's 64 characters.
-
-    Bucket names have no ``_`` and prefixes no ``+``, so two locations never share a name.
-    """
-    slug = location.prefix.strip("/").replace("/", "+")
-    name = f"puppet-{location.bucket}" + (f"_{slug}" if slug else "")
-    if len(name) <= NAME_LIMIT:
-        return name
-    digest = hashlib.sha256(f"{location.bucket}/{location.prefix}".encode()).hexdigest()[:8]
-    return f"{name[:NAME_LIMIT - 9]}-{digest}"
+    """``puppet-<bucket>[_<prefix>]``: the name of the location's instance role and policy."""
+    return iam.location_name("puppet", location.bucket, location.prefix)
 
 
 def access_policy(location: S3Location) -> dict[str, Any]:
-    arn = f"arn:{partition(location.region)}:s3:::{location.bucket}"
+    arn = iam.bucket_arn(location.bucket, location.region)
     statements: list[dict[str, Any]] = [{
         "Sid": "ReadChallengePassword",
         "Effect": "Allow",
@@ -63,14 +42,9 @@ def access_policy(location: S3Location) -> dict[str, Any]:
         "Resource": f"{arn}/{location.key}",
     }]
     if location.kms_key_arn:
-        statements.append({
-            "Sid": "DecryptChallengePassword",
-            "Effect": "Allow",
-            "Action": "kms:Decrypt",
-            "Resource": location.kms_key_arn,
-            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{location.region}.amazonaws.com"}},
-        })
-    return {"Version": POLICY_VERSION, "Statement": statements}
+        statements.append(iam.kms_decrypt("DecryptChallengePassword", location.kms_key_arn,
+                                          location.region))
+    return iam.policy(statements)
 
 
 def locations(targets: Iterable[Target]) -> dict[str, tuple[S3Location, list[str]]]:
@@ -110,16 +84,7 @@ def locations(targets: Iterable[Target]) -> dict[str, tuple[S3Location, list[str
     return found
 
 
-def _document(doc: dict[str, Any]) -> bytes:
-    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
-
-
 def fleet(targets: list[Target]) -> list[Artifact]:
     """The role's fleet hook: trust and access policy per distinct S3 location."""
-    out = []
-    for name, (location, _hosts) in sorted(locations(targets).items()):
-        out.append(Artifact(f"iam/{name}.trust.json", _document(instance_trust_policy()), 0o644,
-                            "root:root", ROLE))
-        out.append(Artifact(f"iam/{name}.policy.json", _document(access_policy(location)), 0o644,
-                            "root:root", ROLE))
-    return out
+    return [artifact for name, (location, _hosts) in sorted(locations(targets).items())
+            for artifact in iam.instance_role_files(name, access_policy(location), ROLE)]
