@@ -1,5 +1,6 @@
-"""``bootstrap dx import``, a command the dx-router role adds to the CLI: Direct Connect virtual
-interfaces from AWS as inventory YAML."""
+"""``bootstrap dx``, a command the dx-router role adds to the CLI: ``import`` turns Direct Connect
+virtual interfaces from AWS into inventory YAML; ``parity`` shows whether a router's render sets
+every value AWS's own router-configuration sample sets."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import argparse
 import sys
 from pathlib import Path
 
-HELP = "Direct Connect helpers: import virtual interfaces from AWS as dx inventory YAML"
+from bootstrap.errors import Origin
+
+HELP = ("Direct Connect helpers: import virtual interfaces from AWS as dx inventory YAML, compare "
+        "a render with AWS's router-configuration sample")
+EXIT_PARITY = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,9 +33,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp.add_argument("--write-secrets", metavar="DIR", type=Path,
                      help="write each MD5 key to DIR/dx-<vif id>.key (mode 0600); give the "
                           "inventory's secrets folder")
+    _parity_arguments(sub)
+
+
+def _parity_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from bootstrap.hosts.secrets import add_secrets_dir_option, add_vault_options
+
+    parity = sub.add_parser(
+        "parity", help="compare a router's render with AWS's router-configuration sample",
+        description="Render ROUTER of INVENTORY in memory (nothing is written) and compare it with "
+                    "the sample AWS gives for one of its virtual interfaces: the text of the "
+                    "console's 'Download router configuration' (Cisco IOS, NX-OS, Junos, PAN-OS) "
+                    "or the customerRouterConfig XML record. Each value the sample sets (VLAN, "
+                    "addresses, ASNs, MD5 key, neighbor, advertised network, BFD) is shown with "
+                    "the render's; keys are compared, never shown. Exit 2 when a value is "
+                    "missing or different.")
+    parity.add_argument("inventory", help="inventory file or folder")
+    parity.add_argument("router", help="the router's host name in the inventory")
+    parity.add_argument("--sample", required=True, metavar="FILE",
+                        help="AWS's router configuration for the VIF (text or XML; - for stdin)")
+    add_secrets_dir_option(parity)
+    add_vault_options(parity)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.dx_command == "parity":
+        return _parity(args)
+    return _import(args)
+
+
+def _import(args: argparse.Namespace) -> int:
     from bootstrap.errors import BootstrapError
     from bootstrap.inventory.yamlfile import dump
     from bootstrap.roles.dx_router import importer
@@ -61,3 +93,48 @@ def _client(region: str | None) -> object:
     import boto3
 
     return boto3.client("directconnect", region_name=region)
+
+
+def _parity(args: argparse.Namespace) -> int:
+    from bootstrap.roles.dx_router import importer, parity
+
+    text, source = importer.read_source(args.sample)
+    sample = parity.read_sample(text, source)
+    platform, style, files = _rendered(args)
+    rows, adds = parity.compare(sample, parity.read_render(platform, style, files))
+    vif = f"{sample.vif_id}, " if sample.vif_id else ""
+    vlan = f"VLAN {sample.vlan}" if sample.vlan is not None else f"neighbor {sample.amazon.ip}"
+    print(f"{args.router} ({platform}) against {source} ({sample.kind}): {vif}{vlan}")
+    sys.stdout.write(parity.table(rows))
+    print("the render adds: " + ("; ".join(adds) if adds else "nothing for this neighbor"))
+    bad = parity.failed(rows)
+    print(f"{len(rows)} elements: {len(rows) - len(bad)} as AWS sets them, "
+          f"{len([r for r in bad if r.result == parity.MISSING])} missing, "
+          f"{len([r for r in bad if r.result == parity.DIFFERENT])} different")
+    return EXIT_PARITY if bad else 0
+
+
+ROLE = "dx-router"
+
+
+def _rendered(args: argparse.Namespace) -> tuple[str, str | None, dict[str, str]]:
+    """The router's platform and its dx-router files, rendered in memory from the inventory."""
+    from bootstrap.errors import BootstrapError
+    from bootstrap.hosts.loader import HostLoader
+    from bootstrap.hosts.secrets import vault_keys
+    from bootstrap.render.registry import Registry
+    from bootstrap.render.renderer import Renderer
+
+    hosts = HostLoader.open(Path(args.inventory), Registry, tuple(args.secrets_dir),
+                            vault=vault_keys(args))
+    if args.router not in hosts.inventory.hosts:
+        raise BootstrapError("no such host in the inventory", origin=Origin(args.inventory),
+                             host=args.router)
+    target = hosts.target(args.router)
+    if ROLE not in target.roles:
+        raise BootstrapError(f"the host has no {ROLE} role", host=args.router, key="bootstrap_roles")
+    renderer = Renderer(hosts.roles, hosts.inventory.basedir)
+    files = {a.dest: a.content.decode("utf-8", "replace") for a in renderer.render(target)
+             if a.role == ROLE}
+    settings = target.settings["dx"]
+    return settings.platform, settings.style, files
