@@ -335,6 +335,41 @@ def check_junos(path: Path, record: FileRecord, folder: Path) -> list[str]:
 
 
 # Each artifact of role.yml names the checkers of its file (``check: vtysh -C``).
+# -- sysctl drop-in -------------------------------------------------------------------------
+
+PROC_SYS = Path("/proc/sys")
+_SYSCTL_KEY = re.compile(r"[A-Za-z0-9_-]+([./][A-Za-z0-9_-]+)*")
+
+
+def check_sysctl(path: Path, record: FileRecord, folder: Path) -> list[str]:
+    """Each line of a sysctl.d file names a switch this machine's kernel has and sets it to 0 or 1.
+
+    ``sysctl --system`` skips a line it cannot apply with a message at boot and goes on, so a
+    misspelt key would leave forwarding off without failing anything.
+    """
+    return sysctl_problems(path.read_text(), PROC_SYS)
+
+
+def sysctl_problems(text: str, proc_sys: Path) -> list[str]:
+    problems = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        key, equals, value = line.partition("=")
+        key, value = key.strip().lstrip("-"), value.strip()
+        if not equals or not _SYSCTL_KEY.fullmatch(key):
+            problems.append(f"line {number}: expected 'key = value', got {raw!r}")
+            continue
+        # sysctl reads dots and slashes alike as folder separators.
+        if not (proc_sys / key.replace(".", "/")).is_file():
+            problems.append(f"line {number}: {key} is not a kernel setting here "
+                            f"(no {proc_sys}/{key.replace('.', '/')})")
+        if value not in ("0", "1"):
+            problems.append(f"line {number}: {key} is a switch: 0 or 1, not {value!r}")
+    return problems
+
+
 CHECKERS = [
     Checker("vtysh -C", check_frr, tools=("vtysh",), brought_by={"vtysh": "apt:frr"}),
     Checker("bird -p", check_bird, tools=("bird",), brought_by={"bird": "apt:bird2"}),
@@ -350,4 +385,5 @@ CHECKERS = [
             brought_by={"ciscoconfparse2": "pip:validate"}),
     Checker("junos structure", check_junos),
     Checker("panos structure", check_panos),
+    Checker("sysctl keys", check_sysctl),
 ]

@@ -134,6 +134,24 @@ def test_bfd_up(host: Any, hostvars: dict[str, Any], manifest: dict[str, Any]) -
     assert not down, "BFD not up: " + "; ".join(down)
 
 
+def forwarding_keys(hostvars: dict[str, Any]) -> list[str]:
+    """The forwarding switches the router needs on: IPv4, and IPv6 when a VIF peers over it."""
+    vifs = (hostvars.get("dx") or {}).get("vifs", [])
+    keys = ["net.ipv4.ip_forward"]
+    if any(vif.get("ipv6") for vif in vifs):
+        keys.append("net.ipv6.conf.all.forwarding")
+    return keys
+
+
+def test_forwarding_on(host: Any, hostvars: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """The routes BGP installs carry the LAN's traffic only when the kernel forwards."""
+    _platform(hostvars)
+    off = [f"{key} = {value}" for key in forwarding_keys(hostvars)
+           if (value := host.check_output(f"sysctl -n {key}").strip()) != "1"]
+    assert not off, ("forwarding is off: " + "; ".join(off)
+                     + " (run: sysctl -p /etc/sysctl.d/60-aws-dx.conf)")
+
+
 def test_frr_running_config_holds_every_rendered_line(host: Any, hostvars: dict[str, Any],
                                                       manifest: dict[str, Any]) -> None:
     """FRR drops lines it cannot apply (order, missing daemon) without failing the load."""

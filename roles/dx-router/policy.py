@@ -16,7 +16,7 @@ from typing import Any
 
 from bootstrap.errors import BootstrapError
 from bootstrap.hosts.secrets import SecretRef
-from bootstrap.roles.dx_router.capabilities import KEY_LIMITS, TITLES, gap_for
+from bootstrap.roles.dx_router.capabilities import KEY_LIMITS, LINUX_PLATFORMS, TITLES, gap_for
 from bootstrap.roles.dx_router.settings import (
     ADVERTISE_LIMIT,
     JUNOS_L2_OVERHEAD,
@@ -307,7 +307,25 @@ def _warnings(settings: Dx, host: str) -> list[str]:
         if vif.type == "public" and vif.redundancy == "passive" and is_private_asn(settings.asn):
             out.append(f"host {host}: key dx.vifs.{index}.prepend: AWS ignores AS-path prepend "
                        f"from a private ASN ({settings.asn}) on a public VIF")
+        unfiltered = open_families(vif)
+        if unfiltered:
+            out.append(f"host {host}: key dx.vifs.{index}.accept: {vif.id} accepts any "
+                       f"{' and any '.join(unfiltered)} prefix AWS sends; name the VPC or transit "
+                       "gateway CIDRs it expects in accept")
     return out
+
+
+def open_families(vif: Vif) -> list[str]:
+    """The families of a private or transit VIF whose inbound filter the inventory left open.
+
+    A private or transit VIF carries the CIDRs of known VPCs or transit gateways, so an open
+    filter lets a mistake on the AWS side (a default route, an overlapping CIDR) into the
+    router. A public VIF carries AWS's changing public ranges: accepting them all is the norm.
+    """
+    if vif.type == "public":
+        return []
+    named = vif.accept.model_fields_set if "accept" in vif.model_fields_set else set()
+    return [family for family in vif.families if family not in named]
 
 
 def key_problem(value: str, platform: str) -> str | None:
@@ -351,6 +369,8 @@ def context(target: Any, settings: Dx) -> dict[str, Any]:
         "frr": platform == "frr",
         "bird": platform == "bird",
         "openbgpd": platform == "openbgpd",
+        "linux": platform in LINUX_PLATFORMS,
+        "sysctl_file": SYSCTL_FILE,
         "networkd": backend == "networkd",
         "netplan": backend == "netplan",
         "ifupdown": backend == "ifupdown",
@@ -361,6 +381,9 @@ def context(target: Any, settings: Dx) -> dict[str, Any]:
         "warnings": router.warnings,
     }
 
+
+# The forwarding switches of a Linux router; the reload script applies them before the daemon.
+SYSCTL_FILE = "/etc/sysctl.d/60-aws-dx.conf"
 
 # How `bootstrap push --apply` makes a running daemon take its new config. FRR's own reload
 # script applies the difference (vtysh -f alone would only add lines); without it, vtysh -f.

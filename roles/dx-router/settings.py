@@ -38,6 +38,7 @@ _TEXT = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.,:/()@+=-]*")
 _INTERFACE = re.compile(r"[A-Za-z][A-Za-z0-9_./:-]*")
 _VIF_ID = re.compile(r"dxvif-[a-z0-9]{1,16}")
 _ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
+_CONNECTION_ID = re.compile(r"dx(con|lag)-[a-z0-9]{1,16}")
 LINUX_IFNAMSIZ = 15
 
 
@@ -100,6 +101,12 @@ def _router_id(value: ipaddress.IPv4Address) -> ipaddress.IPv4Address:
     if value.is_unspecified or value.is_multicast or value == ipaddress.IPv4Address("255.255.255.255"):
         raise ValueError(f"{value} is not a unicast address: BGP peers refuse it as a router id "
                          "(RFC 4271, RFC 6286)")
+    return value
+
+
+def _connection_id(value: str) -> str:
+    if not _CONNECTION_ID.fullmatch(value):
+        raise ValueError(f"{value!r} is not a connection or LAG id like dxcon-fgabc123 or dxlag-ffabc123")
     return value
 
 
@@ -356,6 +363,12 @@ class Vif(Settings):
     max_prefix_in: int | None = Field(default=None, ge=1, le=4294967295)
     max_prefix_out: int | None = Field(default=None, ge=1)
     accept: Accept = Field(default_factory=Accept)
+    # Redundancy across routers: the VIFs that back each other up share a group (by default,
+    # the VIFs of one type to one Amazon ASN that advertise a prefix in common); the connection
+    # (or LAG) and the Direct Connect location each sits on, when known.
+    group: Text | None = None
+    connection: Annotated[str, AfterValidator(_connection_id)] | None = None
+    location: Text | None = None
 
     @field_validator("mtu")
     @classmethod
