@@ -14,6 +14,11 @@ whole; see :mod:`bootstrap.inventory.vault`) is bound to a reference of kind ``v
 holds its plaintext, and from then on is treated as any other reference:
 ``<secret:vault:FILE:KEY.PATH>``, the file and key path it was encrypted at.
 
+``{ssm: NAME}`` and ``{secretsmanager: ID}`` (with ``key: FIELD`` for a field of the secret's
+JSON, and ``region:`` for either) are read from AWS when revealed, once per run; see
+:mod:`bootstrap.hosts.secret_stores`. They print as ``<secret:ssm:NAME>`` and
+``<secret:secretsmanager:ID>`` (``ID#FIELD`` with a key).
+
 ``{file: X}`` resolves beneath the inventory folder or a folder named with ``--secrets-dir``
 (:data:`SecretRef.roots`), never elsewhere: X must be relative and free of ``..``, and every
 component is opened relative to its parent's descriptor without following links. A symbolic
@@ -28,6 +33,7 @@ from __future__ import annotations
 import contextvars
 import errno
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,10 +42,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bootstrap.errors import BootstrapError, Origin
+from bootstrap.hosts import secret_stores
 from bootstrap.inventory.vault import Vaulted
 from bootstrap.inventory.vaultpass import VaultKeys
 
-KINDS = ("env", "file")
+KINDS = ("env", "file", "ssm", "secretsmanager")
+# The keys a reference mapping may hold beside its kind.
+OPTIONS: dict[str, tuple[str, ...]] = {"ssm": ("region",), "secretsmanager": ("key", "region")}
+# Beside an AWS kind, any of these makes the mapping a reference, to be refused when malformed
+# rather than taken for a plain mapping that happens to have an "ssm" key.
+_OPTION_WORDS = frozenset({"key", "region", "field"})
+REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+-[0-9]+")
 # A secret is a password, a token or a key: a PEM private key is a few KB. Anything this big is
 # a mistake, and reading it whole would make the render as big.
 MAX_SECRET_BYTES = 1 << 20
@@ -116,10 +129,13 @@ class SecretRef:
     roots: tuple[Path, ...] = field(default=(), compare=False, repr=False)
     # The decrypted value of a "vault" secret (its name says where it was encrypted).
     sealed: Vaulted | None = field(default=None, compare=False, repr=False)
+    # For the AWS kinds: the region to ask ("" for boto3's own) and the JSON field to take.
+    region: str = ""
+    json_key: str = ""
 
     @property
     def label(self) -> str:
-        return f"<secret:{self.kind}:{self.name}>"
+        return _label(self.kind, self.name, self.json_key)
 
     def __repr__(self) -> str:
         return self.label
@@ -139,6 +155,14 @@ class SecretRef:
         """
         if self.kind == "vault" and self.sealed is not None:
             return str(self.sealed.value)
+        if self.kind in OPTIONS:
+            try:
+                value = secret_stores.fetch(self.kind, self.name, self.region, self.json_key)
+            except secret_stores.SecretStoreError as exc:
+                raise self._error(f"secret {self.label}: {exc}") from None
+            if not value:
+                raise self._error(f"secret {self.label}: the value is empty")
+            return value
         if self.kind == "env":
             value = os.environ.get(self.name)
             if not value:
@@ -351,13 +375,52 @@ def _folder(text: str) -> Path:
 # -- references in values ---------------------------------------------------------------------
 
 
+def _label(kind: str, name: str, json_key: str = "") -> str:
+    return f"<secret:{kind}:{name}#{json_key}>" if json_key else f"<secret:{kind}:{name}>"
+
+
+def reference_parts(value: Any) -> tuple[str, str, dict[str, str]] | None:
+    """``(kind, name, options)`` of a well-formed reference mapping, else None."""
+    if not isinstance(value, dict) or not value:
+        return None
+    kinds = [k for k in value if k in KINDS and isinstance(value[k], str)]
+    if len(kinds) != 1:
+        return None
+    kind = kinds[0]
+    options = {k: v for k, v in value.items() if k != kind}
+    allowed = OPTIONS.get(kind, ())
+    if any(k not in allowed or not isinstance(v, str) for k, v in options.items()):
+        return None
+    return kind, value[kind], options
+
+
 def is_reference(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and len(value) == 1
-        and next(iter(value)) in KINDS
-        and isinstance(next(iter(value.values())), str)
-    )
+    return reference_parts(value) is not None
+
+
+def _looks_like_reference(value: Any) -> bool:
+    """A mapping meant as an AWS reference, well-formed or not (see :data:`_OPTION_WORDS`)."""
+    if not isinstance(value, dict):
+        return False
+    aws = [k for k in OPTIONS if isinstance(value.get(k), str)]
+    return len(aws) == 1 and (len(value) == 1 or any(k in _OPTION_WORDS for k in value))
+
+
+def _reference_problem(kind: str, name: str, options: dict[str, Any]) -> str | None:
+    """What is wrong with an AWS reference mapping, None when nothing is."""
+    allowed = OPTIONS[kind]
+    shown = " and ".join(f"{o}:" for o in allowed)
+    for option, given in options.items():
+        if option not in allowed:
+            return f"a {{{kind}: ...}} reference takes only {shown} beside it, not {option}:"
+        if not isinstance(given, str) or not given.strip():
+            return f"{option}: of a {{{kind}: ...}} reference must be a non-empty string"
+    if not name.strip():
+        return f"a {{{kind}: ...}} reference must name a {'parameter' if kind == 'ssm' else 'secret'}"
+    region = options.get("region")
+    if region is not None and not REGION.fullmatch(region):
+        return f"region: of a {{{kind}: ...}} reference is not an AWS region name"
+    return None
 
 
 def bind(value: Any, host: str, key: str, origin: Callable[[tuple[Any, ...]], Origin],
@@ -368,21 +431,36 @@ def bind(value: Any, host: str, key: str, origin: Callable[[tuple[Any, ...]], Or
         dotted = ".".join([key, *(str(p) for p in path)])
         return SecretRef("vault", value.name, host, dotted, lambda: origin(path), sealed=value)
     if isinstance(value, dict):
-        if is_reference(value):
-            kind, name = next(iter(value.items()))
-            dotted = ".".join([key, *(str(p) for p in path)])
-            return SecretRef(kind, name, host, dotted, lambda: origin(path), roots)
+        parts = reference_parts(value)
+        if parts is not None or _looks_like_reference(value):
+            return _bound(value, parts, host, key, origin, path, roots)
         return {k: bind(v, host, key, origin, (*path, k), roots) for k, v in value.items()}
     if isinstance(value, list):
         return [bind(v, host, key, origin, (*path, i), roots) for i, v in enumerate(value)]
     return value
 
 
+def _bound(value: dict[str, Any], parts: tuple[str, str, dict[str, str]] | None, host: str,
+           key: str, origin: Callable[[tuple[Any, ...]], Origin], path: tuple[Any, ...],
+           roots: tuple[Path, ...]) -> SecretRef:
+    dotted = ".".join([key, *(str(p) for p in path)])
+    if parts is None:  # an AWS kind with options it does not take
+        kind = next(k for k in OPTIONS if isinstance(value.get(k), str))
+        parts = (kind, value[kind], {k: v for k, v in value.items() if k != kind})
+    kind, name, options = parts
+    problem = _reference_problem(kind, name, options) if kind in OPTIONS else None
+    if problem is not None:
+        raise BootstrapError(problem, origin=origin(path), host=host, key=dotted)
+    return SecretRef(kind, name, host, dotted, lambda: origin(path), roots,
+                     region=options.get("region", ""), json_key=options.get("key", ""))
+
+
 def contains_reference(value: Any) -> bool:
     if isinstance(value, Vaulted):
         return True
     if isinstance(value, dict):
-        return is_reference(value) or any(contains_reference(v) for v in value.values())
+        return (is_reference(value) or _looks_like_reference(value)
+                or any(contains_reference(v) for v in value.values()))
     if isinstance(value, list):
         return any(contains_reference(v) for v in value)
     return False
@@ -393,9 +471,10 @@ def redacted(value: Any) -> Any:
     if isinstance(value, SecretRef | Vaulted):
         return value.label
     if isinstance(value, dict):
-        if is_reference(value):
-            kind, name = next(iter(value.items()))
-            return f"<secret:{kind}:{name}>"
+        parts = reference_parts(value)
+        if parts is not None:
+            kind, name, options = parts
+            return _label(kind, name, options.get("key", ""))
         return {k: redacted(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redacted(v) for v in value]
