@@ -15,6 +15,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from bootstrap.errors import BootstrapError, Origin
@@ -267,8 +268,11 @@ def junos_set_text(text: str) -> str:
 
     path: list[list[str]] = []
     out = []
-    for raw in text.splitlines():
-        tokens = [t for t, _ in junos._tokens(raw)] if raw.strip() else []
+    for number, raw in enumerate(text.splitlines(), 1):
+        try:
+            tokens = [t for t, _ in junos._tokens(raw)] if raw.strip() else []
+        except junos.JunosSyntaxError:
+            raise junos.JunosSyntaxError(f"line {number}") from None
         head = tokens[0] if tokens else ""
         line = ""
         if head == "edit":
@@ -520,11 +524,23 @@ def read_openbgpd(text: str) -> Config:
         session.key = key.group(1) if key else None
         for limit, out in re.findall(r"max-prefix (\d+)( out)?", body):
             session.adds.append(f"limit {'out' if out else 'in'}: {limit} prefixes")
-        for rule in re.findall(rf"^match to {re.escape(address)} .*set \{{ (.*) \}}", text, re.M):
-            session.adds.append(f"policy out sets {rule}")
-        if re.search(rf"^allow from {re.escape(address)} ", text, re.M):
-            session.adds.append("policy in: allow from prefix-set")
+        where = re.escape(address)
+        for direction, word, name in re.findall(rf"^allow (from|to) {where} (prefix-set|prefix) (\S+)",
+                                                text, re.M):
+            session.adds.append(f"policy {_OPENBGPD_DIRECTION[direction]}: {word} {name}")
+        for direction, rule in re.findall(rf"^match (from|to) {where} .*set \{{ (.*) \}}", text, re.M):
+            session.adds += [f"policy {_OPENBGPD_DIRECTION[direction]} sets {s}"
+                             for s in _openbgpd_sets(rule.split())]
     return config
+
+
+_OPENBGPD_DIRECTION = {"from": "in", "to": "out"}
+
+
+def _openbgpd_sets(words: list[str]) -> list[str]:
+    """``community 7224:7100 prepend-self 2`` as the other readers word it."""
+    named = {"community": "communities", "prepend-self": "prepend", "localpref": "local-preference"}
+    return [f"{named[w]} {v}" for w, v in pairwise(words) if w in named]
 
 
 # -- Linux VLAN interfaces: netplan, systemd-networkd, ifupdown -----------------------------------
