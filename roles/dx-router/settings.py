@@ -248,7 +248,7 @@ def _check_pair(customer: Any, amazon: Any) -> None:
 NOT_PUBLIC = tuple((ipaddress.ip_network(net), what) for net, what in (
     ("0.0.0.0/8", "'this network' (RFC 791)"),
     ("10.0.0.0/8", "private (RFC 1918)"),
-    ("100.64.0.0/10", "shared address space for carrier-grade NAT (RFC 6598)"),
+    ("100.64.0.0/10", "carrier-grade NAT shared (RFC 6598)"),
     ("127.0.0.0/8", "loopback"),
     ("169.254.0.0/16", "link-local (RFC 3927)"),
     ("172.16.0.0/12", "private (RFC 1918)"),

@@ -124,6 +124,9 @@ class Topology:
             sh("ip", "-n", ns, "link", "set", "lo", "up")
         for index, vif in enumerate(self.dx["vifs"]):
             self._link(index, vif)
+        # As push --apply does on the router: the rendered drop-in turns forwarding on.
+        sh("ip", "netns", "exec", self.customer_ns, "sysctl", "-q", "-p",
+           str(self.build / "files/etc/sysctl.d/60-aws-dx.conf"))
         self._start_aws()
         self._start_customer()
 
