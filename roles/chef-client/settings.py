@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
+from bootstrap.hosts import aws
 from bootstrap.hosts.model import KeyProblem, Secret, Settings, matching
 from bootstrap.hosts.secrets import SecretRef
 from bootstrap.hosts.syntax import refuse_lone_surrogates
@@ -33,13 +34,6 @@ _COOKBOOK = r"[A-Za-z0-9_.-]+(?:::[A-Za-z0-9_.-]+)?(?:@\d+(?:\.\d+){1,2})?"
 DOT_NAMES = re.compile(r"\.+")
 RUN_LIST_ITEM = re.compile(rf"recipe\[{_COOKBOOK}\]|role\[[A-Za-z0-9_.-]+\]|{_COOKBOOK}")
 VERSION = re.compile(r"\d+(?:\.\d+){0,2}")
-# S3 bucket naming rules (general purpose buckets) and a conservative key prefix alphabet:
-# the prefix goes into a URL path, an IAM ARN and a shell word, so only plain characters.
-BUCKET = re.compile(r"(?!xn--)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-PREFIX = re.compile(r"(?:[A-Za-z0-9_.-]+/)*")
-REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d")
-# A key ARN, not an alias ARN: IAM grants nothing on an alias.
-KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key/[A-Za-z0-9-]+")
 # first-boot.json keys the client reads as settings, each set by its own chef.* key.
 RESERVED_ATTRIBUTES = {"run_list": "run_list", "policy_name": "policy_name",
                        "policy_group": "policy_group", "chef_environment": "environment"}
@@ -86,15 +80,6 @@ def _package_url(value: str) -> str:
     return value
 
 
-def _prefix(value: str) -> str:
-    # "chef/fleet" and "chef/fleet/" name the same folder; the key is prefix + file name.
-    value = value.strip("/")
-    value = f"{value}/" if value else ""
-    if not PREFIX.fullmatch(value) or any(p in (".", "..") for p in value.split("/")):
-        raise KeyProblem(f"{value!r} is not a plain S3 key prefix (letters, digits, _ . - and /)")
-    return value
-
-
 def _symbol(value: Any) -> Any:
     return f":{value}" if isinstance(value, str) and not value.startswith(":") else value
 
@@ -106,18 +91,12 @@ Environment = Annotated[str, matching(ENVIRONMENT, "Chef environment name (lette
 PolicyName = Annotated[str, matching(POLICY, "policy name (letters, digits, _ . : -)"),
                        AfterValidator(_not_dots)]
 RunListItem = Annotated[str, matching(RUN_LIST_ITEM, "run-list item (recipe[cb::rcp], role[name])")]
-KmsKeyArn = Annotated[str, matching(KMS_KEY_ARN, "KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)")]
 Version = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int | float) else v),
                     matching(VERSION, "version pin (18, 18.5 or 18.5.0)")]
 
 
-class S3Location(Settings):
+class S3Location(aws.S3Location):
     """Where ``bootstrap launch`` puts the validator key and where the node fetches it from."""
-
-    bucket: Annotated[str, matching(BUCKET, "S3 bucket name")]
-    prefix: Annotated[str, AfterValidator(_prefix)] = ""
-    region: Annotated[str, matching(REGION, "AWS region")]
-    kms_key_arn: KmsKeyArn | None = None
 
     def key(self, name: str) -> str:
         return f"{self.prefix}{name}"

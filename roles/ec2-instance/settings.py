@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
+from bootstrap.hosts import aws
 from bootstrap.hosts.model import KeyProblem, Settings, matching
 from bootstrap.hosts.syntax import refuse_lone_surrogates
 
-REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d")
 AMI = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 SUBNET = re.compile(r"subnet-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 SECURITY_GROUP = re.compile(r"sg-[0-9a-f]{8}(?:[0-9a-f]{9})?")
@@ -37,7 +37,7 @@ VolumeType = Literal["gp3", "gp2", "io1", "io2", "st1", "sc1", "standard"]
 
 
 
-Region = Annotated[str, matching(REGION, "AWS region (like eu-west-1)")]
+Region = aws.Region
 AmiId = Annotated[str, matching(AMI, "AMI id (ami- and 8 or 17 hex digits)")]
 SubnetId = Annotated[str, matching(SUBNET, "subnet id (subnet- and 8 or 17 hex digits)")]
 SecurityGroupId = Annotated[str, matching(SECURITY_GROUP, "security group id (sg- and 8 or 17 "
@@ -69,29 +69,13 @@ class EbsVolume(Settings):
     delete_on_termination: bool = True
 
 
-# S3 names for ``aws.publish``: a bucket name as S3 allows it, a plain key prefix, a KMS key.
-BUCKET = re.compile(r"(?!xn--)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-PREFIX = re.compile(r"(?:[A-Za-z0-9_.-]+/)*")
-KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key/[A-Za-z0-9-]+")
-
-
-def _prefix(value: str) -> str:
-    # "boot/fleet" and "boot/fleet/" name the same folder; keys are prefix + objects/... .
-    value = value.strip("/")
-    value = f"{value}/" if value else ""
-    if not PREFIX.fullmatch(value) or any(p in (".", "..") for p in value.split("/")):
-        raise KeyProblem(f"{value!r} is not a plain S3 key prefix (letters, digits, _ . - and /)")
-    return value
-
-
 class Publish(Settings):
     """Where ``bootstrap publish`` puts the host's built files for the instance to pull."""
 
-    bucket: Annotated[str, matching(BUCKET, "S3 bucket name")]
-    prefix: Annotated[str, AfterValidator(_prefix)] = ""
+    bucket: aws.Bucket
+    prefix: aws.KeyPrefix = ""
     region: Region | None = None  # default: the instance's region
-    kms_key_arn: Annotated[str, matching(KMS_KEY_ARN, "KMS key ARN (arn:aws:kms:REGION:"
-                                                      "ACCOUNT:key/ID)")] | None = None
+    kms_key_arn: aws.KmsKeyArn | None = None
 
 
 class Aws(Settings):

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
+from bootstrap.hosts import aws
 from bootstrap.hosts.model import KeyProblem, Secret, Settings, matching
 from bootstrap.hosts.syntax import refuse_lone_surrogates
 
@@ -52,13 +53,6 @@ RESERVED_CERTNAMES = ("ca",)
 # puppet.conf's section names, which Puppet's documentation reserves: an environment of that
 # name reads as a section of the agent's own settings.
 RESERVED_ENVIRONMENTS = ("main", "master", "server", "agent", "user")
-# S3 bucket naming rules (general purpose buckets) and a conservative key prefix alphabet: the
-# prefix goes into a URL path, an IAM ARN and a shell word, so only plain characters.
-BUCKET = re.compile(r"(?!xn--)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-PREFIX = re.compile(r"(?:[A-Za-z0-9_.-]+/)*")
-REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d")
-# A key ARN, not an alias ARN: IAM grants nothing on an alias.
-KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key/[A-Za-z0-9-]+")
 # The object under puppet.s3.prefix that holds the challenge password.
 PASSWORD_OBJECT = "challenge_password"
 
@@ -104,23 +98,8 @@ Version = Annotated[str, BeforeValidator(_text),
                                       "as 8.10.0")]
 
 
-def _prefix(value: str) -> str:
-    # "puppet/fleet" and "puppet/fleet/" name the same folder; the key is prefix + object name.
-    value = value.strip("/")
-    value = f"{value}/" if value else ""
-    if not PREFIX.fullmatch(value) or any(p in (".", "..") for p in value.split("/")):
-        raise KeyProblem(f"{value!r} is not a plain S3 key prefix (letters, digits, _ . - and /)")
-    return value
-
-
-class S3Location(Settings):
+class S3Location(aws.S3Location):
     """Where ``bootstrap launch`` puts the challenge password and the instance fetches it from."""
-
-    bucket: Annotated[str, matching(BUCKET, "S3 bucket name")]
-    prefix: Annotated[str, AfterValidator(_prefix)] = ""
-    region: Annotated[str, matching(REGION, "AWS region")]
-    kms_key_arn: Annotated[str, matching(KMS_KEY_ARN, "KMS key ARN (arn:aws:kms:REGION:ACCOUNT:"
-                                                      "key/ID)")] | None = None
 
     @property
     def key(self) -> str:
