@@ -17,13 +17,10 @@ registration leaves behind.
 from __future__ import annotations
 
 import json
-import secrets
 import subprocess
-import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -31,6 +28,7 @@ import yaml
 from support import docker, waits
 from support import moto as motolib
 from support.cli import ROOT, run_cli
+from support.imds import Imds
 
 from bootstrap.roles.chef_client.context import DISTRIBUTIONS
 
@@ -54,59 +52,6 @@ cp {conf}/client.d/node_name.rb /tmp/converge-node-name.rb 2>/dev/null || true
 echo "${{CHEF_LICENSE:-}} ${{CHEF_LICENSE_KEY:-}}" > /tmp/converge-license
 (umask 077 && echo "client key of this node" > {conf}/client.pem)
 """
-
-
-class Imds:
-    """EC2's instance metadata service, IMDSv2 only: a token first, then values with it."""
-
-    def __init__(self, role: str | None, credentials: dict[str, str]) -> None:
-        self.token = secrets.token_urlsafe(24)
-        imds = self
-        routes = {"/latest/meta-data/instance-id": INSTANCE_ID}
-        if role:
-            routes["/latest/meta-data/iam/security-credentials/"] = role
-            routes[f"/latest/meta-data/iam/security-credentials/{role}"] = json.dumps({
-                "Code": "Success", "LastUpdated": "2026-01-01T00:00:00Z", "Type": "AWS-HMAC",
-                "AccessKeyId": credentials["AccessKeyId"],
-                "SecretAccessKey": credentials["SecretAccessKey"],
-                "Token": credentials["SessionToken"], "Expiration": "2099-01-01T00:00:00Z",
-            }, indent=2).replace('": ', '" : ')  # EC2's own spacing
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:
-                if self.path == "/latest/api/token" and \
-                        self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
-                    self._answer(200, imds.token)
-                else:
-                    self._answer(400, "")
-
-            def do_GET(self) -> None:
-                if self.headers.get("X-aws-ec2-metadata-token") != imds.token:
-                    self._answer(401, "")
-                elif self.path in routes:
-                    self._answer(200, routes[self.path])
-                else:
-                    self._answer(404, "")
-
-            def _answer(self, status: int, body: str) -> None:
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=waits.allowance(10))
 
 
 @dataclass
@@ -211,7 +156,7 @@ def boot(lab: Lab) -> Iterator:
 
     def start(build: Path, host: str, credentials: dict[str, str], *,
               role: str | None = "chef-node-role", distribution: str = "cinc") -> Boot:
-        imds = Imds(role, credentials)
+        imds = Imds(INSTANCE_ID, role, credentials)
         servers.append(imds)
         name = docker.run(lab.image, docker.unique("chef-node"), ["sleep", "infinity"])
         started.append(name)
