@@ -38,7 +38,7 @@ def test_golden_files(build: Path) -> None:
     golden = {p.relative_to(GOLDEN_PLATFORMS).as_posix(): p.read_bytes()
               for p in GOLDEN_PLATFORMS.rglob("*") if p.is_file()}
     assert sorted(rendered) == sorted(golden) == [
-        "dx-nxos01/router/aws-dx.cfg", "dx-nxos02/router/aws-dx.cfg",
+        "_fleet/dx-redundancy.json", "dx-nxos01/router/aws-dx.cfg", "dx-nxos02/router/aws-dx.cfg",
         "dx-panos01/router/aws-dx.set", "dx-panos02/router/aws-dx.set"]
     for rel, content in rendered.items():
         assert content.decode() == golden[rel].decode(), rel
