@@ -46,6 +46,7 @@ import yaml
 from bootstrap.cloud.client import Api, CallFailed, Shown, unwrap
 from bootstrap.errors import BootstrapError, Origin
 from bootstrap.hosts.loader import HostLoader
+from bootstrap.hosts.secrets import withholding, withholding_active
 from bootstrap.inventory.loading import ROLES_KEY
 from bootstrap.render.hooks import (
     InstanceSettings,
@@ -215,12 +216,15 @@ def read_spec(renderer: Renderer, target: Target, build: Path, region: str | Non
     instance = instance_settings(renderer.registry, target)
     chosen = launch_region(renderer.registry, target, region)
     needs = [n for _, n in _needs(renderer.registry, target)]
-    outputs = [a for a in renderer.render(target) if not a.on_host]
+    # In a dry run, secrets held in AWS are not read: the fresh render then holds their
+    # placeholders, and only the build's own manifest can vouch for its user-data.
+    with withholding(withholding_active()) as withheld:
+        outputs = [a for a in renderer.render(target) if not a.on_host]
     fresh = {a.dest: a.content for a in outputs}
-    raw, path = _output(build, target.name, USER_DATA, fresh)
+    raw, path = _output(build, target.name, USER_DATA, fresh, exact=not withheld)
     encoded = base64.b64encode(raw).decode()
     if USER_DATA_B64 in fresh:
-        b64, _ = _output(build, target.name, USER_DATA_B64, fresh)
+        b64, _ = _output(build, target.name, USER_DATA_B64, fresh, exact=not withheld)
         # The launch template gets this file; it must be the raw file encoded exactly once.
         if b64.strip() != encoded.encode():
             raise BootstrapError(f"{path}.b64 is not the base64 of {path}; render again",
@@ -247,8 +251,10 @@ def _manifest(build: Path, host: str) -> dict[str, Any]:
     return manifest
 
 
-def _output(build: Path, host: str, dest: str, fresh: dict[str, bytes]) -> tuple[bytes, Path]:
-    """A build output of the host, checked against its manifest and today's render."""
+def _output(build: Path, host: str, dest: str, fresh: dict[str, bytes],
+            exact: bool = True) -> tuple[bytes, Path]:
+    """A build output of the host, checked against its manifest and (``exact``) today's
+    render."""
     if dest not in fresh:
         raise BootstrapError(f"renders no {dest}: add cloud-init to its bootstrap_roles",
                              host=host)
@@ -265,7 +271,7 @@ def _output(build: Path, host: str, dest: str, fresh: dict[str, bytes]) -> tuple
     if hashlib.sha256(data).hexdigest() != record["sha256"]:
         raise BootstrapError(f"{path} differs from its manifest (changed after the render?); "
                              "render again", host=host)
-    if data != fresh[dest]:
+    if exact and data != fresh[dest]:
         raise BootstrapError(f"{path} is older than the inventory (a render now gives other "
                              f"{dest}); run bootstrap render INVENTORY -o {build} first", host=host)
     return data, path

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bootstrap.hosts.secrets import add_secrets_dir_option, add_vault_options
+from bootstrap.hosts.secrets import add_secrets_dir_option, add_vault_options, withholding
 
 if TYPE_CHECKING:
     from bootstrap.cloud.launch import Spec
@@ -40,6 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # A dry run asks AWS nothing, not even for the secrets it holds.
+    with withholding(args.dry_run):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from bootstrap.cloud.client import connect
     from bootstrap.cloud.launch import (
         Launcher,

@@ -74,6 +74,10 @@ class Revealed:
 _mode: contextvars.ContextVar[Revealed | bool | None] = contextvars.ContextVar(
     "bootstrap_secret_mode", default=None
 )
+# The placeholders of AWS-held references not read inside withholding(), else None.
+_withheld: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
+    "bootstrap_secret_withheld", default=None
+)
 # Where a reference without folders of its own resolves while revealing.
 _fallback: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
     "bootstrap_secret_basedir", default=None
@@ -102,6 +106,26 @@ def placeholders() -> Iterator[None]:
         yield
     finally:
         _mode.reset(token)
+
+
+@contextmanager
+def withholding(active: bool = True) -> Iterator[set[str]]:
+    """Within this block (when ``active``) a reference held in AWS is not read: revealing it
+    gives its placeholder, still counted as a secret, and recorded in the set yielded. A dry
+    run asks AWS nothing, not even for secrets."""
+    labels: set[str] = set()
+    if not active:
+        yield labels
+        return
+    token = _withheld.set(labels)
+    try:
+        yield labels
+    finally:
+        _withheld.reset(token)
+
+
+def withholding_active() -> bool:
+    return _withheld.get() is not None
 
 
 def showing_placeholders() -> bool:
@@ -156,6 +180,10 @@ class SecretRef:
         if self.kind == "vault" and self.sealed is not None:
             return str(self.sealed.value)
         if self.kind in OPTIONS:
+            withheld = _withheld.get()
+            if withheld is not None:
+                withheld.add(self.label)
+                return self.label
             try:
                 value = secret_stores.fetch(self.kind, self.name, self.region, self.json_key)
             except secret_stores.SecretStoreError as exc:

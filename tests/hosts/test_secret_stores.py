@@ -7,6 +7,7 @@ secret per run) and answers chosen ones with an AWS error (access denied).
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import stat
@@ -20,6 +21,9 @@ from typing import Any
 import pytest
 import yaml
 from support.cli import Result, one_error, run_cli
+from support.cloud import BUCKET
+from support.launch import SECRET_MARK, VALIDATOR
+from support.launch import inventory as launch_inventory
 from support.moto import FAKE_CREDENTIALS, MotoServer, admin_client, free_port
 
 REGION = "eu-west-1"
@@ -392,3 +396,43 @@ def test_inventory_works_without_aws_credentials_or_region(tree, aws):
     result = run_cli("inventory", inv, "--host", "app1", env=env)
     assert result.rc == 0, result.err
     assert json.loads(result.out)["app"]["api_token"] == "<secret:secretsmanager:app/api-token>"
+
+
+def test_launch_dry_run_reads_no_aws_secret_and_a_launch_reads_each_once(cloud):
+    ssm = cloud.client("ssm")
+    ssm.put_parameter(Name="/app/db-password", Value=DB_PASSWORD, Type="SecureString")
+    cloud.client("secretsmanager").create_secret(Name="chef/validator", SecretString=VALIDATOR)
+    write = [{"path": "/etc/app.pass", "content": {"ssm": "/app/db-password"}}]
+    inv = launch_inventory(cloud.tmp, cloud.ami,
+                           hosts={h: {"cloud_init": {"write_files": write}}
+                                  for h in ("web01", "web02")},
+                           chef={"validation_key": {"secretsmanager": "chef/validator"}})
+    proxy = JsonProxy(cloud.endpoint)
+    try:
+        env = {**cloud.env, "AWS_ENDPOINT_URL": proxy.url}
+        rendered = run_cli("render", inv, "-o", cloud.build, env=env)
+        assert rendered.rc == 0, rendered.err
+        # The validation key goes to S3 at launch: the render reads the parameter only.
+        assert proxy.seen == [("GetParameter", "/app/db-password")]
+        proxy.seen.clear()
+        dry = cloud.launch(inv, "web01", "web02", "--dry-run", env=env)
+        assert dry.rc == 0, dry.err
+        assert proxy.seen == []
+        assert "Body=<secret:secretsmanager:chef/validator>" in dry.out
+        assert SECRET_MARK not in dry.out + dry.err and DB_PASSWORD not in dry.out + dry.err
+        launched = cloud.launch(inv, "web01", "web02", env=env)
+        assert launched.rc == 0, launched.err
+    finally:
+        proxy.stop()
+    assert SECRET_MARK not in launched.out + launched.err
+    assert proxy.count("GetParameter", "/app/db-password") == 1
+    assert proxy.count("GetSecretValue", "chef/validator") == 1
+    [web01] = cloud.instances("web01")
+    user_data = cloud.client("ec2").describe_instance_attribute(
+        InstanceId=web01["InstanceId"], Attribute="userData")["UserData"]["Value"]
+    assert base64.b64decode(user_data) == (cloud.build / "web01" / "user-data").read_bytes()
+    assert DB_PASSWORD.encode() in (cloud.build / "web01" / "user-data").read_bytes()
+    key = next(o["Key"] for o in cloud.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]
+               if "validat" in o["Key"])
+    body = cloud.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert body == VALIDATOR.encode()
