@@ -268,6 +268,15 @@ def test_service_endpoint_variables_and_a_region_in_the_reference(tmp_path, tree
     assert len(aws.seen) == 4
 
 
+def test_a_region_in_every_reference_needs_no_region_from_the_environment(tmp_path, tree, aws):
+    refs = {k: {**v, "region": REGION} for k, v in REFS.items()}
+    inv = inventory(tree, {"app1": {"app": refs}})
+    env = env_for(aws, AWS_REGION=None, AWS_DEFAULT_REGION=None)
+    result = run_cli("render", inv, "-o", tmp_path / "b", env=env)
+    assert result.rc == 0, result.err
+    assert f"smtp_password = {SMTP_PASSWORD}\n" in (tmp_path / "b/app1/files/etc/app.ini").read_text()
+
+
 # -- errors -------------------------------------------------------------------------------------
 
 
