@@ -671,6 +671,9 @@ def _sample_of(config: Config, kind: str, source: str, vif_id: str | None, text:
         raise BootstrapError(f"expected one BGP neighbor (AWS's side of the virtual interface), found "
                              f"{len(sessions)}", origin=Origin(source))
     iface, session = addressed[0], sessions[0]
+    if _ip(session.address) is None:
+        raise BootstrapError("the BGP neighbor is not an IP address",
+                             origin=Origin(source, session.line or None))
     customer = iface.addresses[0]
     amazon_ip = ipaddress.ip_address(session.address)
     if amazon_ip not in customer.network:

@@ -224,3 +224,24 @@ def test_xml_with_two_records(inventory: Path, tmp_path: Path) -> None:
     sample = tmp_path / "two.xml"
     sample.write_text(f"<records>{record}{record.replace('101', '102')}</records>")
     assert "give one" in one_error(parity(inventory, "r-frr", sample))
+
+
+@pytest.mark.parametrize("name", [*IOS, *NEXUS, *JUNOS, *PANOS, XML])
+def test_a_mangled_sample_is_an_error_never_a_crash(name: str) -> None:
+    """Every sample cut short, and with each line's words shuffled or a value replaced, reads
+    or fails with one BootstrapError that does not show the key."""
+    from bootstrap.errors import BootstrapError
+    from bootstrap.roles.dx_router import parity
+
+    lines = (SAMPLES / name).read_text().splitlines()
+    variants = ["\n".join(lines[:cut]) for cut in range(0, len(lines), 3)]
+    for index, line in enumerate(lines):
+        words = line.split()
+        if len(words) > 1:
+            for replacement in (words[::-1], [*words[:-1], "x"], [*words[:-1], '"'], words[:1]):
+                variants.append("\n".join([*lines[:index], " ".join(replacement), *lines[index + 1:]]))
+    for text in variants:
+        try:
+            parity.read_sample(text, "sample")
+        except BootstrapError as exc:
+            assert KEY not in str(exc)
