@@ -750,7 +750,14 @@ def compare(sample: Sample, render: Config) -> tuple[list[Row], list[str]]:
         rows.append(_network_row(sample.networks, render.networks))
     if sample.bfd is not None:
         rows.append(_bfd_row(sample.bfd, session))
-    return rows, (session.adds if session else [])
+    adds = list(session.adds) if session else []
+    # AWS runs IPv6 as a second session on the same VIF; the sample knows only the first.
+    for address in (iface.addresses if iface else []):
+        if address.version != sample.customer.version:
+            peers = [s.address for s in render.sessions.values() if _ip(s.address)
+                     and ipaddress.ip_address(s.address) in address.network]
+            adds.append(f"IPv{address.version} session {address} to {', '.join(peers) or '-'}")
+    return rows, adds
 
 
 def _row(element: str, aws: str | None, got: str | None, same: object) -> Row:

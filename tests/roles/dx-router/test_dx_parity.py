@@ -93,6 +93,7 @@ def test_parity_holds_for_every_platform(inventory: Path, platform: str, sample:
     assert "communities 7224:7300" in adds
     assert "limit in: 1000 prefixes" in adds
     assert "policy in" in adds and "policy out" in adds
+    assert "IPv6 session 2600:1f00:1::3/125 to 2600:1f00:1::2" in adds
     assert result.out.rstrip().endswith("0 missing, 0 different")
 
 
