@@ -5,6 +5,7 @@ every value AWS's own router-configuration sample sets."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -96,12 +97,22 @@ def _client(region: str | None) -> object:
 
 
 def _parity(args: argparse.Namespace) -> int:
+    from bootstrap.errors import BootstrapError
     from bootstrap.roles.dx_router import importer, parity
 
     text, source = importer.read_source(args.sample)
     sample = parity.read_sample(text, source)
     platform, style, files = _rendered(args)
-    rows, adds = parity.compare(sample, parity.read_render(platform, style, files))
+    try:
+        render = parity.read_render(platform, style, files)
+    except (ValueError, IndexError) as exc:
+        # A template override can make text the readers do not know; what they quote may hold
+        # the key, so only the line is shown.
+        line = re.search(r"line (\d+)", str(exc))
+        raise BootstrapError(f"the {platform} render cannot be read back"
+                             f"{f' (line {line.group(1)})' if line else ''}; 'bootstrap validate' "
+                             "checks it", host=args.router) from None
+    rows, adds = parity.compare(sample, render)
     vif = f"{sample.vif_id}, " if sample.vif_id else ""
     vlan = f"VLAN {sample.vlan}" if sample.vlan is not None else f"neighbor {sample.amazon.ip}"
     print(f"{args.router} ({platform}) against {source} ({sample.kind}): {vif}{vlan}")

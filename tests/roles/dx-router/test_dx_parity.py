@@ -246,3 +246,15 @@ def test_a_mangled_sample_is_an_error_never_a_crash(name: str) -> None:
             parity.read_sample(text, "sample")
         except BootstrapError as exc:
             assert KEY not in str(exc)
+
+
+def test_a_render_the_readers_cannot_read_back_is_one_line(tmp_path: Path) -> None:
+    """An inventory's template override that breaks the Junos syntax (an unclosed quote around
+    the key): the error names the host and the line, not the text, which holds the key."""
+    inv = write_inventory(tmp_path / "inv", {"r1": router("junos")})
+    override = inv / "templates/dx-router/junos/set.conf.j2"
+    override.parent.mkdir(parents=True)
+    override.write_text('{% for s in dx.sessions %}set protocols bgp group G neighbor {{ s.peer }} '
+                        'authentication-key "{{ s.key }}\n{% endfor %}')
+    line = one_error(parity(inv, "r1", SAMPLES / JUNOS[0]))
+    assert "host r1" in line and "(line 1)" in line
