@@ -307,6 +307,14 @@ class Notify(Settings):
     on: list[Literal["success", "failure"]] = Field(default_factory=lambda: ["success", "failure"],
                                                     min_length=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, value: object) -> object:
+        # YAML 1.1 reads a plain `on` key as the boolean true: it can only have meant "on".
+        if isinstance(value, dict) and True in value and "on" not in value:
+            return {("on" if key is True else key): item for key, item in value.items()}
+        return value
+
     @field_validator("on")
     @classmethod
     def _once(cls, value: list[str]) -> list[str]:

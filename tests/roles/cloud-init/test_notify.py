@@ -203,6 +203,21 @@ def test_a_bad_notify_setting_is_an_error_naming_the_key(tmp_path, notify, key, 
     assert not (tmp_path / "build").exists()
 
 
+def test_a_plain_yaml_on_key_means_on(tmp_path):
+    # YAML 1.1 reads a plain `on` as the boolean true.
+    inv = write_inventory(tmp_path)
+    (inv / "hosts.yml").write_text(
+        "all:\n  vars: {os_family: debian, bootstrap_roles: [cloud-init, app]}\n  hosts:\n"
+        "    web01:\n      cloud_init:\n        notify:\n"
+        f"          sns_topic_arn: {TOPIC_ARN}\n          on: [failure]\n")
+    out = render(inv, tmp_path / "build")
+    assert "readonly NOTIFY_ON=failure\n" in (out / "web01" / SCRIPT).read_text()
+    text = (inv / "hosts.yml").read_text().replace("on: [failure]", "on: [done]")
+    (inv / "hosts.yml").write_text(text)
+    one_error(run_cli("render", inv, "-o", tmp_path / "build2"), "host web01:",
+              "key cloud_init.notify.on.0:", "'done'")
+
+
 def test_a_topic_in_another_region_than_the_instance_is_an_error(tmp_path):
     inv = write_inventory(tmp_path, {"sns_topic_arn": TOPIC_ARN.replace(REGION, "us-east-1")},
                           aws={"region": REGION, "ami": "ami-0d1e2b3c4a5f60718"},
@@ -274,12 +289,13 @@ def first_boot(sns_moto: motolib.MotoServer, tmp_path: Path) -> Iterator[Any]:
     moto = sns_moto
 
     def run(notify: dict[str, Any], *, fail: bool = False, timeout: str | None = None,
-            policy_arn: str | None = None) -> Boot:
+            policy_arn: str | None = None, aws: dict[str, Any] | None = None) -> Boot:
         work = tmp_path / f"boot{len(servers)}"
         work.mkdir()
         moto.reset()
         moto.authenticate_after(None)
-        out = render(write_inventory(work, notify), work / "build")
+        roles = ROLES if aws is None else [*ROLES, "ec2-instance"]
+        out = render(write_inventory(work, notify, aws=aws, roles=roles), work / "build")
         sns = motolib.admin_client("sns", moto.url)
         sqs = motolib.admin_client("sqs", moto.url)
         for arn in {TOPIC_ARN, notify["sns_topic_arn"]}:
@@ -376,8 +392,6 @@ def test_a_successful_first_boot_publishes_one_message_with_every_field(first_bo
 
 
 def test_a_failing_role_script_publishes_one_failure_with_its_step_and_output(first_boot):
-    boot = first_boot({"sns_topic_arn": TOPIC_ARN})
-    assert len(boot.notices) == 1
     boot = first_boot({"sns_topic_arn": TOPIC_ARN}, fail=True)
     assert len(boot.notices) == 1, boot.log
     [envelope] = boot.notices
@@ -391,6 +405,16 @@ def test_a_failing_role_script_publishes_one_failure_with_its_step_and_output(fi
         message["errors"][0]
     assert message["output_tail"][-2:] == ["app: installing",
                                            "app: error: the package repository is unreachable"]
+
+
+def test_a_launch_template_names_itself_in_the_notice(first_boot):
+    boot = first_boot({"sns_topic_arn": TOPIC_ARN}, fail=True, aws={
+        "launch_template": "app-tier", "region": REGION, "ami": "ami-0d1e2b3c4a5f60718"})
+    [envelope] = boot.notices
+    message = json.loads(envelope["Message"])
+    assert message["launch_template"] == "app-tier" and message["host"] == "web01"
+    assert message["roles"] == [*ROLES, "ec2-instance"]
+    assert message["instance_id"] == INSTANCE_ID and message["result"] == "failure"
 
 
 def test_a_boot_that_never_finishes_is_reported_as_failed(first_boot):
