@@ -24,7 +24,7 @@ import yaml
 from support import moto as motolib
 from support import waits
 from support.cli import one_error, run_cli
-from support.cloud import REGION
+from support.cloud import BUCKET, REGION
 from support.imds import INSTANCE_ID, Imds
 from support.userdata import parts
 
@@ -486,3 +486,30 @@ def test_launch_gives_the_instance_role_the_publish_policy(cloud):
     roles = iam.get_instance_profile(InstanceProfileName=profile.rsplit("/", 1)[1])[
         "InstanceProfile"]["Roles"]
     assert [r["RoleName"] for r in roles] == [name]
+
+
+def test_a_host_with_two_policies_names_its_instance_role(cloud):
+    """The notice's policy and Puppet's password policy: one instance role carries both, and
+    launch asks for its name (aws.iam_role) rather than naming it after one of them."""
+    inv = write_inventory(cloud.tmp, {"sns_topic_arn": TOPIC_ARN},
+                          aws={"ami": cloud.ami, "region": REGION},
+                          roles=["cloud-init", "puppet-agent", "ec2-instance"])
+    (inv / "secrets").mkdir()
+    (inv / "secrets" / "challenge").write_text("s3cret\n")
+    doc = yaml.safe_load((inv / "hosts.yml").read_text())
+    doc["all"]["hosts"]["web01"]["puppet"] = {
+        "server": "puppet.example.internal", "challenge_password": {"file": "secrets/challenge"},
+        "s3": {"bucket": BUCKET, "prefix": "puppet/fleet", "region": REGION}}
+    (inv / "hosts.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    cloud.render(inv)
+    line = one_error(cloud.launch(inv, "web01"), "host web01:", "key aws.iam_role:",
+                     "notify-boot-notices-", quiet=False)
+    assert "s3cret" not in line
+    doc["all"]["hosts"]["web01"]["aws"]["iam_role"] = "web-node"
+    (inv / "hosts.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    cloud.render(inv)
+    result = cloud.launch(inv, "web01")
+    assert result.rc == 0, result.err
+    names = cloud.client("iam").list_role_policies(RoleName="web-node")["PolicyNames"]
+    assert len(names) == 2 and any(n.startswith("notify-boot-notices-") for n in names)
+    assert any(n.startswith("puppet-") for n in names)
