@@ -66,8 +66,23 @@ def groups(found: list[Member]) -> dict[str, list[Member]]:
     out = {name: group for name, group in sorted(named.items()) if len(group) > 1}
     for group in implicit:
         if len(group) > 1:
-            first = group[0].vif
-            out.setdefault(f"{first.type} to AS{first.amazon_asn} ({first.id})", group)
+            first = group[0]
+            name = f"{first.vif.type} to AS{first.vif.amazon_asn} ({first.host} {first.vif.id})"
+            while name in out:  # a group named so in the inventory
+                name += "'"
+            out[name] = group
+    return out
+
+
+def duplicates(found: list[Member]) -> list[str]:
+    """A VIF ends on one router: the same id on two is a copy left unchanged."""
+    seen: dict[str, Member] = {}
+    out = []
+    for member in found:
+        first = seen.setdefault(member.vif.id, member)
+        if first is not member and first.host != member.host:
+            out.append(f"{member.vif.id} is on {first.host} dx.vifs.{first.index} and on "
+                       f"{member.host} dx.vifs.{member.index}: a VIF ends on one router")
     return out
 
 
@@ -94,8 +109,9 @@ def shared(one: Member, other: Member) -> list[str]:
 
 def report(targets: list[Target]) -> dict[str, Any]:
     out_groups = []
-    warnings = []
-    for name, group in groups(members(targets)).items():
+    found_members = members(targets)
+    warnings = duplicates(found_members)
+    for name, group in groups(found_members).items():
         found = []
         for one, other in combinations(group, 2):
             common = shared(one, other)

@@ -414,7 +414,7 @@ def test_active_and_passive_on_two_routers_pass(tmp_path: Path) -> None:
 def test_active_and_passive_on_one_router_warn(tmp_path: Path) -> None:
     report = redundancy(tmp_path, {"r1": router("frr")})
     assert report["warnings"] == [
-        "group private to AS64512 (dxvif-fgabc101): active dxvif-fgabc101 (r1 dx.vifs.0) and "
+        "group private to AS64512 (r1 dxvif-fgabc101): active dxvif-fgabc101 (r1 dx.vifs.0) and "
         "passive dxvif-fgabc102 (r1 dx.vifs.1) share router r1; one failure there takes both down"]
 
 
@@ -423,7 +423,7 @@ def test_active_and_passive_on_one_router_warn(tmp_path: Path) -> None:
 def test_two_routers_on_one_connection_or_location_warn(tmp_path: Path, what: str, value: str) -> None:
     report = redundancy(tmp_path, split(active={what: value}, passive={what: value}))
     assert report["warnings"] == [
-        f"group private to AS64512 (dxvif-fgabc101): active dxvif-fgabc101 (r1 dx.vifs.0) and "
+        f"group private to AS64512 (r1 dxvif-fgabc101): active dxvif-fgabc101 (r1 dx.vifs.0) and "
         f"passive dxvif-fgabc102 (r2 dx.vifs.0) share {what} {value}; one failure there takes "
         "both down"]
 
@@ -445,6 +445,14 @@ def test_vifs_to_other_gateways_or_prefixes_are_not_partners(tmp_path: Path) -> 
     other_prefix = split(active={"location": "EqDC2"},
                          passive={"location": "EqDC2", "advertise": {"ipv4": ["10.99.0.0/16"]}})
     assert redundancy(tmp_path / "prefix", other_prefix) == {"groups": [], "warnings": []}
+
+
+def test_one_vif_id_on_two_routers_warns(tmp_path: Path) -> None:
+    routers = split()
+    routers["r2"]["vifs"][0]["id"] = "dxvif-fgabc101"
+    report = redundancy(tmp_path, routers)
+    assert "dxvif-fgabc101 is on r1 dx.vifs.0 and on r2 dx.vifs.0: a VIF ends on one router" \
+        in report["warnings"]
 
 
 @pytest.mark.parametrize(("key", "value", "says"), [
