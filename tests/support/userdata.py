@@ -57,9 +57,10 @@ def inventory(tree: Any, hosts: dict[str, dict[str, Any]], files: dict[str, str]
     return write_tree(base, {"hosts.yml": text})
 
 
-def render(inv: Path, out: Path) -> None:
+def render(inv: Path, out: Path) -> Path:
     result = run_cli("render", inv, "-o", out)
     assert result.rc == 0, result.err
+    return out
 
 
 def parts(user_data: bytes) -> list[tuple[str | None, str, bytes]]:

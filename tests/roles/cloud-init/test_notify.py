@@ -26,7 +26,7 @@ from support import waits
 from support.cli import one_error, run_cli
 from support.cloud import BUCKET, REGION
 from support.imds import INSTANCE_ID, Imds
-from support.userdata import parts
+from support.userdata import parts, render
 
 ACCOUNT = "123456789012"
 TOPIC = "boot-notices"
@@ -89,12 +89,6 @@ def write_inventory(tmp: Path, notify: Any = None, *, aws: dict[str, Any] | None
                    "hosts": {"web01": host}}}
     (inv / "hosts.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
     return inv
-
-
-def render(inv: Path, out: Path) -> Path:
-    result = run_cli("render", inv, "-o", out)
-    assert result.rc == 0, result.err
-    return out
 
 
 # -- the build ---------------------------------------------------------------------------------

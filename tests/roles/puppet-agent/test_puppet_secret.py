@@ -33,7 +33,7 @@ from support import moto as motolib
 from support.cli import ROOT, one_error, run_cli
 from support.cloud import BUCKET, REGION
 from support.imds import INSTANCE_ID, Imds
-from support.userdata import parts
+from support.userdata import parts, render
 
 from bootstrap.roles.puppet_agent.checkers import read_csr_attributes
 
@@ -64,12 +64,6 @@ def puppet_inventory(tmp: Path, hosts: dict[str, dict[str, Any]], password: str 
     (inv / "secrets" / "challenge").write_text(password + "\n")
     (inv / "hosts.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
     return inv
-
-
-def render(inv: Path, out: Path) -> Path:
-    result = run_cli("render", inv, "-o", out)
-    assert result.rc == 0, result.err
-    return out
 
 
 def user_data_texts(host: Path) -> list[bytes]:
