@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import waits
 from support.cli import one_error, run_cli
 from support.cloud import REGION
 from support.imds import INSTANCE_ID, Imds
@@ -228,7 +229,8 @@ def naming(tmp_path):
                "BOOTSTRAP_ROOT": str(root), "BOOTSTRAP_ATTEMPTS": "2"}
         # What cloud-init-per runs: everything after its frequency and name.
         assert entry[:3] == ["cloud-init-per", "instance", "bootstrap-hostname"]
-        result = subprocess.run(entry[3:], env=env, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(entry[3:], env=env, capture_output=True, text=True,
+                                timeout=waits.allowance(60))
         return result, root, log
 
     return run

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support import waits
 from support.cli import Result, one_error, run_cli
 from support.cloud import BUCKET
 from support.launch import SECRET_MARK, VALIDATOR
@@ -98,7 +99,7 @@ class JsonProxy:
                                                    "message": fault[1]}).encode())
             return
         conn = http.client.HTTPConnection(self.upstream.hostname or "127.0.0.1",
-                                          self.upstream.port, timeout=60)
+                                          self.upstream.port, timeout=waits.allowance(60))
         try:
             conn.request("POST", request.path, body=body, headers=dict(request.headers.items()))
             response = conn.getresponse()
@@ -117,7 +118,7 @@ class JsonProxy:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=waits.allowance(10))
 
 
 # -- fixtures -----------------------------------------------------------------------------------
