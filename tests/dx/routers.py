@@ -82,3 +82,21 @@ def changed(dx: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         node = node[part]
     node[parts[-1]] = value
     return out
+
+
+def render(tmp_path: Path, dx: dict[str, Any], keys: dict[str, str] | None = None) -> Any:
+    """Render a one-router inventory (host r1 with ``dx``) as a user would."""
+    from support.cli import run_cli
+
+    inv = write_inventory(tmp_path / "inv", {"r1": dx}, keys)
+    return run_cli("render", inv, "-o", tmp_path / "build")
+
+
+def render_error(tmp_path: Path, dx: dict[str, Any], keys: dict[str, str] | None = None) -> str:
+    """The one error line a render of ``dx`` prints (exit 1, no traceback)."""
+    result = render(tmp_path, dx, keys)
+    assert result.rc == 1, result.out
+    assert "Traceback" not in result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    return lines[0]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from dx import networkd
-from dx.routers import KEYS, changed, router, write_inventory
+from dx.routers import KEYS, changed, render, render_error, router
 from support.cli import run_cli
 
 from bootstrap.roles.dx_router.capabilities import KEY_LIMITS, PLATFORMS, TITLES
@@ -27,20 +27,6 @@ KEY_CHARS = "".join(c for c in string.printable if c.isprintable() and c not in 
 CONFIG = {"frr": "files/etc/frr/frr.conf", "bird": "files/etc/bird/bird.conf",
           "openbgpd": "files/etc/bgpd.conf", "ios-xe": "router/aws-dx.cfg",
           "junos": "router/aws-dx.set", "nxos": "router/aws-dx.cfg", "panos": "router/aws-dx.set"}
-
-
-def render(tmp_path: Path, dx: dict[str, Any], keys: dict[str, str] | None = None) -> Any:
-    inv = write_inventory(tmp_path / "inv", {"r1": dx}, keys)
-    return run_cli("render", inv, "-o", tmp_path / "build")
-
-
-def render_error(tmp_path: Path, dx: dict[str, Any], keys: dict[str, str] | None = None) -> str:
-    result = render(tmp_path, dx, keys)
-    assert result.rc == 1, result.out
-    assert "Traceback" not in result.err
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
-    return lines[0]
 
 
 def assert_names(message: str, key: str, tmp_path: Path, line_has: str) -> None:
