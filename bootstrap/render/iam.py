@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
+from bootstrap.hosts.loader import Target
 from bootstrap.render.hooks import instance_trust_policy
 from bootstrap.render.renderer import Artifact
+
+Location = TypeVar("Location")
 
 POLICY_VERSION = "2012-10-17"
 # IAM role and policy names: at most 64 characters of [\w+=,.@-].
@@ -70,3 +74,29 @@ def instance_role_files(name: str, access: dict[str, Any], role: str) -> list[Ar
     return [Artifact(f"iam/{name}.trust.json", document(instance_trust_policy()), 0o644,
                      "root:root", role),
             Artifact(f"iam/{name}.policy.json", document(access), 0o644, "root:root", role)]
+
+
+def shared_locations(
+    targets: Iterable[Target],
+    find: Callable[[Target], tuple[str, Location] | None],
+    clash: Callable[[Target, Location, Location, str], None],
+) -> dict[str, tuple[Location, list[str]]]:
+    """Distinct locations by name, with the hosts that use each, in the order hosts come.
+
+    ``find`` names a host's location (None when it has none). Hosts that share a name share one
+    object, so ``clash(target, seen, location, first_host)`` raises when the host's location
+    disagrees with the one the first host named (another region, key or secret).
+    """
+    found: dict[str, tuple[Location, list[str]]] = {}
+    for target in targets:
+        hit = find(target)
+        if hit is None:
+            continue
+        name, location = hit
+        if name in found:
+            seen, hosts = found[name]
+            clash(target, seen, location, hosts[0])
+            hosts.append(target.name)
+        else:
+            found[name] = (location, [target.name])
+    return found

@@ -60,25 +60,21 @@ def locations(targets: Iterable[Target]) -> dict[str, tuple[S3Location, list[str
     Two hosts naming the same bucket and prefix must agree on its region and KMS key: one
     object cannot live in two regions or be encrypted with two keys.
     """
-    found: dict[str, tuple[S3Location, list[str]]] = {}
-    for target in targets:
-        settings = target.settings.get("chef")
-        if settings is None:
-            continue
-        location = settings.s3
-        name = location_name(location)
-        if name in found:
-            seen, hosts = found[name]
-            if seen != location:
-                raise BootstrapError(
-                    f"s3://{location.bucket}/{location.prefix} is also used by host {hosts[0]} "
-                    f"with region {seen.region} and kms_key_arn {seen.kms_key_arn}; here region "
-                    f"is {location.region} and kms_key_arn {location.kms_key_arn}",
-                    origin=target.origin("chef", "s3"), host=target.name, key="chef.s3")
-            hosts.append(target.name)
-        else:
-            found[name] = (location, [target.name])
-    return found
+    return iam.shared_locations(targets, _find, _clash)
+
+
+def _find(target: Target) -> tuple[str, S3Location] | None:
+    settings = target.settings.get("chef")
+    return None if settings is None else (location_name(settings.s3), settings.s3)
+
+
+def _clash(target: Target, seen: S3Location, location: S3Location, first: str) -> None:
+    if seen != location:
+        raise BootstrapError(
+            f"s3://{location.bucket}/{location.prefix} is also used by host {first} "
+            f"with region {seen.region} and kms_key_arn {seen.kms_key_arn}; here region "
+            f"is {location.region} and kms_key_arn {location.kms_key_arn}",
+            origin=target.origin("chef", "s3"), host=target.name, key="chef.s3")
 
 
 def fleet(targets: list[Target]) -> list[Artifact]:

@@ -53,35 +53,35 @@ def locations(targets: Iterable[Target]) -> dict[str, tuple[S3Location, list[str
     Hosts naming the same bucket and prefix share one object: they must agree on its region,
     its KMS key and the password itself.
     """
+    found = iam.shared_locations(targets, _find, _clash)
+    return {name: (location, hosts) for name, ((location, _password), hosts) in found.items()}
+
+
+def _find(target: Target) -> tuple[str, tuple[S3Location, Any]] | None:
     from bootstrap.roles.puppet_agent.context import password_location
 
-    found: dict[str, tuple[S3Location, list[str]]] = {}
-    secrets: dict[str, Any] = {}
-    for target in targets:
-        settings = target.settings.get("puppet")
-        location = password_location(target, settings) if settings is not None else None
-        if location is None:
-            continue
-        name = location_name(location)
-        if name not in found:
-            found[name] = (location, [target.name])
-            secrets[name] = settings.challenge_password
-            continue
-        seen, hosts = found[name]
-        if seen != location:
-            raise BootstrapError(
-                f"s3://{location.bucket}/{location.key} is also used by host {hosts[0]} with "
-                f"region {seen.region} and kms_key_arn {seen.kms_key_arn}; here region is "
-                f"{location.region} and kms_key_arn {location.kms_key_arn}",
-                origin=target.origin("puppet", "s3"), host=target.name, key="puppet.s3")
-        if secrets[name] != settings.challenge_password:
-            raise BootstrapError(
-                f"s3://{location.bucket}/{location.key} holds the challenge password of host "
-                f"{hosts[0]}, which is another secret: give this host its own puppet.s3.prefix",
-                origin=target.origin("puppet", "challenge_password"), host=target.name,
-                key="puppet.challenge_password")
-        hosts.append(target.name)
-    return found
+    settings = target.settings.get("puppet")
+    location = password_location(target, settings) if settings is not None else None
+    if location is None:
+        return None
+    return location_name(location), (location, settings.challenge_password)
+
+
+def _clash(target: Target, seen: tuple[S3Location, Any], here: tuple[S3Location, Any],
+           first: str) -> None:
+    (seen_location, seen_password), (location, password) = seen, here
+    if seen_location != location:
+        raise BootstrapError(
+            f"s3://{location.bucket}/{location.key} is also used by host {first} with "
+            f"region {seen_location.region} and kms_key_arn {seen_location.kms_key_arn}; "
+            f"here region is {location.region} and kms_key_arn {location.kms_key_arn}",
+            origin=target.origin("puppet", "s3"), host=target.name, key="puppet.s3")
+    if seen_password != password:
+        raise BootstrapError(
+            f"s3://{location.bucket}/{location.key} holds the challenge password of host "
+            f"{first}, which is another secret: give this host its own puppet.s3.prefix",
+            origin=target.origin("puppet", "challenge_password"), host=target.name,
+            key="puppet.challenge_password")
 
 
 def fleet(targets: list[Target]) -> list[Artifact]:
