@@ -155,6 +155,16 @@ def test_hosts_sharing_an_s3_location_must_share_the_password(tmp_path):
     assert "another password" not in line
 
 
+def test_hosts_sharing_an_s3_location_must_share_its_region(tmp_path):
+    other = {"bucket": BUCKET, "prefix": "puppet/fleet", "region": "us-east-2"}
+    inv = puppet_inventory(tmp_path, {"pup01": {}, "pup02": {"s3": other}})
+    line = one_error(run_cli("render", inv, "-o", tmp_path / "build"))
+    assert "host pup02: key puppet.s3:" in line, line
+    assert f"s3://{BUCKET}/{KEY} is also used by host pup01 with region {REGION}" in line
+    assert "here region is us-east-2" in line
+    assert not (tmp_path / "build").exists()
+
+
 def test_the_policy_is_clean_for_parliament(tmp_path):
     out = render(puppet_inventory(tmp_path, {"pup01": {}}), tmp_path / "build")
     report = run_cli("validate", out)
