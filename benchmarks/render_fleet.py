@@ -1,28 +1,33 @@
 """How far ``bootstrap render`` is from the cost of the work it cannot avoid.
 
-Generates an Ansible-style inventory of N hosts (default 10,000) in 50 groups, with group_vars for
-every group, host_vars for some hosts and a few parent groups, then times in one process:
+Generates an Ansible-style inventory of N hosts (default 10,000) in 50 groups (fewer below 50
+hosts), with group_vars for every group, host_vars for some hosts and a few parent groups, then
+times, each in a process of its own (CPU time and peak RSS from ``wait4``):
 
-- **render**: ``bootstrap render INVENTORY -o DIR`` end to end, into a fresh directory;
 - **floor**: PyYAML's C loader parsing the same files, plain Jinja2 rendering the same templates
   with the same contexts (each role's own ``context`` function), and writing the same files
   (same count, same bytes, manifests included) with plain writes;
-- **rerender**: ``bootstrap render`` again into the render's directory, nothing changed.
+- **render**: ``bootstrap render INVENTORY -o DIR`` end to end, into a fresh directory;
+- **rerender**: ``bootstrap render`` again into the render's directory, nothing changed;
+- **inventory --list**: ``bootstrap inventory --list`` against ``ansible-inventory --list``.
 
 The floor resolves groups and variables itself, in the few lines the generated inventory needs;
 it uses none of bootstrap's inventory, validation, render or build code. Its output is compared
 byte for byte with the render's, so both sides provably did the same work.
 
-Each step starts after ``sync`` and a garbage collection; with ``--repeat`` the fastest run of
-each step counts. The last line printed is ``ratio render/floor=X.XX rerender/floor=Y.YY``
-(wall-clock); the line before gives the same ratios in CPU time, steadier on a busy machine.
+Printed besides the runs: ``startup_seconds`` (the checkout's example inventory rendered
+again, nothing changed), ``rerender_seconds``, ``peak_rss_mb`` of the ``bootstrap render`` processes,
+``cpu_per_host_growth`` (render CPU per host at N against 1,000 hosts, the fixed start-up cost,
+a render of 50 hosts, taken out of both), ``inventory_list/ansible``, the ratios in CPU time, and
+last ``ratio render/floor=X.XX rerender/floor=Y.YY`` (wall-clock). Every step starts after
+``sync``; with ``--repeat`` the fastest run of each step counts.
 
-    python benchmarks/render_fleet.py [--hosts N] [--repeat R] [--keep DIR]
+    python benchmarks/render_fleet.py [--hosts N] [--repeat R] [--keep DIR] [--no-ansible]
 
-It works in a temporary folder (``TMPDIR``, default /tmp). Creating 30,000 files costs the kernel
-very different amounts on different file systems: on ext4, minutes after many files were deleted
-(an earlier run's clean-up, another program's), creating files can cost ten times more system
-time. ``TMPDIR=/dev/shm`` (tmpfs) measures bootstrap rather than the file system.
+It works in a temporary folder (``TMPDIR``, default /dev/shm when it exists). Creating 30,000
+files costs the kernel very different amounts on different file systems: on ext4, minutes after
+many files were deleted (an earlier run's clean-up, another program's), creating files can cost
+ten times more system time. tmpfs measures bootstrap rather than the file system.
 """
 
 from __future__ import annotations
@@ -32,13 +37,14 @@ import contextlib
 import gc
 import hashlib
 import importlib
-import io
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -56,6 +62,7 @@ REGIONS = ("us_east", "us_west", "eu_west", "eu_central", "ap_south")
 APPS = ("web", "api", "worker", "cache", "db", "queue", "search", "auth", "billing", "metrics")
 ROLES = ["base"]  # built-in roles every generated host has
 HOST_VARS_EVERY = 10  # one host in ten has a host_vars file
+EXAMPLE = ROOT / "inventory"  # the example inventory of the README
 FLEET = "_fleet"
 MANIFEST = "manifest.json"
 NL = "\n"
@@ -64,10 +71,11 @@ NL = "\n"
 # -- the inventory --------------------------------------------------------------------------
 
 
-def leaf_groups() -> list[tuple[str, str, str]]:
-    """(group, region, environment) for the 50 groups that hold the hosts."""
+def leaf_groups(hosts: int = GROUPS) -> list[tuple[str, str, str]]:
+    """(group, region, environment) for the groups that hold the hosts: 50, fewer for a smaller
+    fleet than that (every group holds a host)."""
     out = []
-    for index in range(GROUPS):
+    for index in range(min(GROUPS, hosts)):
         region = REGIONS[index % len(REGIONS)]
         app = APPS[index // len(REGIONS) % len(APPS)]
         env = ENVIRONMENTS[0] if index % 4 else ENVIRONMENTS[1]
@@ -81,10 +89,10 @@ def host_name(group: str, index: int) -> str:
 
 def generate(base: Path, hosts: int) -> int:
     """Write the inventory under ``base``; returns the number of files written."""
-    groups = leaf_groups()
+    groups = leaf_groups(hosts)
     members: dict[str, list[str]] = {g: [] for g, _, _ in groups}
     for index in range(hosts):
-        group = groups[index % GROUPS][0]
+        group = groups[index % len(groups)][0]
         members[group].append(host_name(group, index))
 
     # Environments hold regions, regions hold the 50 groups: three levels below 'all'.
@@ -339,16 +347,55 @@ def _manifest(host: str, roles: tuple[str, ...], records: list[tuple[Any, ...]],
 # -- bootstrap render -----------------------------------------------------------------------
 
 
-def render(inventory: Path, outdir: Path) -> str:
-    """``bootstrap render INVENTORY -o OUTDIR`` in this process; returns what it printed."""
-    from bootstrap.cli import main
+@dataclass(frozen=True)
+class Measured:
+    """One command run as a child process: wall and CPU seconds, peak RSS, what it printed."""
 
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["render", str(inventory), "-o", str(outdir)])
-    if code != 0 or err.getvalue():
-        raise SystemExit(f"bootstrap render exited {code}:\n{err.getvalue()}{out.getvalue()}")
-    return out.getvalue()
+    wall: float
+    cpu: float
+    rss_mb: float
+    out: str
+
+
+def _env(work: Path) -> dict[str, str]:
+    """Children run as an installed package does: with compiled bytecode cached (a pip install
+    compiles it), kept in the work folder rather than in the checkout."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def measure(command: list[str], env: dict[str, str], what: str) -> Measured:
+    """Run ``command``; its own CPU time and peak RSS come from wait4, wall from the clock."""
+    # Start each measurement clean: no dirty pages of an earlier one written back during it.
+    os.sync()
+    gc.collect()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        said, complaints = out.read().decode(), err.read().decode()
+    if proc.returncode != 0:
+        raise SystemExit(f"{what} exited {proc.returncode}:\n{complaints[-4000:]}{said[-2000:]}")
+    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, said)
+
+
+def render(inventory: Path, outdir: Path, env: dict[str, str]) -> Measured:
+    """``bootstrap render INVENTORY -o OUTDIR`` in a process of its own."""
+    return measure([sys.executable, "-m", "bootstrap", "render", str(inventory), "-o",
+                    str(outdir)], env, "bootstrap render")
+
+
+def floor_process(inventory: Path, outdir: Path, env: dict[str, str]) -> Measured:
+    """The floor in a process of its own, paying its interpreter and imports as render does."""
+    return measure([sys.executable, __file__, "--floor", str(inventory), str(outdir)], env,
+                   "the floor")
 
 
 def _files(root: Path) -> Iterator[tuple[str, Path]]:
@@ -387,19 +434,38 @@ def _workdir(keep: str | None) -> Iterator[Path]:
         Path(keep).mkdir(parents=True, exist_ok=True)
         yield Path(tempfile.mkdtemp(prefix="bootstrap-bench-", dir=keep))
     else:
-        with tempfile.TemporaryDirectory(prefix="bootstrap-bench-") as tmp:
+        shm = "/dev/shm" if "TMPDIR" not in os.environ and os.path.isdir("/dev/shm") else None
+        with tempfile.TemporaryDirectory(prefix="bootstrap-bench-", dir=shm) as tmp:
             yield Path(tmp)
 
 
-def _timed(call: Callable[[], Any]) -> tuple[float, float, Any]:
-    """Wall and CPU seconds of ``call()``, and its result."""
-    # Start each measurement clean: no dirty pages of an earlier one being written back during
-    # it, no garbage of an earlier one collected during it.
-    os.sync()
-    gc.collect()
-    start, cpu = time.perf_counter(), time.process_time()
-    result = call()
-    return time.perf_counter() - start, time.process_time() - cpu, result
+def per_host_cpu(work: Path, env: dict[str, str], hosts: int, fixed: Measured) -> float:
+    """CPU seconds per host of a first render of ``hosts`` hosts, the fixed start-up cost (a
+    render of the smallest generated fleet, one host per group) taken out."""
+    inventory, build = work / f"inventory-{hosts}", work / f"build-ref-{hosts}"
+    generate(inventory, hosts)
+    done = render(inventory, build, env)
+    return (done.cpu - fixed.cpu) / (hosts - GROUPS)
+
+
+def inventory_ratio(inventory: Path, env: dict[str, str]) -> tuple[Measured, Measured]:
+    """``bootstrap inventory --list`` and ``ansible-inventory --list`` on the same inventory."""
+    ours = measure([sys.executable, "-m", "bootstrap", "inventory", str(inventory), "--list"],
+                   env, "bootstrap inventory --list")
+    ansible = Path(sys.executable).with_name("ansible-inventory")
+    theirs = measure([str(ansible), "-i", str(inventory), "--list"],
+                     {**env, "ANSIBLE_INVENTORY_ENABLED": "yaml"}, "ansible-inventory --list")
+    return ours, theirs
+
+
+def startup(work: Path, env: dict[str, str]) -> tuple[int, float]:
+    """The example inventory of the checkout rendered again with nothing changed: its host count
+    and the fastest of three runs, the start-up a user waits for on a small inventory."""
+    build = work / "build-example"
+    render(EXAMPLE, build, env)
+    runs = [render(EXAMPLE, build, env) for _ in range(3)]
+    said = runs[-1].out.rsplit("\n", 2)[-2]
+    return int(said.split()[0]), min(r.wall for r in runs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -410,45 +476,75 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", metavar="DIR",
                         help="work in a new folder under DIR and keep it "
                              "(inventory/, floor-N/, build-N/)")
+    parser.add_argument("--no-ansible", action="store_true",
+                        help="leave out the ansible-inventory comparison (slow at 100k hosts)")
+    parser.add_argument("--floor", nargs=2, metavar=("INVENTORY", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.hosts < GROUPS:
-        parser.error(f"--hosts must be at least {GROUPS} (one per group)")
+    if args.floor:  # the child process of floor_process
+        floor(Path(args.floor[0]), Path(args.floor[1]))
+        return 0
+    if args.hosts < 1 or args.hosts > 1_000_000:
+        parser.error("--hosts must be between 1 and 1000000")
 
-    # Imports are paid once per process by either side; keep them out of both timings.
-    seconds, _, _ = _timed(lambda: [importlib.import_module(m) for m in (
-        "bootstrap.cli", "bootstrap.commands.render", "bootstrap.render.renderer", "bootstrap.build.planner",
-        "bootstrap.build.directory", "bootstrap.render.filters", "bootstrap.roles.base.context")])
-    print(f"imports (not timed below): {seconds:.2f}s")
-
-    best: dict[str, float] = {}
-    best_cpu: dict[str, float] = {}
+    best: dict[str, Measured] = {}
     with _workdir(args.keep) as work:
+        env = _env(work)
         inventory = work / "inventory"
-        seconds, _, count = _timed(lambda: generate(inventory, args.hosts))
-        print(f"inventory: {args.hosts} hosts in {GROUPS} groups, {count} YAML files "
-              f"({seconds:.2f}s to generate) in {inventory}")
+        start = time.perf_counter()
+        count = generate(inventory, args.hosts)
+        print(f"inventory: {args.hosts} hosts in {len(leaf_groups(args.hosts))} groups, {count} "
+              f"YAML files ({time.perf_counter() - start:.2f}s to generate) in {inventory}")
+        # The smallest fleet first: its render also compiles every module's bytecode once,
+        # which no later measurement should pay.
+        generate(work / "inventory-fixed", GROUPS)
+        render(work / "inventory-fixed", work / "build-warm", env)
+        fixed = render(work / "inventory-fixed", work / "build-fixed", env)
+        base = here = None
+        if GROUPS < args.hosts != 1000:
+            base = per_host_cpu(work, env, 1000, fixed)
+        peak = 0.0
         for run in range(1, args.repeat + 1):
             floor_dir, build_dir = work / f"floor-{run}", work / f"build-{run}"
-            steps = {"floor": partial(floor, inventory, floor_dir),
-                     "render": partial(render, inventory, build_dir),
-                     "rerender": partial(render, inventory, build_dir)}
-            shown, said = [], {}
+            steps = {"floor": partial(floor_process, inventory, floor_dir, env),
+                     "render": partial(render, inventory, build_dir, env),
+                     "rerender": partial(render, inventory, build_dir, env)}
+            shown = []
+            said: dict[str, Measured] = {}
             for name, step in steps.items():
-                wall, cpu, said[name] = _timed(step)
-                best[name] = min(wall, best.get(name, wall))
-                best_cpu[name] = min(cpu, best_cpu.get(name, cpu))
-                shown.append(f"{name} {wall:.2f}s (cpu {cpu:.2f}s)")
+                said[name] = done = step()
+                if name not in best or done.wall < best[name].wall:
+                    best[name] = done
+                shown.append(f"{name} {done.wall:.2f}s (cpu {done.cpu:.2f}s, "
+                             f"{done.rss_mb:.0f} MiB)")
+                if name != "floor":
+                    peak = max(peak, done.rss_mb)
             summary = f"{args.hosts} hosts rendered, 0 changed, {args.hosts} unchanged"
-            if summary not in said["rerender"]:
-                raise SystemExit(f"the rerender changed files:\n{said['rerender']}")
+            if summary not in said["rerender"].out:
+                raise SystemExit(f"the rerender changed files:\n{said['rerender'].out}")
             files, size = compare(floor_dir, build_dir)
             print(f"run {run}: {', '.join(shown)}; {files} files, {size} bytes on both sides")
+            if args.hosts > GROUPS:
+                cpu = (said["render"].cpu - fixed.cpu) / (args.hosts - GROUPS)
+                here = cpu if here is None else min(here, cpu)
+        growth = "n/a" if here is None else f"{here / (base or here):.2f}"
+        if not args.no_ansible:
+            ours, theirs = inventory_ratio(inventory, env)
+            print(f"inventory --list: bootstrap {ours.wall:.2f}s, ansible-inventory "
+                  f"{theirs.wall:.2f}s")
+            print(f"inventory_list/ansible={ours.wall / theirs.wall:.2f}")
+        if EXAMPLE.is_dir():
+            hosts, seconds = startup(work, env)
+            print(f"startup: the {hosts}-host example inventory/, nothing changed: "
+                  f"startup_seconds={seconds:.2f}")
+    print(f"rerender_seconds={best['rerender'].wall:.2f}")
+    print(f"peak_rss_mb={peak:.0f}")
+    print(f"cpu_per_host_growth={growth}")
     # CPU time leaves out waiting for the disk and for other processes: steadier on a busy
     # machine, but blind to the cost of I/O, which is why the ratios below are wall-clock.
-    print(f"cpu: render/floor={best_cpu['render'] / best_cpu['floor']:.2f} "
-          f"rerender/floor={best_cpu['rerender'] / best_cpu['floor']:.2f}")
-    print(f"ratio render/floor={best['render'] / best['floor']:.2f} "
-          f"rerender/floor={best['rerender'] / best['floor']:.2f}")
+    print(f"cpu: render/floor={best['render'].cpu / best['floor'].cpu:.2f} "
+          f"rerender/floor={best['rerender'].cpu / best['floor'].cpu:.2f}")
+    print(f"ratio render/floor={best['render'].wall / best['floor'].wall:.2f} "
+          f"rerender/floor={best['rerender'].wall / best['floor'].wall:.2f}")
     return 0
 
 
