@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,13 +39,12 @@ from typing import Any, Protocol
 
 from bootstrap.build.directory import BuildDir, Tree
 from bootstrap.build.manifest import MANIFEST, FileRecord
+from bootstrap.build.published import OBJECTS, host_manifest, manifest_key
 from bootstrap.cloud.client import Api, CallFailed, Shown
 from bootstrap.cloud.launch import instance_settings
 from bootstrap.errors import BootstrapError
 from bootstrap.render.renderer import Renderer, Target
 
-FORMAT = 1  # of the published host manifest
-OBJECTS, HOSTS = "objects/", "hosts/"
 LIST_PAGE = 1000  # keys per ListObjectsV2 page, S3's maximum
 MAX_OBJECT = 5 << 30  # bytes: the largest single PutObject S3 accepts
 MISSING = ("404", "NoSuchKey", "NotFound")
@@ -82,7 +80,7 @@ class Location:
         return f"{self.prefix}{OBJECTS}{digest}"
 
     def manifest_key(self, host: str) -> str:
-        return f"{self.prefix}{HOSTS}{host}.json"
+        return manifest_key(self.prefix, host)
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -189,22 +187,6 @@ def _stale(renderer: Renderer, target: Target, files: Sequence[FileRecord]) -> s
         if now.mode != then.mode or now.owner != then.owner:
             return f"mode or owner for {dest}"
     return ""
-
-
-def host_manifest(host: str, roles: Sequence[str], apply: dict[str, str],
-                  files: Sequence[FileRecord]) -> bytes:
-    """The published manifest: the same bytes for the same build, so a republish compares."""
-    doc = {
-        "format": FORMAT,
-        "host": host,
-        "roles": list(roles),
-        # role -> command: the pull runs it where that role's files changed.
-        "apply": dict(apply),
-        "files": [{"dest": r.dest, "object": f"{OBJECTS}{r.sha256}", "sha256": r.sha256,
-                   "size": r.size, "mode": f"{r.mode:04o}", "owner": r.owner, "role": r.role,
-                   "secret": r.secret} for r in files],
-    }
-    return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
 
 
 # -- the calls -----------------------------------------------------------------------------------
