@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
             word = {PASSED: "ok", SKIPPED: "skipped"}.get(check.outcome, check.outcome.upper())
             rows.append([rep.name, check.check, word, lines[0]])
             rows.extend(["", "", "", f"  {line}"] for line in lines[1:])
+            rows.extend(["", "", "", f"  {name}: {_shown(value)}"] for name, value in check.properties)
     sys.stdout.write(report.table(["HOST", "CHECK", "RESULT", "DETAIL"], rows))
     checks = [c for rep in reports for c in rep.checks]
     bad_hosts = [rep for rep in reports if not rep.ok]
@@ -68,3 +69,12 @@ def run(args: argparse.Namespace) -> int:
     if args.junit:
         report.write_text(args.junit, report.junit(reports))
     return EXIT_FAILED if bad_hosts else 0
+
+
+def _shown(value: object) -> str:
+    """A recorded property on one line: a mapping as ``key value, ...``."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_shown(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_shown(v) for v in value)
+    return str(value)

@@ -2,9 +2,10 @@
 
 Every host gets the checks of :mod:`bootstrap.fleet.manifest_checks`; a host with role R also gets the
 ``test_*`` functions of ``roles/R/checks.py`` (the inventory's own role folder first). A check
-may take any of the three fixtures, use ``pytest.mark.parametrize``, ``skip``/``skipif`` marks,
-``pytest.skip()`` and ``pytest.fail()``. Check modules are loaded with pytest's assertion
-rewriting, so a bare ``assert a == b`` says what both sides were, as it does under pytest.
+may take any of the three fixtures (and pytest's ``record_property``, to state what it saw: verify
+shows it under the check, in the JSON and in the JUnit XML), use ``pytest.mark.parametrize``,
+``skip``/``skipif`` marks, ``pytest.skip()`` and ``pytest.fail()``. Check modules are loaded with
+pytest's assertion rewriting, so a bare ``assert a == b`` says what both sides were, as it does under pytest.
 """
 
 from __future__ import annotations

@@ -60,6 +60,11 @@ def junit(reports: Sequence[Any]) -> str:
             case = ET.SubElement(suite, "testcase", classname=f"{rep.name}.{check.role}",
                                  name=check.check.split("::", 1)[-1], time=f"{check.seconds:.3f}")
             counts["tests"] += 1
+            if check.properties:  # where pytest's junitxml puts what record_property recorded
+                properties = ET.SubElement(case, "properties")
+                for name, value in check.properties:
+                    ET.SubElement(properties, "property", name=name,
+                                  value=value if isinstance(value, str) else json.dumps(value))
             first = check.message.splitlines()[0] if check.message else ""
             if check.outcome == "failed":
                 ET.SubElement(case, "failure", message=first).text = check.message

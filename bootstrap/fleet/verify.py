@@ -28,6 +28,8 @@ class CheckResult:
     outcome: str
     message: str = ""
     seconds: float = 0.0
+    # what the check recorded with ``record_property(name, value)``, pytest's own fixture
+    properties: list[tuple[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -58,7 +60,8 @@ class HostReport:
         return {"status": self.status, "reason": self.reason or None,
                 "seconds": round(self.seconds, 3),
                 "checks": [{"check": c.check, "role": c.role, "outcome": c.outcome,
-                            "message": c.message or None, "seconds": round(c.seconds, 3)}
+                            "message": c.message or None, "seconds": round(c.seconds, 3),
+                            **({"properties": dict(c.properties)} if c.properties else {})}
                            for c in self.checks]}
 
 
@@ -94,6 +97,9 @@ def _run(check: Check, fixtures: dict[str, Any], host: FleetHost) -> CheckResult
 
     started = time.monotonic()
     result = CheckResult(check.name, check.role, PASSED)
+    # A check states what it saw, pass or fail, as under pytest (JUnit properties there).
+    fixtures = {**fixtures, "record_property": lambda name, value: result.properties.append(
+        (str(name), value))}
     unknown = [n for n in check.fixtures if n not in fixtures]
     if check.skip is not None:
         result.outcome, result.message = SKIPPED, check.skip
@@ -119,8 +125,23 @@ def _run(check: Check, fixtures: dict[str, Any], host: FleetHost) -> CheckResult
             result.outcome = ERROR
             result.message = f"{type(exc).__name__}: {exc}{_where(exc, check)}"
     result.message = host.redact(result.message)
+    result.properties = [(host.redact(name), _redacted(value, host.redact))
+                         for name, value in result.properties]
     result.seconds = time.monotonic() - started
     return result
+
+
+def _redacted(value: Any, redact: Any) -> Any:
+    """``value`` with every string in it redacted; JSON's own types only."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v, redact) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(str(value))
 
 
 def _where(exc: BaseException, check: Check) -> str:

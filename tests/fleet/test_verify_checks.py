@@ -150,4 +150,5 @@ def test_check_outcomes_follow_pytest(tmp_path: Path) -> None:
     assert message.endswith(f" ({path}:30)") and "s3cret" not in message
     assert outcomes["demo::test_crashes"] == ("error", f"KeyError: 'missing' ({path}:34)")
     assert outcomes["demo::test_wants_a_fixture_nobody_gives"] == (
-        "error", "unknown fixture tmp_path: checks can take host, hostvars, manifest")
+        "error", "unknown fixture tmp_path: checks can take host, hostvars, manifest, "
+        "record_property")
