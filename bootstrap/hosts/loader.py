@@ -43,6 +43,9 @@ class RoleSpec(Protocol):
     @property
     def defaults(self) -> dict[str, Any]: ...
 
+    @property
+    def reads(self) -> tuple[str, ...]: ...  # other roles' namespaces it reads
+
 
 class RoleTable(Protocol):
     """The known roles: a name gives its role (an unknown name is a BootstrapError)."""
@@ -132,7 +135,11 @@ class HostLoader(Generic[R]):
         for role in roles:
             if role.namespace and role.model is not None:
                 settings[role.namespace] = self._settings(host, role, values, where)
-        for namespace, owner in self.owners().items():
+        owners = self.owners()
+        for namespace in (n for role in roles for n in role.reads):
+            if namespace not in settings and namespace in owners:
+                settings[namespace] = self._settings(host, owners[namespace], values, where)
+        for namespace, owner in owners.items():
             if namespace in values and namespace not in settings:
                 self._check_keys(host, owner, values[namespace], where)
         groups = tuple(g.name for g in inv.host_groups(host))

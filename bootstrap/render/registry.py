@@ -34,6 +34,8 @@ launch: launch.py:needs               # optional: what launch uploads to S3 and 
                                       # instance role for this role
 commands: {dx: command.py}            # optional, built-in roles: CLI commands the role adds
                                       # (a module with HELP, add_arguments(parser), run(args))
+reads: [cloud_init]                   # optional: other roles' namespaces it reads, typed on its
+                                      # hosts even when their owner is not one of the host's roles
 ```
 
 ``roles/<name>/checks.py`` holds the role's testinfra checks for ``bootstrap verify``
@@ -63,7 +65,8 @@ from bootstrap.render.packages import package_name
 
 # Keys whose value is Python, ``file.py:name`` in the role's folder or ``package.module:name``.
 HOOKS = ("model", "context", "finalize", "fleet", "checkers", "ready", "forget", "launch")
-ROLE_KEYS = {"description", "namespace", "defaults", "artifacts", "apply", "commands", *HOOKS}
+ROLE_KEYS = {"description", "namespace", "defaults", "artifacts", "apply", "commands", "reads",
+             *HOOKS}
 ARTIFACT_KEYS = {"template", "dest", "mode", "owner", "when", "userdata", "foreach", "check"}
 USERDATA_KINDS = {"script", "file", "cloud-config"}
 
@@ -94,6 +97,8 @@ class Role:
     apply: str | None
     origin: Origin
     commands: dict[str, str] = field(default_factory=dict)  # CLI command name -> module file
+    # Namespaces of other roles this role reads, typed on its hosts even without their owner.
+    reads: tuple[str, ...] = ()
 
     def hook(self, name: str) -> Any:
         """The Python object role.yml names for ``name`` (one of :data:`HOOKS`), or None."""
@@ -192,6 +197,7 @@ def _parse(name: str, file: YamlFile) -> Role:
         namespace=data.get("namespace"),
         refs={key: str(data[key]) for key in HOOKS if data.get(key)},
         commands=_commands(file),
+        reads=_reads(data.get("reads"), file),
         defaults=dict(data.get("defaults") or {}),
         artifacts=tuple(specs),
         apply=data.get("apply"),
@@ -207,6 +213,15 @@ def _commands(file: YamlFile) -> dict[str, str]:
         raise BootstrapError("commands must map a command name to a .py file of the role's folder",
                              origin=file.origin(("commands",)))
     return dict(commands)
+
+
+def _reads(value: Any, file: YamlFile) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise BootstrapError("reads must list the namespaces of other roles this role reads",
+                             origin=file.origin(("reads",)))
+    return tuple(value)
 
 
 def command_module(role: Role, command: str) -> Any:

@@ -284,3 +284,34 @@ def test_a_launch_error_names_the_key_under_the_instance_roles_namespace(cloud):
     assert result.rc == 1
     assert re.search(r"^error: .*hosts\.yml:\d+: host app2: key aws\.launch_template: launch "
                      r"template shared is also host app1's", result.err, re.M), result.err
+
+
+def test_a_user_role_reads_another_roles_namespace_typed(tmp_path):
+    """``reads:`` types another role's namespace on hosts of this role alone, defaults and all."""
+    inv = write_tree(tmp_path / "inv", {
+        "roles/users-report/role.yml": """
+            description: the host's cloud-init users, listed
+            reads: [cloud_init]
+            artifacts:
+              - template: users-report/users.txt.j2
+                dest: users.txt
+            """,
+        "templates/users-report/users.txt.j2": """
+            {% for user in host.settings.cloud_init.users %}{{ user.name }} sudo={{ user.sudo }}
+            {% endfor %}gzip={{ host.settings.cloud_init.gzip }}
+            """,
+        "hosts.yml": """
+            all:
+              hosts:
+                web01:
+                  bootstrap_roles: [users-report]
+                  cloud_init: {users: [{name: deploy}]}
+            """,
+    })
+    result = run_cli("render", inv, "-o", tmp_path / "build")
+    assert result.rc == 0, result.err
+    assert (tmp_path / "build/web01/users.txt").read_text() == "deploy sudo=False\ngzip=auto\n"
+    (inv / "roles/users-report/role.yml").write_text(
+        (inv / "roles/users-report/role.yml").read_text().replace("[cloud_init]", "cloud_init"))
+    result = run_cli("render", inv, "-o", tmp_path / "build")
+    assert result.rc == 1 and "reads must list the namespaces" in result.err, result.err
