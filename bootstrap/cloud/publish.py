@@ -39,10 +39,10 @@ from typing import Any, Protocol
 
 from bootstrap.build.directory import BuildDir, Tree
 from bootstrap.build.manifest import MANIFEST, FileRecord
-from bootstrap.build.published import OBJECTS, host_manifest, manifest_key
 from bootstrap.cloud.client import Api, CallFailed, Shown
 from bootstrap.cloud.launch import instance_settings
 from bootstrap.errors import BootstrapError
+from bootstrap.render.published import OBJECTS, host_manifest, manifest_key
 from bootstrap.render.renderer import Renderer, Target
 
 LIST_PAGE = 1000  # keys per ListObjectsV2 page, S3's maximum

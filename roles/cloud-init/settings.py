@@ -285,6 +285,11 @@ def partition(region: str) -> str:
     return "aws"
 
 
+# What SNS accepts as an email endpoint, in ASCII (no display name, no spaces).
+EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+                   r"[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
+
+
 def _topic_arn(value: str) -> str:
     found = TOPIC_ARN.fullmatch(value)
     if found is None:
@@ -306,6 +311,10 @@ class Notify(Settings):
     sns_topic_arn: Annotated[str, AfterValidator(_topic_arn)]
     on: list[Literal["success", "failure"]] = Field(default_factory=lambda: ["success", "failure"],
                                                     min_length=1)
+    # bootstrap launch creates the topic (in the credentials' account) when it is missing.
+    create: bool = False
+    # Addresses launch subscribes to the topic, once each; AWS mails each a confirmation link.
+    email: list[Annotated[str, matching(EMAIL, "e-mail address")]] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -351,6 +360,9 @@ class CloudInit(Settings):
     notify: Notify | None = None
     # Any other cloud-config keys, merged into the one #cloud-config first (lowest precedence).
     cloud_config: dict[str, object] = Field(default_factory=dict)
+    # inline: every role's files and scripts in the user-data; s3: the user-data holds the
+    # cloud-config and a small stub that pulls the build bootstrap publish put in aws.publish.
+    delivery: Literal["inline", "s3"] = "inline"
     gzip: Literal["auto", "never", "always"] = "auto"
     boundary: Annotated[str, matching(BOUNDARY, "MIME boundary (1 to 70 letters, digits and "
                                                  "'()+_,-./:=? characters)")] = "MIMEBOUNDARY"

@@ -45,6 +45,7 @@ from bootstrap.hosts.loader import Target
 from bootstrap.hosts.secrets import SecretRef
 from bootstrap.render.renderer import Artifact
 from bootstrap.roles.cloud_init import hostname as by_instance_id
+from bootstrap.roles.cloud_init import pull
 from bootstrap.roles.cloud_init.settings import SUDO_ALL, CloudInit, default_names
 
 ROLE = "cloud-init"
@@ -376,13 +377,24 @@ def assemble(parts: list[Part], settings: CloudInit,
         raise BootstrapError(f"user-data is {detail}, over the limit of {limit} bytes "
                              f"(EC2 counts the raw bytes before base64): {advice}move large files "
                              f"and scripts to S3 and fetch them at boot (the instance role can "
-                             f"read them)", origin=target.origin("cloud_init", "gzip"),
+                             f"read them): set cloud_init.delivery: s3 with aws.publish, and "
+                             f"the user-data holds only a small stub that pulls them",
+                             origin=target.origin("cloud_init", "gzip"),
                              host=target.name, key="cloud_init.gzip")
     return raw, text, redacted, want_gzip
 
 
 def build(target: Target, settings: CloudInit, artifacts: list[Artifact]) -> UserData:
     """Merge the host's contributions in role order and assemble its user-data."""
+    parts, secret = _parts(target, settings, artifacts, pulled=settings.delivery == "s3")
+    raw, text, redacted_text, gzipped = assemble(parts, settings, target)
+    return UserData(raw, text, redacted_text, gzipped, tuple(parts), secret)
+
+
+def _parts(target: Target, settings: CloudInit, artifacts: list[Artifact], *,
+           pulled: bool) -> tuple[list[Part], bool]:
+    """(parts, whether any holds a secret); ``pulled``: the roles' files and scripts come from
+    S3, and the one script part is the pull stub."""
     host = target.name
     rank = {name: i for i, name in enumerate(target.roles)}
     own_rank = rank.get(ROLE, -1)
@@ -396,6 +408,10 @@ def build(target: Target, settings: CloudInit, artifacts: list[Artifact]) -> Use
         hidden = art.redacted if art.secret and art.redacted is not None else art.content
         if art.userdata == "cloud-config":
             pair = (_fragment(art, art.content, host), _fragment(art, hidden, host))
+        elif pulled:
+            if art.userdata == "file":
+                _not_written_twice(art, settings, target)
+            continue
         elif art.userdata == "file":
             pair = ({"write_files": [_embedded_file(art, art.content, host)]},
                     {"write_files": [_embedded_file(art, hidden, host)]})
@@ -413,13 +429,26 @@ def build(target: Target, settings: CloudInit, artifacts: list[Artifact]) -> Use
     for _, real, shown, was_secret in contributions:
         config, redacted = merge(config, real), merge(redacted, shown)
         secret = secret or was_secret
+    if pulled:
+        code = pull.stub(target, artifacts)
+        scripts = [Part(f"01-{ROLE}-bootstrap-pull", SHELLSCRIPT, code, code)]
     parts = [Part("cloud-config.yaml", CLOUD_CONFIG, dump(config), dump(redacted)), *scripts]
-    raw, text, redacted_text, gzipped = assemble(parts, settings, target)
-    return UserData(raw, text, redacted_text, gzipped, tuple(parts), secret)
+    return parts, secret
 
 
-def report(target: Target, settings: CloudInit, data: UserData) -> dict[str, Any]:
-    return {
+def inline_size(target: Target, settings: CloudInit, artifacts: list[Artifact]) -> int:
+    """The raw size the host's user-data would have with inline delivery (no limit applied)."""
+    parts, _ = _parts(target, settings, artifacts, pulled=False)
+    text = parts[0].content if len(parts) == 1 else mime(parts, settings.boundary)
+    over = settings.gzip == "always" or (settings.gzip == "auto" and len(text) > settings.size_limit)
+    return len(compress(text)) if over else len(text)
+
+
+def report(target: Target, settings: CloudInit, data: UserData,
+           inline: int | None = None) -> dict[str, Any]:
+    """The sizes; ``inline``: with delivery s3, the size inline delivery would have had."""
+    sizes = {
+        "delivery": settings.delivery,
         "host": target.name,
         "size": len(data.raw),
         "limit": settings.size_limit,
@@ -432,10 +461,15 @@ def report(target: Target, settings: CloudInit, data: UserData) -> dict[str, Any
         "parts": [{"filename": p.filename, "content_type": p.content_type,
                    "size": len(p.content)} for p in data.parts],
     }
+    if inline is not None:
+        sizes["inline_size"] = inline
+    return sizes
 
 
 def finalize(target: Target, settings: CloudInit, artifacts: list[Artifact]) -> list[Artifact]:
     """The cloud-init role's hook: user-data outputs added, cloud-config fragments dropped."""
+    if settings.delivery == "s3":
+        artifacts = [*artifacts, pull.first_boot_list(target, artifacts)]
     data = build(target, settings, artifacts)
     mode = 0o600 if data.secret else 0o644
 
@@ -443,7 +477,9 @@ def finalize(target: Target, settings: CloudInit, artifacts: list[Artifact]) -> 
         return Artifact(dest, content, mode, "root:root", ROLE, data.secret,
                         redacted if data.secret else None, check=check)
 
-    sizes = report(target, settings, data)
+    pulled = settings.delivery == "s3"
+    sizes = report(target, settings, data,
+                   inline_size(target, settings, artifacts) if pulled else None)
     kept = [a for a in artifacts if a.userdata != "cloud-config"]
     return [
         *kept,
@@ -462,7 +498,7 @@ def _json(value: Any) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
 
 
-SIZE_KEYS = ("size", "headroom", "gzip", "uncompressed_size", "base64_size")
+SIZE_KEYS = ("size", "headroom", "gzip", "uncompressed_size", "base64_size", "inline_size")
 
 
 def _sizes_hidden(value: Any) -> Any:

@@ -7,7 +7,9 @@ For each selected host with ``aws.publish``, the fleet build gets
   which the host's manifest names by digest;
 - ``s3:GetObject`` on ``PREFIX/hosts/<host>.json``: its own manifest and no other host's;
 - ``kms:Decrypt`` on the location's KMS key, only through S3, when the objects use SSE-KMS
-  (S3 cannot hand out an SSE-KMS object to a caller that may not decrypt it).
+  (S3 cannot hand out an SSE-KMS object to a caller that may not decrypt it);
+- ``s3:PutObject`` on ``PREFIX/status/*``: the pull's status record (``status/<instance-id>.json``),
+  encrypted like the build (``kms:GenerateDataKey`` through S3 with SSE-KMS).
 
 No ``s3:ListBucket``: the pull knows every key it reads from the manifest. ``bootstrap launch``
 gives the instance role this policy (the role's ``launch`` hook names it).
@@ -64,6 +66,12 @@ def access_policy(settings: Aws, host: str) -> dict[str, Any]:
         # The key lives in the bucket's region: SSE-KMS needs both in one region.
         statements.append(iam.kms_decrypt("DecryptPublishedObjects", publish.kms_key_arn,
                                           kms_region))
+    # The pull's status record, status/<instance-id>.json: written under that prefix only.
+    statements.append({"Sid": "WriteStatusRecords", "Effect": "Allow", "Action": "s3:PutObject",
+                       "Resource": f"{bucket}/{publish.prefix}status/*"})
+    if publish.kms_key_arn:
+        statements.append({**iam.kms_decrypt("EncryptStatusRecords", publish.kms_key_arn,
+                                             kms_region), "Action": "kms:GenerateDataKey"})
     return iam.policy(statements)
 
 

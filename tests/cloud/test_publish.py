@@ -306,6 +306,11 @@ def test_each_host_may_read_the_objects_and_its_own_manifest_only(cloud):
             "Action": "s3:GetObject",
             "Resource": [f"arn:aws:s3:::{BUCKET}/{PREFIX}objects/*",
                          f"arn:aws:s3:::{BUCKET}/{PREFIX}hosts/app02.json"],
+        }, {
+            "Sid": "WriteStatusRecords",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::{BUCKET}/{PREFIX}status/*",
         }],
     }
     assert json.loads((iam / "publish-app02.trust.json").read_text())["Statement"][0][
@@ -316,6 +321,10 @@ def test_each_host_may_read_the_objects_and_its_own_manifest_only(cloud):
                             .read_text())["Statement"]
     assert statements[1] == {
         "Sid": "DecryptPublishedObjects", "Effect": "Allow", "Action": "kms:Decrypt",
+        "Resource": key_arn,
+        "Condition": {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}}
+    assert statements[3] == {
+        "Sid": "EncryptStatusRecords", "Effect": "Allow", "Action": "kms:GenerateDataKey",
         "Resource": key_arn,
         "Condition": {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}}
     for folder in (cloud.build, build):
