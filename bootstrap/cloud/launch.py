@@ -51,6 +51,7 @@ from bootstrap.inventory.loading import ROLES_KEY
 from bootstrap.render.hooks import (
     InstanceSettings,
     LaunchNeeds,
+    Resource,
     Upload,
     instance_trust_policy,
     of_host,
@@ -108,6 +109,7 @@ class Spec:
     uploads: tuple[Upload, ...]
     user_data_secret: bool = False  # holds a secret: no digest of it is ever shown
     namespace: str = ""  # where the instance settings live in the inventory, for errors
+    resources: tuple[Resource, ...] = ()
 
     @property
     def host(self) -> str:
@@ -233,7 +235,8 @@ def read_spec(renderer: Renderer, target: Target, build: Path, region: str | Non
                 _instance_role(renderer, target, instance.settings, needs, build,
                                instance.namespace),
                 tuple(u for n in needs for u in n.uploads),
-                any(a.secret for a in outputs if a.dest == USER_DATA), instance.namespace)
+                any(a.secret for a in outputs if a.dest == USER_DATA), instance.namespace,
+                tuple(r for n in needs for r in n.resources))
 
 
 def _manifest(build: Path, host: str) -> dict[str, Any]:
@@ -367,6 +370,14 @@ class Launcher:
             else:
                 self._upload(spec, upload)
                 self._done[upload.url] = spec.host
+        for resource in spec.resources:
+            if resource.key in self._done:
+                self.ledger.same(spec.host, f"{resource.key}: as for "
+                                            f"{self._done[resource.key]} above")
+                continue
+            for changed, text in resource.ensure(self.api(resource.region, spec.host)):
+                (self.ledger.changed if changed else self.ledger.same)(spec.host, text)
+            self._done[resource.key] = spec.host
         if spec.aws.launch_template:
             self._template(ec2, spec, root_device)
         else:

@@ -25,7 +25,7 @@ error).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -140,11 +140,40 @@ class InstanceSettings(Protocol):
     def ebs_volumes(self) -> Sequence[Any]: ...  # device, size_gb, type, encrypted, ...
 
 
+class Calls(Protocol):
+    """AWS calls by operation name, live or printed by a dry run (launch's client)."""
+
+    dry_run: bool
+
+    def call(self, service: str, operation: str, missing: tuple[str, ...] = (),
+             **params: Any) -> dict[str, Any] | None:
+        """The response; None when the error code is one of ``missing`` (the thing is absent)."""
+        ...
+
+
+# What bringing a resource in line did, one line each: (changed, text). A line with changed
+# False says the resource was already as asked.
+Ensured = list[tuple[bool, str]]
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Something in AWS that a role's hosts need before they start (a topic and its
+    subscriptions, a bucket's lifecycle), brought in line by launch with ``ensure``: idempotent,
+    reading before writing, so a rerun with nothing to do makes no write call. Hosts that share
+    one (same ``key``) have it brought in line once per run."""
+
+    key: str  # what the resource is, e.g. its ARN
+    region: str
+    ensure: Callable[[Calls], Ensured]
+
+
 @dataclass(frozen=True)
 class LaunchNeeds:
     """What one role of a host asks of launch."""
 
     uploads: tuple[Upload, ...] = ()
+    resources: tuple[Resource, ...] = ()
     # The instance role's inline policy: the role's fleet hook wrote it to the build as
     # ``_fleet/iam/<policy>.trust.json`` and ``<policy>.policy.json``. It is also the instance
     # role's name unless the instance settings name one.

@@ -14,20 +14,20 @@ hook gives that policy to the instance role of each host that notifies.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
 from typing import Any
 
 from bootstrap.errors import BootstrapError
 from bootstrap.hosts.loader import Target
-from bootstrap.render.hooks import LaunchNeeds, instance_trust_policy
+from bootstrap.render import iam
+from bootstrap.render.hooks import Calls, Ensured, LaunchNeeds, Resource
 from bootstrap.render.renderer import Artifact
 from bootstrap.roles.cloud_init.settings import CloudInit, Notify
 
 ROLE = "cloud-init"
-POLICY_VERSION = "2012-10-17"
-# IAM role and policy names: at most 64 characters of [\w+=,.@-].
-NAME_LIMIT = 64
+# SNS's answer for a topic that does not exist.
+NOT_FOUND = ("NotFound",)
 # Lines of cloud-init's output a failure notice carries.
 TAIL_LINES = 40
 # Seconds the notice waits for cloud-init before it reports the boot as failed.
@@ -44,16 +44,16 @@ def policy_name(notify: Notify) -> str:
     """``notify-<topic>-<hash of the ARN>``: topics of one name in two accounts or regions
     get two policies."""
     digest = hashlib.sha256(notify.sns_topic_arn.encode()).hexdigest()[:8]
-    return f"notify-{notify.topic[:NAME_LIMIT - 16]}-{digest}"
+    return f"notify-{notify.topic[:iam.NAME_LIMIT - 16]}-{digest}"
 
 
 def publish_policy(notify: Notify) -> dict[str, Any]:
-    return {"Version": POLICY_VERSION, "Statement": [{
+    return iam.policy([{
         "Sid": "PublishCompletionNotice",
         "Effect": "Allow",
         "Action": "sns:Publish",
         "Resource": notify.sns_topic_arn,
-    }]}
+    }])
 
 
 def checked(target: Target, settings: CloudInit | None) -> Notify | None:
@@ -89,10 +89,6 @@ def context(target: Target, settings: CloudInit | None) -> dict[str, Any]:
     }
 
 
-def _document(doc: dict[str, Any]) -> bytes:
-    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
-
-
 def fleet(targets: list[Target]) -> list[Artifact]:
     """The role's fleet hook: trust and publish policy per distinct topic."""
     topics: dict[str, Notify] = {}
@@ -100,16 +96,65 @@ def fleet(targets: list[Target]) -> list[Artifact]:
         notify = checked(target, target.settings.get("cloud_init"))
         if notify is not None:
             topics[policy_name(notify)] = notify
-    out = []
-    for name, notify in sorted(topics.items()):
-        out.append(Artifact(f"iam/{name}.trust.json", _document(instance_trust_policy()), 0o644,
-                            "root:root", ROLE))
-        out.append(Artifact(f"iam/{name}.policy.json", _document(publish_policy(notify)), 0o644,
-                            "root:root", ROLE))
-    return out
+    return [artifact for name, notify in sorted(topics.items())
+            for artifact in iam.instance_role_files(name, publish_policy(notify), ROLE)]
 
 
 def needs(target: Target, settings: CloudInit | None) -> LaunchNeeds:
-    """The launch hook: the instance role carries the publish policy of the host's topic."""
+    """The launch hook: the instance role carries the publish policy of the host's topic, and
+    the topic and its e-mail subscriptions exist when the settings ask launch to make them."""
     notify = checked(target, settings)
-    return LaunchNeeds(policy=policy_name(notify)) if notify is not None else LaunchNeeds()
+    if notify is None:
+        return LaunchNeeds()
+    if not notify.create and not notify.email:
+        return LaunchNeeds(policy=policy_name(notify))
+    key = " ".join([notify.sns_topic_arn, *(["create"] if notify.create else []),
+                    *sorted(notify.email)])
+    return LaunchNeeds(policy=policy_name(notify), resources=(
+        Resource(key, notify.region, functools.partial(ensure_topic, notify)),))
+
+
+def ensure_topic(notify: Notify, api: Calls) -> Ensured:
+    """The topic (created only with ``create``) and one e-mail subscription per address.
+
+    Reads first: a topic that exists and addresses already subscribed (confirmed or still
+    pending) make no write call. CreateTopic creates in the credentials' account, so a topic
+    ARN of another account is refused rather than created where nothing would publish to it.
+    """
+    arn, done = notify.sns_topic_arn, []
+    if notify.create:
+        found = api.call("sns", "GetTopicAttributes", missing=NOT_FOUND, TopicArn=arn)
+        if found is None:
+            made = api.call("sns", "CreateTopic", Name=notify.topic) or {}
+            if not api.dry_run and made.get("TopicArn") != arn:
+                raise BootstrapError(
+                    f"CreateTopic made {made.get('TopicArn')}, not {arn}: the credentials are "
+                    f"of another account than the topic's", key="cloud_init.notify.create")
+            done.append((True, f"SNS topic {arn} created"))
+        else:
+            done.append((False, f"SNS topic {arn} exists"))
+    subscribed = _email_endpoints(api, arn)
+    for address in notify.email:
+        if address in subscribed:
+            done.append((False, f"SNS topic {notify.topic}: {address} already subscribed"))
+            continue
+        api.call("sns", "Subscribe", TopicArn=arn, Protocol="email", Endpoint=address)
+        done.append((True, f"SNS topic {notify.topic}: {address} subscribed (AWS mails it a "
+                           f"confirmation link)"))
+    return done
+
+
+def _email_endpoints(api: Calls, arn: str) -> set[str]:
+    """The e-mail addresses subscribed to the topic, pending ones included (all pages)."""
+    found: set[str] = set()
+    token: dict[str, str] = {}
+    while True:
+        page = api.call("sns", "ListSubscriptionsByTopic", missing=NOT_FOUND, TopicArn=arn,
+                        **token)
+        if page is None:
+            return found
+        found |= {s["Endpoint"] for s in page.get("Subscriptions", [])
+                  if s.get("Protocol") == "email"}
+        if not page.get("NextToken"):
+            return found
+        token = {"NextToken": page["NextToken"]}

@@ -26,6 +26,7 @@ from support import waits
 from support.cli import one_error, run_cli
 from support.cloud import BUCKET, REGION
 from support.imds import INSTANCE_ID, Imds
+from support.moto import FaultProxy
 from support.userdata import parts, render
 
 ACCOUNT = "123456789012"
@@ -188,6 +189,11 @@ def test_the_policy_is_clean_for_parliament(tmp_path):
      "twice"),
     ({"on": ["success"]}, "cloud_init.notify.sns_topic_arn", ""),
     ({"sns_topic_arn": TOPIC_ARN, "email": "ops@example.com"}, "cloud_init.notify.email", ""),
+    ({"sns_topic_arn": TOPIC_ARN, "email": ["ops"]}, "cloud_init.notify.email.0",
+     "is not a valid e-mail address"),
+    ({"sns_topic_arn": TOPIC_ARN, "email": ["ops@example.com\nBcc: all@example.com"]},
+     "cloud_init.notify.email.0", "is not a valid e-mail address"),
+    ({"sns_topic_arn": TOPIC_ARN, "create": "yes please"}, "cloud_init.notify.create", ""),
 ])
 def test_a_bad_notify_setting_is_an_error_naming_the_key(tmp_path, notify, key, words):
     inv = write_inventory(tmp_path, notify)
@@ -507,3 +513,73 @@ def test_a_host_with_two_policies_names_its_instance_role(cloud):
     names = cloud.client("iam").list_role_policies(RoleName="web-node")["PolicyNames"]
     assert len(names) == 2 and any(n.startswith("notify-boot-notices-") for n in names)
     assert any(n.startswith("puppet-") for n in names)
+
+
+def test_launch_creates_the_topic_and_subscribes_each_address_once(cloud):
+    notify = {"sns_topic_arn": TOPIC_ARN, "create": True,
+              "email": ["ops@example.com", "oncall@example.com"]}
+    inv = write_inventory(cloud.tmp, notify, aws={"ami": cloud.ami, "region": REGION},
+                          roles=[*ROLES, "ec2-instance"])
+    cloud.render(inv)
+    dry = cloud.launch(inv, "web01", "--dry-run")
+    assert dry.rc == 0, dry.err
+    assert f"sns:CreateTopic Name={TOPIC}" in dry.out, dry.out
+    assert f"sns:Subscribe TopicArn={TOPIC_ARN} Protocol=email Endpoint=ops@example.com" in dry.out
+    sns = cloud.client("sns")
+    assert sns.list_topics()["Topics"] == []
+
+    result = cloud.launch(inv, "web01")
+    assert result.rc == 0, result.err
+    assert f"web01: SNS topic {TOPIC_ARN} created" in result.out
+    assert sns.get_topic_attributes(TopicArn=TOPIC_ARN)["Attributes"]["TopicArn"] == TOPIC_ARN
+
+    def subscribed() -> list[str]:
+        subs = sns.list_subscriptions_by_topic(TopicArn=TOPIC_ARN)["Subscriptions"]
+        return sorted(s["Endpoint"] for s in subs if s["Protocol"] == "email")
+
+    assert subscribed() == ["oncall@example.com", "ops@example.com"]
+
+    # A rerun makes no write call; a new address is the one subscription added.
+    notify["email"].append("lead@example.com")
+    inv = write_inventory(cloud.tmp, notify, aws={"ami": cloud.ami, "region": REGION},
+                          roles=[*ROLES, "ec2-instance"])
+    cloud.render(inv)
+    proxy = FaultProxy(cloud.endpoint)
+    try:
+        again = cloud.launch(inv, "web01", endpoint=proxy.url)
+    finally:
+        proxy.stop()
+    assert again.rc == 0, again.err
+    assert proxy.count("CreateTopic") == 0 and proxy.count("Subscribe") == 1, proxy.seen
+    assert f"web01: SNS topic {TOPIC_ARN} exists" in again.out
+    assert f"web01: SNS topic {TOPIC}: ops@example.com already subscribed" in again.out
+    assert subscribed() == ["lead@example.com", "oncall@example.com", "ops@example.com"]
+
+
+def test_launch_subscribes_to_an_existing_topic_without_creating_it(cloud):
+    notify = {"sns_topic_arn": TOPIC_ARN, "email": ["ops@example.com"]}
+    inv = write_inventory(cloud.tmp, notify, aws={"ami": cloud.ami, "region": REGION},
+                          roles=[*ROLES, "ec2-instance"])
+    cloud.render(inv)
+    line = one_error(cloud.launch(inv, "web01"), "host web01:", "sns:Subscribe failed",
+                     quiet=False)
+    assert "NotFound" in line, line
+    sns = cloud.client("sns")
+    sns.create_topic(Name=TOPIC)
+    result = cloud.launch(inv, "web01")
+    assert result.rc == 0, result.err
+    assert "CreateTopic" not in result.out
+    subs = sns.list_subscriptions_by_topic(TopicArn=TOPIC_ARN)["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("email", "ops@example.com")]
+
+
+def test_launch_refuses_to_create_a_topic_of_another_account(cloud):
+    other = f"arn:aws:sns:{REGION}:999999999999:{TOPIC}"
+    inv = write_inventory(cloud.tmp, {"sns_topic_arn": other, "create": True},
+                          aws={"ami": cloud.ami, "region": REGION},
+                          roles=[*ROLES, "ec2-instance"])
+    cloud.render(inv)
+    line = one_error(cloud.launch(inv, "web01"), "host web01:", "key cloud_init.notify.create:",
+                     "another account", quiet=False)
+    assert f"not {other}" in line, line
+    assert cloud.instances("web01") == []
