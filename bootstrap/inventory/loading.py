@@ -193,10 +193,11 @@ class Inventory:
                 origin=file.origin(()),
             )
         if "plugin" in data:
-            raise BootstrapError(
-                "inventory plugin configurations are not supported; give a YAML inventory",
-                origin=file.origin(("plugin",)),
-            )
+            # Imported here: the plugins build on this module's model.
+            from bootstrap.inventory import plugins
+
+            plugins.load(self, file)
+            return
         for name, body in data.items():
             self._parse_group(file, name, body, (name,))
 
