@@ -2,8 +2,9 @@
 the inventory says.
 
 Each check is ``test_x(host, hostvars, manifest)``: ``host`` is a testinfra Host, ``hostvars`` the
-host's resolved inventory variables, ``manifest`` its build manifest. IOS-XE and Junos routers are
-not reached over testinfra; their checks are skipped.
+host's resolved inventory variables, ``manifest`` its build manifest. ``test_vif_sessions`` also
+takes ``record_property``, to state each session's facts whether it passes or not. IOS-XE, NX-OS,
+Junos and PAN-OS routers are not reached over testinfra; their checks are skipped.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import re
 from typing import Any, NamedTuple
 
 import pytest
+
+from bootstrap.roles.dx_router import bgpstate, capabilities
 
 LINUX = ("frr", "bird", "openbgpd")
 FRR_CONF = "/etc/frr/frr.conf"
@@ -63,21 +66,94 @@ def _json(host: Any, command: str) -> Any:
 # -- what the router reports, per platform -------------------------------------------------------
 
 
-def _states(host: Any, platform: str, sessions: list[Expected]) -> dict[str, str]:
-    """Peer address -> BGP state."""
+KERNEL_ROUTES = capabilities.FEATURES_BY_TITLE["Routes from AWS installed in the kernel"]
+
+
+def _output(host: Any, command: str) -> str:
+    """A command's output; a daemon that is not running answers nothing, read as unknown."""
+    return str(host.run(command).stdout)
+
+
+def _peers(host: Any, platform: str, sessions: list[Expected]) -> dict[str, bgpstate.Peer]:
+    """Peer address -> its session as the daemon reports it."""
     if platform == "frr":
-        summary = _json(host, "vtysh -c 'show bgp summary json'")
-        return {peer: info.get("state", "?") for family in summary.values() if isinstance(family, dict)
-                for peer, info in family.get("peers", {}).items()}
+        return bgpstate.frr_neighbors(_output(host, "vtysh -c 'show bgp vrf all neighbors json'"))
     if platform == "bird":
-        out = {}
-        for s in sessions:
-            text = host.check_output(f"birdc show protocols all {s.bird_protocol}")
-            match = re.search(r"BGP state:\s+(\S+)", text)
-            out[s.peer] = match[1] if match else "absent"
-        return out
-    neighbors = _json(host, "bgpctl -j show neighbor").get("neighbors", [])
-    return {n.get("remote_addr"): n.get("state", "?") for n in neighbors}
+        return {s.peer: bgpstate.bird_protocol(
+            _output(host, f"birdc show protocols all {s.bird_protocol}"), s.bird_protocol)
+            for s in sessions}
+    return bgpstate.openbgpd_neighbors(_output(host, "bgpctl -j show neighbor"))
+
+
+def _bfd_states(host: Any, platform: str, sessions: list[Expected]) -> dict[str, str]:
+    """Peer address -> BFD state, lower case (only asked when a session wants BFD)."""
+    if not any(s.bfd for s in sessions):
+        return {}
+    if platform == "frr":
+        states = bgpstate.frr_bfd(_output(host, "vtysh -c 'show bfd peers json'"))
+    else:
+        states = bgpstate.bird_bfd(_output(host, "birdc show bfd sessions"))
+    return {peer: state.lower() for peer, state in states.items()}
+
+
+def _received(host: Any, platform: str, session: Expected) -> set[str]:
+    if platform == "frr":
+        return bgpstate.frr_received(_output(
+            host, f"vtysh -c 'show bgp ipv{session.version} unicast neighbors {session.peer} routes json'"))
+    return bgpstate.bird_received(_output(host, f"birdc show route protocol {session.bird_protocol}"))
+
+
+class VifReport(NamedTuple):
+    """What ``verify`` says about one session of a VIF, and what is wrong with it."""
+
+    name: str  # "dxvif-... IPv4"
+    facts: dict[str, Any]
+    problems: list[str]
+
+
+def vif_reports(host: Any, platform: str, sessions: list[Expected],
+                bfd_asked: dict[str, bool]) -> list[VifReport]:
+    """Per session: BGP state, uptime, prefixes received and sent, BFD, received routes in the kernel."""
+    peers = _peers(host, platform, sessions)
+    bfd = _bfd_states(host, platform, sessions)
+    no_kernel = KERNEL_ROUTES.missing_on(platform)
+    kernel = {} if no_kernel else {
+        v: bgpstate.kernel_prefixes(_output(host, f"ip -j -{v} route show table all"), v)
+        for v in sorted({s.version for s in sessions})}
+    out = []
+    for s in sessions:
+        peer = peers.get(s.peer, bgpstate.Peer("not configured"))
+        facts: dict[str, Any] = {"peer": s.peer, "state": peer.state}
+        problems = []
+        if peer.established:
+            facts["up"] = peer.uptime or "unknown"
+        else:
+            problems.append(f"{peer.state}, not Established")
+            if peer.last_error:
+                facts["last error"] = peer.last_error
+        facts["received"] = "unknown" if peer.received is None else peer.received
+        facts["sent"] = "unknown" if peer.sent is None else peer.sent
+        if s.bfd:
+            facts["bfd"] = bfd.get(s.peer, "no session")
+            if facts["bfd"] != "up":
+                problems.append(f"BFD {facts['bfd']}")
+        elif bfd_asked.get(s.peer):
+            facts["bfd"] = f"not rendered ({capabilities.gap_for(platform, 'bfd')})"
+        else:
+            facts["bfd"] = "not asked"
+        if no_kernel:
+            facts["kernel"] = f"not checked: {no_kernel}"
+        elif peer.established:
+            received = _received(host, platform, s)
+            missing = sorted(received - kernel[s.version])
+            facts["kernel"] = (f"missing {', '.join(missing)} of {len(received)} received" if missing
+                               else f"all {len(received)} received routes")
+            if missing:
+                problems.append(f"received routes not in the kernel: {', '.join(missing)}")
+        else:
+            facts["kernel"] = "no session"
+        out.append(VifReport(f"{s.vif} IPv{s.version}", facts, problems))
+    return out
 
 
 def _advertised(host: Any, platform: str, session: Expected) -> set[str]:
@@ -93,24 +169,28 @@ def _advertised(host: Any, platform: str, session: Expected) -> set[str]:
     return {r["prefix"] for r in rib}
 
 
-def _bfd_up(host: Any, platform: str) -> set[str]:
-    """Peer addresses whose BFD session is up."""
-    if platform == "frr":
-        return {p["peer"] for p in _json(host, "vtysh -c 'show bfd peers json'") if p.get("status") == "up"}
-    rows = [line.split() for line in host.check_output("birdc show bfd sessions").splitlines()]
-    return {row[0] for row in rows if len(row) > 2 and row[2] == "Up"}
-
-
 # -- checks ----------------------------------------------------------------------------------------
 
 
-def test_bgp_sessions_established(host: Any, hostvars: dict[str, Any], manifest: dict[str, Any]) -> None:
+def test_vif_sessions(host: Any, hostvars: dict[str, Any], manifest: dict[str, Any],
+                      record_property: Any) -> None:
+    """One line per VIF and family: BGP state, uptime, prefixes received and sent, BFD, and whether
+    the routes received are in the kernel table; a session not Established, BFD not up where the
+    VIF asks for it, or a received route missing from the kernel fails the check."""
     platform = _platform(hostvars)
     sessions = _expected(hostvars)
-    states = _states(host, platform, sessions)
-    down = [f"{s.vif} IPv{s.version} {s.peer}: {states.get(s.peer, 'not configured')}"
-            for s in sessions if states.get(s.peer) != "Established"]
-    assert not down, "BGP sessions not Established: " + "; ".join(down)
+    asked = {s.peer: _asks_bfd(hostvars, s.vif) for s in sessions}
+    reports = vif_reports(host, platform, sessions, asked)
+    for report in reports:
+        record_property(report.name, report.facts)
+    wrong = [f"{r.name} {r.facts['peer']}: {'; '.join(r.problems)}" for r in reports if r.problems]
+    if wrong:
+        pytest.fail("\n".join(wrong), pytrace=False)
+
+
+def _asks_bfd(hostvars: dict[str, Any], vif_id: str) -> bool:
+    vifs = (hostvars.get("dx") or {}).get("vifs", [])
+    return any(bool(v.get("bfd")) for v in vifs if v.get("id") == vif_id)
 
 
 def test_advertised_prefixes(host: Any, hostvars: dict[str, Any], manifest: dict[str, Any]) -> None:
@@ -122,16 +202,6 @@ def test_advertised_prefixes(host: Any, hostvars: dict[str, Any], manifest: dict
         if sent != s.advertise:
             wrong.append(f"{s.vif} IPv{s.version}: sends {sorted(sent)}, inventory: {sorted(s.advertise)}")
     assert not wrong, "; ".join(wrong)
-
-
-def test_bfd_up(host: Any, hostvars: dict[str, Any], manifest: dict[str, Any]) -> None:
-    platform = _platform(hostvars)
-    wanted = [s for s in _expected(hostvars) if s.bfd]
-    if not wanted:
-        pytest.skip("no VIF asks for BFD")
-    up = _bfd_up(host, platform)
-    down = [f"{s.vif} IPv{s.version} {s.peer}" for s in wanted if s.peer not in up]
-    assert not down, "BFD not up: " + "; ".join(down)
 
 
 def forwarding_keys(hostvars: dict[str, Any]) -> list[str]:
