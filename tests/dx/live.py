@@ -7,12 +7,18 @@ VIF is a veth pair carrying the VIF's addresses; the customer end has the VLAN i
 as its package runs it, with its usual config and socket paths, inside a private mount namespace
 (``/run`` is a tmpfs there and the rendered ``/etc/frr`` or ``/etc/bird`` is bind-mounted), so
 the role's checks run unchanged through :class:`NsenterBackend`.
+
+A ``pushed`` topology is a router the build was pushed to: ``/etc`` and ``/usr/local/sbin`` are
+overlays in its mount namespace (the machine's own stay untouched) and every file of the build's
+manifest is installed at its destination with its mode and owner, as ``push`` leaves it; the
+daemon then starts from its usual config path.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import itertools
+import json
 import os
 import re
 import shutil
@@ -85,6 +91,7 @@ class Topology:
     keys: dict[str, str]  # secret file name -> value
     build: Path  # the host's build folder
     workdir: Path
+    pushed: bool = False  # the build's files installed at their destinations (see above)
     suffix: str = field(default_factory=lambda: f"{os.getpid()}{next(_counter)}")
     holder: subprocess.Popen[str] | None = None
     aws_bird: subprocess.Popen[str] | None = None
@@ -178,7 +185,9 @@ class Topology:
 
     def _start_customer(self) -> None:
         mounts = ["mount -t tmpfs tmpfs /run"]
-        if self.platform in ("frr", "bird"):
+        if self.pushed:
+            mounts += self._overlays()
+        elif self.platform in ("frr", "bird"):
             etc = self.workdir / "etc"
             etc.mkdir()
             source = self.build / "files/etc" / self.platform
@@ -198,6 +207,8 @@ class Topology:
         ready = self.holder.stdout.readline().strip()
         assert ready == "ready", self.holder.stderr.read() if self.holder.stderr else ready
         enter = ["nsenter", "-t", str(self.holder.pid), "-m", "-n", "--"]
+        if self.pushed:
+            self._install_build(enter)
         if self.platform == "frr":
             sh(*enter, "/usr/lib/frr/frrinit.sh", "start", timeout=60)  # stretched by sh()
         elif self.platform == "bird":
@@ -206,9 +217,28 @@ class Topology:
                                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         else:
             sh(*enter, "install", "-d", "/run/openbgpd")
-            conf = self.build / "files/etc/bgpd.conf"
+            conf = Path("/etc/bgpd.conf") if self.pushed else self.build / "files/etc/bgpd.conf"
             self.customer = subprocess.Popen([*enter, "bgpd", "-d", "-f", str(conf)],
                                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def _overlays(self) -> list[str]:
+        out = []
+        for index, target in enumerate(("/etc", "/usr/local/sbin")):
+            upper, work = self.workdir / f"upper{index}", self.workdir / f"work{index}"
+            upper.mkdir()
+            work.mkdir()
+            out.append(f"mount -t overlay overlay -o lowerdir={target},upperdir={upper},"
+                       f"workdir={work} {target}")
+        return out
+
+    def _install_build(self, enter: list[str]) -> None:
+        """Every file of the build's manifest at its destination, with its mode and owner."""
+        manifest = json.loads((self.build / "manifest.json").read_text())
+        for record in manifest["files"]:
+            user, _, group = str(record.get("owner") or "root:root").partition(":")
+            source = self.build / "files" / record["dest"].lstrip("/")
+            sh(*enter, "install", "-D", "-m", record["mode"], "-o", user, "-g", group or user,
+               str(source), record["dest"])
 
     def stop(self) -> None:
         if self.holder is not None and self.platform == "frr":
