@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bootstrap.hosts.secrets import add_secrets_dir_option, add_vault_options
+from bootstrap.hosts.secrets import add_secrets_dir_option, add_vault_options, withholding
 
 HELP = ("put each host's built files in S3 as content-addressed objects plus one manifest per "
         "host, uploading only what is missing (boto3)")
@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # A dry run asks AWS for no secret: the build's manifests vouch for the files holding them.
+    with withholding(args.dry_run):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from bootstrap.build.directory import BuildDir
     from bootstrap.cloud.client import Api, Live
     from bootstrap.cloud.publish import Publisher, plan_host
