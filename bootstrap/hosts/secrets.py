@@ -43,6 +43,7 @@ from typing import Any
 
 from bootstrap.errors import BootstrapError, Origin
 from bootstrap.hosts import secret_stores
+from bootstrap.inventory.cache import add_refresh_option
 from bootstrap.inventory.vault import Vaulted
 from bootstrap.inventory.vaultpass import VaultKeys
 
@@ -383,6 +384,7 @@ def add_vault_options(parser: Any) -> None:
                         help="a vault password in FILE, or printed by FILE when it is "
                              "executable (may be given more than once; also "
                              "ANSIBLE_VAULT_PASSWORD_FILE)")
+    add_refresh_option(parser)  # every command that reads an inventory
 
 
 def vault_keys(args: Any) -> VaultKeys:

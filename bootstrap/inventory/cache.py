@@ -35,11 +35,21 @@ _refresh: contextvars.ContextVar[bool] = contextvars.ContextVar("bootstrap_inven
                                                                 default=False)
 
 
+class _Refresh(argparse.Action):
+    """``--refresh-inventory`` holds for the whole command: a command line is one process, and
+    inventories are opened in many places of a command."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, True)
+        _refresh.set(True)
+
+
 def add_refresh_option(parser: argparse.ArgumentParser) -> None:
     """``--refresh-inventory``, for every command that reads an inventory."""
-    parser.add_argument("--refresh-inventory", action="store_true",
+    parser.add_argument("--refresh-inventory", action=_Refresh, nargs=0, default=False,
                         help="ask the cloud again for dynamic inventories (aws_ec2) rather than "
-                             "use their cache")
+                             "use their cache, and cache what it answers")
 
 
 @contextlib.contextmanager
