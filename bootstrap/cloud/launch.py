@@ -43,6 +43,7 @@ from typing import Any
 
 import yaml
 
+from bootstrap.cloud import autoscaling
 from bootstrap.cloud.client import Api, CallFailed, Shown, unwrap
 from bootstrap.errors import BootstrapError, Origin
 from bootstrap.hosts.loader import HostLoader
@@ -375,11 +376,16 @@ class Launcher:
                 self.ledger.same(spec.host, f"{resource.key}: as for "
                                             f"{self._done[resource.key]} above")
                 continue
+            say = self._say(spec.host)
             for changed, text in resource.ensure(self.api(resource.region, spec.host)):
-                (self.ledger.changed if changed else self.ledger.same)(spec.host, text)
+                say(changed, text)
             self._done[resource.key] = spec.host
         if spec.aws.launch_template:
-            self._template(ec2, spec, root_device)
+            version, changed = self._template(ec2, spec, root_device)
+            if spec.aws.autoscaling is not None:
+                group = autoscaling.Group(spec.host, spec.aws.launch_template,
+                                          spec.aws.autoscaling, spec.namespace)
+                autoscaling.ensure(ec2, group, version, changed, self._say(spec.host))
         else:
             self._instance(ec2, spec, root_device, new_profile)
 
@@ -562,7 +568,13 @@ class Launcher:
 
     # -- launch templates -------------------------------------------------------------------
 
-    def _template(self, ec2: Api, spec: Spec, root_device: str | None) -> None:
+    def _say(self, host: str) -> Callable[[bool, str], None]:
+        def say(changed: bool, text: str) -> None:
+            (self.ledger.changed if changed else self.ledger.same)(host, text)
+        return say
+
+    def _template(self, ec2: Api, spec: Spec, root_device: str | None) -> tuple[int | str, bool]:
+        """Write the host's launch template version; (its number, whether it is new)."""
         name = spec.aws.launch_template
         data = self._template_data(spec, root_device)
         described = ec2.call("ec2", "DescribeLaunchTemplates",
@@ -574,14 +586,14 @@ class Launcher:
                                VersionDescription=description, LaunchTemplateData=data) or {}
             version = created["LaunchTemplate"]["LatestVersionNumber"]
             self.ledger.changed(spec.host, f"launch template {name} created (version {version})")
-            return
+            return version, True
         latest = ec2.call("ec2", "DescribeLaunchTemplateVersions", LaunchTemplateName=name,
                           Versions=["$Latest"]) or {}
         versions = latest.get("LaunchTemplateVersions") or []
         if versions and _subset(unwrap(data), versions[0].get("LaunchTemplateData", {})):
             number = versions[0]["VersionNumber"]
             self.ledger.same(spec.host, f"launch template {name} unchanged (version {number})")
-            return
+            return number, False
         created = ec2.call("ec2", "CreateLaunchTemplateVersion", LaunchTemplateName=name,
                            VersionDescription=description, LaunchTemplateData=data) or {}
         version = created.get("LaunchTemplateVersion", {}).get("VersionNumber", "<new>")
@@ -589,6 +601,7 @@ class Launcher:
                  DefaultVersion=str(version))
         self.ledger.changed(spec.host, f"launch template {name}: version {version} created "
                                        "and made the default")
+        return version, True
 
     def _template_data(self, spec: Spec, root_device: str | None) -> dict[str, Any]:
         aws = spec.aws

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bootstrap.cloud import autoscaling
 from bootstrap.cloud.client import Api, CallFailed
-from bootstrap.cloud.launch import HOST_TAG, find_instances, launch_region
+from bootstrap.cloud.launch import HOST_TAG, find_instances, instance_settings, launch_region
 from bootstrap.errors import BootstrapError
 from bootstrap.render.hooks import of_host
 from bootstrap.render.registry import Registry
@@ -25,13 +26,25 @@ def cleanup_commands(registry: Registry, target: Target, instance_id: str) -> li
 
 
 def terminate(api: Callable[[str, str], Api], registry: Registry, targets: list[Target],
-              region: str | None, say: Callable[[str], None]) -> list[str]:
-    """Terminate each host's instances; the hosts that now have none."""
+              region: str | None, say: Callable[[str], None], delete: bool = False) -> list[str]:
+    """Terminate each host's instances (a group template's group is scaled to zero, and with
+    ``delete`` removed with what launch made for it); the hosts that now have none."""
     gone: list[str] = []
     cleanup: list[str] = []
     for target in targets:
         where = launch_region(registry, target, region)
         ec2 = api(where, target.name)
+        instance = instance_settings(registry, target)
+        if instance.settings.autoscaling is not None:
+            group = autoscaling.Group(target.name, str(instance.settings.launch_template),
+                                      instance.settings.autoscaling, instance.namespace)
+            try:
+                ids = autoscaling.retire(ec2, group, delete, say)
+            except CallFailed as exc:
+                done = (f"done so far: {', '.join(gone)}" if gone else "nothing was terminated")
+                raise BootstrapError(f"{exc.explain()}; {done}", host=target.name) from None
+            cleanup += [c for i in ids for c in cleanup_commands(registry, target, i)]
+            continue
         try:
             instances = find_instances(ec2, target.name)
             if not instances and not ec2.dry_run:

@@ -139,6 +139,9 @@ class InstanceSettings(Protocol):
     @property
     def ebs_volumes(self) -> Sequence[Any]: ...  # device, size_gb, type, encrypted, ...
 
+    @property
+    def autoscaling(self) -> Any: ...  # a group template's group (bootstrap.cloud.autoscaling)
+
 
 class Calls(Protocol):
     """AWS calls by operation name, live or printed by a dry run (launch's client)."""

@@ -69,6 +69,95 @@ class EbsVolume(Settings):
     delete_on_termination: bool = True
 
 
+# Target group and load balancer names: 1-32 letters, digits and hyphens, no hyphen at either end.
+ELB_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?")
+VPC = re.compile(r"vpc-[0-9a-f]{8}(?:[0-9a-f]{9})?")
+# Auto Scaling group names: 1-255 characters, no colon (ARNs use it as a separator).
+GROUP_NAME = re.compile(r"[A-Za-z0-9 ().\-/_@+=,]{1,255}")
+ElbName = Annotated[str, matching(ELB_NAME, "name (1-32 letters, digits and hyphens, not "
+                                            "starting or ending with a hyphen)")]
+VpcId = Annotated[str, matching(VPC, "VPC id (vpc- and 8 or 17 hex digits)")]
+HealthPath = Annotated[str, matching(re.compile(r"/[!-~]{0,1023}"), "health check path (/ then "
+                                                                     "printable ASCII)")]
+GroupName = Annotated[str, matching(GROUP_NAME, "Auto Scaling group name")]
+
+
+class TargetGroup(Settings):
+    """The group's instances behind a load balancer, with the health check that decides it.
+
+    The defaults are the seed recipe: HTTP on port 80, ``/`` answering 200."""
+
+    name: ElbName
+    vpc_id: VpcId
+    port: int = Field(default=80, ge=1, le=65535)
+    protocol: Literal["HTTP", "HTTPS"] = "HTTP"
+    path: HealthPath = "/"
+    interval_seconds: int = Field(default=30, ge=5, le=300)
+    timeout_seconds: int = Field(default=5, ge=2, le=120)
+    healthy_threshold: int = Field(default=5, ge=2, le=10)
+    unhealthy_threshold: int = Field(default=2, ge=2, le=10)
+    matcher: Annotated[str, matching(re.compile(r"[0-9]{3}(?:[-,][0-9]{3})*"),
+                                     "HTTP codes (200, 200-299 or 200,302)")] = "200"
+
+    @model_validator(mode="after")
+    def _timeout(self) -> TargetGroup:
+        if self.timeout_seconds >= self.interval_seconds:
+            raise KeyProblem("must be less than interval_seconds", "timeout_seconds")
+        return self
+
+
+class LoadBalancer(Settings):
+    """An Application Load Balancer launch creates, with a listener forwarding to the group."""
+
+    name: ElbName
+    subnets: list[SubnetId] = Field(min_length=2)  # an ALB spans two Availability Zones at least
+    security_group_ids: list[SecurityGroupId] = Field(default_factory=list)
+    scheme: Literal["internet-facing", "internal"] = "internet-facing"
+    listener_port: int = Field(default=80, ge=1, le=65535)
+
+
+class HealthCheck(Settings):
+    type: Literal["EC2", "ELB"] = "EC2"
+    grace_seconds: int = Field(default=300, ge=0, le=7200)
+
+
+class InstanceRefresh(Settings):
+    """Replace the group's instances after its launch template changed, some at a time."""
+
+    min_healthy_percentage: int = Field(default=90, ge=0, le=100)
+    warmup_seconds: int | None = Field(default=None, ge=0, le=86400)
+
+
+class AutoScaling(Settings):
+    """The host is a group template: launch keeps an Auto Scaling group on its launch template."""
+
+    name: GroupName | None = None  # default: the launch template's name
+    min: int = Field(ge=0, le=10000)
+    max: int = Field(ge=0, le=10000)
+    desired: int | None = Field(default=None, ge=0, le=10000)
+    subnets: list[SubnetId] = Field(min_length=1)
+    health_check: HealthCheck = Field(default_factory=HealthCheck)
+    target_group: TargetGroup | None = None
+    # A load balancer launch creates, or the name of an existing one to add a listener to.
+    load_balancer: LoadBalancer | ElbName | None = None
+    instance_refresh: InstanceRefresh | None = None
+
+    @model_validator(mode="after")
+    def _sizes(self) -> AutoScaling:
+        if self.max < self.min:
+            raise KeyProblem(f"max {self.max} is below min {self.min}", "max")
+        if self.desired is not None and not self.min <= self.desired <= self.max:
+            raise KeyProblem(f"desired {self.desired} is outside min {self.min} .. max "
+                             f"{self.max}", "desired")
+        if self.load_balancer is not None and self.target_group is None:
+            raise KeyProblem("a load balancer forwards to a target group: set target_group",
+                             "load_balancer")
+        if self.health_check.type == "ELB" and self.target_group is None:
+            raise KeyProblem("ELB health checks come from a target group: set target_group",
+                             "health_check", "type")
+        return self
+
+
 class Publish(Settings):
     """Where ``bootstrap publish`` puts the host's built files for the instance to pull."""
 
@@ -95,6 +184,9 @@ class Aws(Settings):
     ebs_volumes: list[EbsVolume] = Field(default_factory=list)
     # When set, bootstrap publish puts the host's files in S3 for the instance to pull.
     publish: Publish | None = None
+    # When set, the host is a group template: launch keeps an Auto Scaling group (and its target
+    # group and load balancer) on the launch template.
+    autoscaling: AutoScaling | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -123,4 +215,13 @@ class Aws(Settings):
                 raise KeyProblem(f"{volume.device} is used by another volume", "ebs_volumes",
                                  index, "device")
             seen.add(slot)
+        if self.autoscaling is not None:
+            if self.launch_template is None:
+                raise KeyProblem("a group template needs its launch template: set launch_template",
+                                 "autoscaling")
+            if self.subnet_id is not None:
+                # The group places each instance in one of its subnets; a subnet in the
+                # template would pin them all to one.
+                raise KeyProblem("a group template's instances go in autoscaling.subnets: drop "
+                                 "subnet_id", "subnet_id")
         return self
