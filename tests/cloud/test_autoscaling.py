@@ -330,3 +330,44 @@ def test_an_unchanged_template_or_a_new_group_starts_no_refresh():
     run_ensure(2, False, ("describe_auto_scaling_groups", (existing_group("2"),)))
     run_ensure(1, True, ("describe_auto_scaling_groups", ({"AutoScalingGroups": []},)),
                ("create_auto_scaling_group", ({},)))
+
+
+# -- throttling and denial ------------------------------------------------------------------
+
+
+def test_throttled_group_calls_are_retried(cloud, network):
+    inv = group_inventory(cloud, network)
+    cloud.render(inv)
+    proxy = FaultProxy(cloud.endpoint)
+    proxy.fail("CreateAutoScalingGroup", "Throttling", "Rate exceeded", status=400, times=2)
+    proxy.fail("CreateTargetGroup", "Throttling", "Rate exceeded", status=400, times=1)
+    try:
+        result = cloud.launch(inv, "app01", endpoint=proxy.url)
+    finally:
+        proxy.stop()
+    assert result.rc == 0, result.err
+    assert proxy.count("CreateAutoScalingGroup") == 3 and proxy.count("CreateTargetGroup") == 2
+    assert describe(cloud)[0]["LaunchTemplate"]["Version"] == "1"
+
+
+def test_a_denied_group_call_names_it_and_what_was_already_made(cloud, network):
+    inv = group_inventory(cloud, network)
+    cloud.render(inv)
+    proxy = FaultProxy(cloud.endpoint)
+    proxy.fail("CreateAutoScalingGroup", "AccessDenied",
+               "User is not authorized to perform: autoscaling:CreateAutoScalingGroup",
+               status=403, times=10)
+    try:
+        result = cloud.launch(inv, "app01", endpoint=proxy.url)
+    finally:
+        proxy.stop()
+    line = one_error(result, "host app01:", "autoscaling:CreateAutoScalingGroup failed: "
+                     "AccessDenied", quiet=False)
+    assert proxy.count("CreateAutoScalingGroup") == 1  # a denial is not retried
+    assert ("already done and left in place: app01: launch template app-tier created (version 1)"
+            "; app01: target group app-tier created") in line, line
+    # The next run, allowed, finishes the job from where it stopped.
+    again = cloud.launch(inv, "app01")
+    assert again.rc == 0, again.err
+    assert "app01: launch template app-tier unchanged (version 1)" in again.out
+    assert "app01: Auto Scaling group app-tier created on app-tier version 1 (1..3)" in again.out
