@@ -70,6 +70,12 @@ class Location:
         return f"https://{self.bucket}.s3.{self.region}.{domain}"
 
     @property
+    def shell_url(self) -> str:
+        """:attr:`url` for the stub, with the bucket and region as its variables $B and $R
+        (a bucket name and a region hold no character a shell word would change)."""
+        return self.url.replace(self.bucket, "$B").replace(self.region, "$R")
+
+    @property
     def sse(self) -> list[str]:
         """curl options that encrypt a status record as publish encrypts the build."""
         if self.kms_key_arn:
@@ -176,7 +182,7 @@ def stub(target: Target, artifacts: list[Artifact]) -> bytes:
                              f"that replaces the built-in one must keep its pull artifact",
                              host=target.name, key="cloud_init.delivery")
     text = _templates(target.basedir).get_template(STUB_TEMPLATE).render(
-        bucket=where.bucket, prefix=where.prefix, region=where.region, url=where.url,
+        bucket=where.bucket, prefix=where.prefix, region=where.region, url=where.shell_url,
         host=target.name, sse=where.sse,
         manifest=hashlib.sha256(manifest(target, artifacts)).hexdigest(),
         script=hashlib.sha256(script.content).hexdigest())
