@@ -14,6 +14,12 @@ manifest per host plus the shared objects once; republish_puts = 0). The line be
 controller's time per host for the publish and the republish, the command's start included
 (moto answers on loopback, so this is the controller's own cost plus a local round trip per
 request, not S3's latency).
+
+With ``--compare-push`` (needs docker and mmdebstrap, as benchmarks/fleet.py) it also pushes the
+same files to one sshd container host over SSH, as benchmarks/fleet.py's one-host run does
+(median of 3, the files removed before each), and prints
+``controller ms/host: publish=X push_ssh=Y push_ssh/publish=Z``: what one more host costs the
+controller on each delivery path.
 """
 
 from __future__ import annotations
@@ -114,11 +120,49 @@ def timed(*args: str) -> float:
     return time.perf_counter() - start
 
 
+def push_one_host(work: Path, rounds: int = 3) -> float:
+    """Median seconds of ``bootstrap push`` of one host of the same role over SSH."""
+    import statistics
+
+    sys.path.insert(0, str(ROOT / "tests" / "fleet"))
+    from fleet_hosts import Fleet, docker
+
+    if missing := docker.available():
+        raise SystemExit(f"--compare-push needs docker and mmdebstrap: {missing}")
+    daemon = docker.ensure_daemon()
+    fleet = Fleet(work / "ssh", 1, prefix="bench-publish")
+    try:
+        fleet.start()
+        [node] = fleet.nodes
+        inv = work / "push-inv"
+        for rel, text in ROLE.items():
+            (inv / rel).parent.mkdir(parents=True, exist_ok=True)
+            (inv / rel).write_text(text)
+        host = {"ansible_host": "127.0.0.1", "ansible_port": node.port, "ansible_user": "root",
+                "ansible_ssh_private_key_file": str(fleet.key), "bootstrap_roles": ["app"],
+                "app_pool": "pool0000", "app_replicas": 1}
+        (inv / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"app00000": host}}}))
+        build = work / "push-build"
+        cli("render", str(inv), "-o", str(build))
+        fleet.exec(node, "getent group app >/dev/null || groupadd app")
+        times = []
+        for _ in range(rounds):
+            fleet.exec(node, "rm -rf /etc/app")
+            times.append(timed("push", str(inv), "--build", str(build), "--known-hosts",
+                               str(fleet.known_hosts)))
+        return statistics.median(times)
+    finally:
+        fleet.remove()
+        docker.stop_daemon(daemon)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=10_000)
     parser.add_argument("--group-size", type=int, default=100)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument("--compare-push", action="store_true",
+                        help="also time bootstrap push of one host over SSH (docker)")
     args = parser.parse_args()
     for key, value in FAKE_CREDENTIALS.items():
         if value is None:
@@ -148,9 +192,13 @@ def main() -> int:
         listed = admin_client("s3", server.url, REGION).get_paginator("list_objects_v2")
         distinct = sum(page.get("KeyCount", 0)
                        for page in listed.paginate(Bucket=BUCKET, Prefix=f"{PREFIX}objects/"))
+        push = push_one_host(work) if args.compare_push else None
     hosts = args.hosts
     print(f"publish {first / hosts * 1000:.2f} ms/host, republish {second / hosts * 1000:.2f} "
           f"ms/host ({reads} read requests)")
+    if push is not None:
+        print(f"controller ms/host: publish={first / hosts * 1000:.2f} push_ssh={push * 1000:.2f} "
+              f"push_ssh/publish={push / (first / hosts):.1f}")
     print(f"puts/host={puts / hosts:.2f} republish_puts={republish} distinct_objects={distinct}")
     return 0
 
