@@ -72,8 +72,8 @@ def lifecycle_rule(s3: BackupS3) -> dict[str, Any]:
     """The bucket's lifecycle rule for the prefix, as PutBucketLifecycleConfiguration takes it."""
     rule: dict[str, Any] = {"ID": f"{RULE_PREFIX}{s3.prefix}", "Filter": {"Prefix": s3.prefix},
                             "Status": "Enabled"}
-    if s3.glacier_after_days is not None:
-        rule["Transitions"] = [{"Days": s3.glacier_after_days, "StorageClass": "GLACIER"}]
+    if s3.transition_days is not None:
+        rule["Transitions"] = [{"Days": s3.transition_days, "StorageClass": "GLACIER"}]
     if s3.expire_after_days is not None:
         rule["Expiration"] = {"Days": s3.expire_after_days}
     rule["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": ABORT_AFTER_DAYS}

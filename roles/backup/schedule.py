@@ -66,7 +66,8 @@ def _weekdays(text: str) -> str:
     for item in text.split(","):
         ends = item.lower().split("..")
         if len(ends) > 2 or not all(e in DAYS or e in FULL_DAYS for e in ends):
-            raise KeyProblem(f"weekday {item!r} is not a day name (Mon..Sun) or a range of two")
+            raise KeyProblem(f"is not an OnCalendar expression ({EXAMPLE}): {item!r} is not "
+                             f"a weekday (Mon..Sun) or a range of two")
         numbers = [DAYS.get(e) or FULL_DAYS[e] for e in ends]
         if len(numbers) == 2 and numbers[0] > numbers[1]:
             raise KeyProblem(f"weekday range {item!r} runs backwards")

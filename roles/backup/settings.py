@@ -30,6 +30,8 @@ KNOWN_HOST = re.compile(r"(?:@(?:cert-authority|revoked) )?[^\s#@][^\s]* "
                         r"(?:-cert-v01@openssh\.com)? [A-Za-z0-9+/]+={0,2}(?: [ -~]*)?")
 STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR",
                    "GLACIER", "DEEP_ARCHIVE")
+GLACIERS = ("GLACIER", "DEEP_ARCHIVE")
+GLACIER_DAYS = 30
 # Folders whose copy is never wanted or never finishes: kernel and runtime views.
 LIVE_FOLDERS = ("/proc", "/sys", "/dev", "/run")
 
@@ -94,17 +96,25 @@ class BackupS3(S3Location):
 
     prefix: KeyPrefix = "backup/"
     storage_class: Literal[STORAGE_CLASSES] = "STANDARD_IA"  # type: ignore[valid-type]
-    # The bucket's lifecycle rule for this prefix: archive to Glacier, then delete.
-    glacier_after_days: int | None = Field(default=30, ge=0, le=36500)
+    # The bucket's lifecycle rule for this prefix: archive to Glacier, then delete (null: never).
+    # Default: 30 days, or none for archives stored in a Glacier class already.
+    glacier_after_days: int | None = Field(default=GLACIER_DAYS, ge=0, le=36500)
     expire_after_days: int | None = Field(default=365, ge=1, le=36500)
+
+    @property
+    def transition_days(self) -> int | None:
+        """Days to the move to GLACIER, None for no move."""
+        if "glacier_after_days" not in self.model_fields_set and self.storage_class in GLACIERS:
+            return None
+        return self.glacier_after_days
 
     @model_validator(mode="after")
     def _lifecycle(self) -> BackupS3:
-        days, expire = self.glacier_after_days, self.expire_after_days
+        days, expire = self.transition_days, self.expire_after_days
         if days is not None and expire is not None and expire <= days:
             raise KeyProblem(f"expires after {expire} days, before the archive moves to Glacier "
                              f"after {days}: make expire_after_days larger", "expire_after_days")
-        if days is not None and self.storage_class in ("GLACIER", "DEEP_ARCHIVE"):
+        if days is not None and self.storage_class in GLACIERS:
             raise KeyProblem(f"archives are stored as {self.storage_class} already: leave "
                              f"glacier_after_days out", "glacier_after_days")
         if not self.prefix:
@@ -159,10 +169,10 @@ class Backup(Settings):
                 raise KeyProblem(f"copies the same folder as source {names[source.name]}",
                                  "sources", index)
             names[source.name] = index
-            if source.remote is None and _inside(self.target, source.path):
+            if source.remote is None and _inside(source.path, self.target):
                 raise KeyProblem(f"{source.path} holds the target {self.target}: the copies "
                                  f"would copy themselves", "sources", index)
-            if source.remote is None and _inside(source.path, self.target):
+            if source.remote is None and _inside(self.target, source.path):
                 raise KeyProblem(f"{source.path} is inside the target {self.target}",
                                  "sources", index)
         if self.cron is None and parse(self.schedule) is None:
