@@ -164,9 +164,51 @@ def _flatten(value: Any, levels: int | None) -> list[Any]:
     return out
 
 
+_MAX_SIZE = 1_000_000  # items or characters one operation may make
+_MAX_EXPONENT = 1_000
+_WIDE_FORMAT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\d{5,}|\*|\d*\.(?:\d{5,}|\*))")
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's sandbox, with '*', '**' and '%' bounded: ``'x' * 10**10`` or ``'%099999999d' % 1``
+    would exhaust memory."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "%":
+            if isinstance(left, str) and _WIDE_FORMAT.search(left):
+                raise ExpressionError("a %-format width or precision above 9999")
+            return super().call_binop(context, operator, left, right)
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
+                raise ExpressionError(f"exponent {right} is too large")
+            return super().call_binop(context, operator, left, right)
+        for seq, count in ((left, right), (right, left)):
+            if (isinstance(seq, str | list | tuple) and isinstance(count, int)
+                    and len(seq) * count > _MAX_SIZE):
+                raise ExpressionError(f"repeating a value {count} times makes more than "
+                                      f"{_MAX_SIZE:,} items")
+        return super().call_binop(context, operator, left, right)
+
+
+def _bounded(name: str, builtin: Callable[..., Any]) -> Callable[..., Any]:
+    """A builtin filter whose numeric arguments or format widths could ask for gigabytes."""
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        numbers = [a for a in (*args[1:], *kwargs.values()) if isinstance(a, int)]
+        if any(abs(n) > 10_000 for n in numbers):
+            raise ExpressionError(f"{name}: a width above 10000")
+        if name == "format" and isinstance(args[0], str) and _WIDE_FORMAT.search(args[0]):
+            raise ExpressionError("format: a width or precision above 9999")
+        return builtin(*args, **kwargs)
+    return checked
+
+
 @lru_cache(maxsize=1)
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+    env = _Sandbox(undefined=StrictUndefined)
+    for name in ("center", "format", "indent", "wordwrap", "truncate", "batch", "slice"):
+        env.filters[name] = _bounded(name, env.filters[name])
     env.filters.update(FILTERS)
     env.tests.update(TESTS)
     return env
