@@ -28,11 +28,14 @@ COMMANDS = {
     "verify": "verify",
     "launch": "launch",
     "publish": "publish",
+    "status": "status",
     "terminate": "terminate",
 }
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; given the ``command`` about to run, only that command's module
+    is imported (``--help`` and the roles' commands need them all)."""
     top = argparse.ArgumentParser(
         prog="bootstrap",
         description="Render cloud-init user-data, Puppet/Chef bootstrap and Direct Connect router "
@@ -41,7 +44,8 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"bootstrap {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for name, module_name in COMMANDS.items():
+    wanted = {command: COMMANDS[command]} if command in COMMANDS else COMMANDS
+    for name, module_name in wanted.items():
         try:
             module = importlib.import_module(f"bootstrap.commands.{module_name}")
         except ModuleNotFoundError as exc:
@@ -49,6 +53,8 @@ def parser() -> argparse.ArgumentParser:
                 continue  # a command this installation does not have
             raise
         _add(sub, name, module)
+    if command in COMMANDS:
+        return top
     from bootstrap.render.registry import Registry, command_module
 
     roles = Registry(None)
@@ -65,14 +71,10 @@ def _add(sub: Any, name: str, module: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    from bootstrap.hosts.secrets import vault_keys
-    from bootstrap.inventory.vaultpass import using
-
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser(argv[0] if argv else None).parse_args(argv)
     try:
-        # Inventories opened anywhere in the command decrypt with the passwords it was given.
-        with using(vault_keys(args)):
-            return int(args.func(args))
+        return _run(args)
     except BootstrapError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -89,6 +91,20 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not (getattr(args, "vault_ids", None) or getattr(args, "vault_password_files", None)
+            or any(name.startswith("ANSIBLE_VAULT") for name in os.environ)):
+        # No password named anywhere: an inventory opened finds none either way, and the vault
+        # code is not even loaded.
+        return int(args.func(args))
+    from bootstrap.hosts.secrets import vault_keys
+    from bootstrap.inventory.vaultpass import using
+
+    # Inventories opened anywhere in the command decrypt with the passwords it was given.
+    with using(vault_keys(args)):
+        return int(args.func(args))
 
 
 if __name__ == "__main__":

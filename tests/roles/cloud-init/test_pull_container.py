@@ -182,6 +182,21 @@ class Fleet:
     def published_digest(self, host: str = "app01") -> str:
         return hashlib.sha256(self.get(f"{PREFIX}hosts/{host}.json")).hexdigest()
 
+    def status_command(self, expect: int = 0) -> str:
+        """``bootstrap status`` for app01 (checks off: the CLI signs as the test's admin)."""
+        self.lab.auth("inf")
+        try:
+            result = self.cli("status", self.inv, "--limit", "app01", "--endpoint-url",
+                              self.lab.moto.url)
+        finally:
+            self.lab.auth("0")
+        assert result.rc == expect, result.out + result.err
+        if expect == 0:
+            row = result.out.splitlines()[1].split()
+            assert row[:3] == ["app01", INSTANCE_ID, "converged"], result.out
+            assert row[3] == row[4] == self.published_digest()[:12]
+        return str(result.out)
+
     def status(self) -> dict[str, Any]:
         return dict(json.loads(self.get(f"{PREFIX}status/{INSTANCE_ID}.json")))
 
@@ -314,6 +329,12 @@ def test_the_stub_installs_the_build_runs_first_boot_and_apply_and_reports(fleet
     third = node.pull(fleet.stub())
     assert third.returncode == 0, third.stderr
     assert node.inodes(paths) == after and len(node.log()) == 3
+
+    # bootstrap status reads the record the pull wrote: converged, then behind once the
+    # inventory changes again and is published.
+    assert fleet.status_command().startswith("HOST")
+    fleet.republish(web_port=9191)
+    assert fleet.status_command(expect=2).splitlines()[1].split()[2] == "behind"
 
 
 # -- failures: one clear line, nothing half-installed, a failed status record ---------------------
