@@ -1,7 +1,8 @@
 """The cache of dynamic inventories: what a cloud API listed, kept for ``cache_timeout`` seconds.
 
 An inventory plugin file asks for it with ``cache: true`` (as Ansible's ``cache`` options do);
-``cache_connection`` names the folder, by default ``$XDG_CACHE_HOME/bootstrap/inventory``
+``cache_timeout`` is its time to live in seconds (3600 unless given; 0 never expires);
+``cache_connection`` names the folder (relative to the plugin file's folder), by default ``$XDG_CACHE_HOME/bootstrap/inventory``
 (``~/.cache/bootstrap/inventory``). ``--refresh-inventory`` ignores what is cached and lists
 again. One entry is one JSON file named after a hash of the plugin file's path and text, so
 editing the file's options is a miss too.
@@ -105,7 +106,8 @@ class Cache:
         if isinstance(written, bool) or not isinstance(written, int | float):
             return None
         age = time.time() - written
-        if not 0 <= age <= self.timeout:  # a time in the future is not trusted either
+        # A time in the future is not trusted; a timeout of 0 never expires, as in Ansible.
+        if age < 0 or (self.timeout and age > self.timeout):
             return None
         data = entry.get("data")
         return data if self.valid(data) else None

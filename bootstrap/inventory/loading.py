@@ -20,7 +20,9 @@ a name that is both a host and a group, a range that expands to no host (``web[3
 unreadable group_vars/ or host_vars/ folder.
 
 A file ending in ``.yml``, ``.yaml`` or ``.json`` is YAML; any other file is Ansible's INI format
-(``bootstrap.inventory.ini``), as Ansible's default plugin order (yaml before ini) decides. A
+(``bootstrap.inventory.ini``), as Ansible's default plugin order (yaml before ini) decides. A YAML
+file with a ``plugin:`` key runs that inventory plugin (``bootstrap.inventory.plugins``: aws_ec2,
+constructed) over what the files before it defined. A
 folder given as the inventory is read as the files directly in it, in name order, but for those
 Ansible skips (hidden names, ``*.txt``, ``*.md``, ``*.cfg``, backups, ...). Ansible would also read
 its subfolders, such as secrets/, as inventory sources; they are skipped. A file Ansible would run
