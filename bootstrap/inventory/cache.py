@@ -2,10 +2,10 @@
 
 An inventory plugin file asks for it with ``cache: true`` (as Ansible's ``cache`` options do);
 ``cache_timeout`` is its time to live in seconds (3600 unless given; 0 never expires);
-``cache_connection`` names the folder (relative to the plugin file's folder), by default ``$XDG_CACHE_HOME/bootstrap/inventory``
-(``~/.cache/bootstrap/inventory``). ``--refresh-inventory`` ignores what is cached and lists
-again. One entry is one JSON file named after a hash of the plugin file's path and text, so
-editing the file's options is a miss too.
+``cache_connection`` names the folder (relative to the plugin file's folder), by default
+``$XDG_CACHE_HOME/bootstrap/inventory`` (``~/.cache/bootstrap/inventory``).
+``--refresh-inventory`` ignores what is cached and lists again. One entry is one JSON file
+named after a hash of the plugin file's path and text, so editing the file's options is a miss.
 
 The cache is only ever data: an entry that is unreadable, not JSON, of another shape, or older
 than the timeout is a miss, never an error. Entries are written 0600 to a temporary file in a
