@@ -51,8 +51,9 @@ KEY_LIMITS = {
     # NX-OS is told the key is clear text (`password 0`, as in AWS's NX-OS sample), so a
     # leading digit is part of the key; `password 3` and `7` would read it as ciphertext.
     "nxos": KeyLimit(80, "AWS's maximum"),
-    # PAN-OS keeps the key in a BGP authentication profile's `secret`, quoted in the set line.
-    "panos": KeyLimit(80, "AWS's maximum"),
+    # PAN-OS keeps the key in a BGP authentication profile's `secret`, quoted in the set line;
+    # its configuration schema takes a secret of at most 63 characters.
+    "panos": KeyLimit(63, "a BGP authentication profile's secret (PAN-OS schema: at most 63)"),
     "frr": KeyLimit(80, "the Linux kernel's TCP_MD5SIG_MAXKEYLEN"),
     "bird": KeyLimit(80, "the Linux kernel's TCP_MD5SIG_MAXKEYLEN"),
     "openbgpd": KeyLimit(79, "bgpd keeps the key in 80 bytes with its terminating NUL "
@@ -92,6 +93,20 @@ CEILINGS = {
               Ceiling(("timers", "keepalive"), 1200, "a keep-alive interval in seconds"),
               Ceiling(("timers", "hold"), 3600, "a hold time in seconds")),
 }
+
+
+# What the Cisco command references give a BGP neighbor's `description`: "up to 80 characters"
+# (IOS `neighbor … description`; NX-OS `neighbor` > `description`, "including spaces").
+NEIGHBOR_DESCRIPTION_MAX = {"ios-xe": 80, "nxos": 80}
+# PAN-OS web interface help (Network > Virtual Routers > Static Routes): a static route's name
+# is "up to 31 characters", of "letters, numbers, spaces, hyphens, and underscores".
+PANOS_NAME_MAX = 31
+
+
+def neighbor_description(platform: str, vif_id: str, name: str) -> str:
+    """What the platform's `neighbor … description` line carries for a VIF."""
+    # NX-OS carries the name alone; its sub-interface's description holds id and name.
+    return name if platform == "nxos" else f"{vif_id} {name}"
 
 
 def key_limit_cell(platform: str) -> str:
@@ -179,6 +194,13 @@ FEATURES = (
         "frr": "systemd-networkd, netplan or ifupdown (`PARENT.VLAN`, at most 15 characters)",
         "bird": "systemd-networkd, netplan or ifupdown (`PARENT.VLAN`, at most 15 characters)",
         "openbgpd": "systemd-networkd, netplan or ifupdown (`PARENT.VLAN`, at most 15 characters)"}),
+    # What `bootstrap verify` reads on the router (roles/dx-router/checks.py), one line per VIF.
+    Feature("`verify` per VIF: BGP state, uptime, prefixes received and sent, BFD, received "
+            "routes in the kernel", {
+        "frr": "`show bgp vrf all neighbors json`, `show bfd peers json`, `ip -j route`",
+        "bird": "`show protocols all`, `show route protocol`, `show bfd sessions`, `ip -j route`",
+        "openbgpd": "`bgpctl -j show neighbor` (no BFD; kernel routes not checked, see above)"},
+        missing="checked on the device (verify reaches Linux routers)"),
     # No inventory key asks for MACsec, so it is no gap to acknowledge: the row says what a
     # network engineer has to do on the device.
     Feature("MACsec (AWS: dedicated 10/100 Gbps connections only, keyed by a CKN/CAK pair "

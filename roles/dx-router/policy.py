@@ -10,13 +10,20 @@ interface names, IOS dotted masks and Junos media MTUs.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
 from bootstrap.errors import BootstrapError
 from bootstrap.hosts.secrets import SecretRef
-from bootstrap.roles.dx_router.capabilities import KEY_LIMITS, LINUX_PLATFORMS, TITLES, gap_for
+from bootstrap.roles.dx_router.capabilities import (
+    KEY_LIMITS,
+    LINUX_PLATFORMS,
+    PANOS_NAME_MAX,
+    TITLES,
+    gap_for,
+)
 from bootstrap.roles.dx_router.settings import (
     ADVERTISE_LIMIT,
     JUNOS_L2_OVERHEAD,
@@ -131,8 +138,13 @@ class Anchor:
 
     @property
     def panos_name(self) -> str:
-        """A PAN-OS object name for the prefix: letters, digits, . _ - only (DX-10.20.0.0_16)."""
-        return "DX-" + self.prefix.replace(":", "-").replace("/", "_")
+        """The PAN-OS static route's name: DX-10-20-0-0_16, of letters, digits, - and _ only, at
+        most PANOS_NAME_MAX characters (a long IPv6 prefix keeps its start and a digest)."""
+        name = "DX-" + self.prefix.replace(":", "-").replace(".", "-").replace("/", "_")
+        if len(name) <= PANOS_NAME_MAX:
+            return name
+        digest = hashlib.sha256(self.prefix.encode()).hexdigest()[:8]
+        return f"{name[:PANOS_NAME_MAX - len(digest) - 1]}-{digest}"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,16 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from bootstrap.hosts.model import KeyProblem, Secret, Settings
-from bootstrap.roles.dx_router.capabilities import CEILINGS, GAPS, LINUX_PLATFORMS, PLATFORMS, TITLES, gap_for
+from bootstrap.roles.dx_router.capabilities import (
+    CEILINGS,
+    GAPS,
+    LINUX_PLATFORMS,
+    NEIGHBOR_DESCRIPTION_MAX,
+    PLATFORMS,
+    TITLES,
+    gap_for,
+    neighbor_description,
+)
 
 AS_TRANS = 23456
 LAST_2BYTE_ASN = 65535
@@ -540,6 +549,7 @@ class Dx(Settings):
                 raise KeyProblem(problem, *where)
         for index, vif in enumerate(self.vifs):
             self._check_ceilings(index, vif)
+            self._check_description(index, vif)
             self._check_default_route(index, vif)
             if self.platform == "panos":
                 _check_panos_accept(index, vif)
@@ -563,6 +573,17 @@ class Dx(Settings):
                                      "route over the router's own default route; advertise more "
                                      "specific prefixes, or the default route from BIRD or "
                                      "OpenBGPD", "vifs", index, "advertise", family, number)
+
+    def _check_description(self, index: int, vif: Vif) -> None:
+        # The device would cut the line short, or refuse it, when the config is loaded.
+        limit = NEIGHBOR_DESCRIPTION_MAX.get(self.platform)
+        text = neighbor_description(self.platform, vif.id, vif.name)
+        if limit is not None and len(text) > limit:
+            room = limit - len(text) + len(vif.name)
+            raise KeyProblem(f"{TITLES[self.platform]} keeps at most {limit} characters of a BGP "
+                             f"neighbor's description (`neighbor … description`); the VIF's id and "
+                             f"name {text!r} have {len(text)}: shorten the name to at most {room} "
+                             "characters", "vifs", index, "name")
 
     def _check_ceilings(self, index: int, vif: Vif) -> None:
         for limit in CEILINGS.get(self.platform, ()):

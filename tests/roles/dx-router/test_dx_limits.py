@@ -86,7 +86,8 @@ def test_the_longest_key_of_every_character_passes_the_daemon(tmp_path: Path, pl
 
 @pytest.mark.parametrize("platform", ("ios-xe", "nxos", "junos", "panos"))
 def test_the_longest_key_renders_on_network_devices(tmp_path: Path, platform: str) -> None:
-    keys = covering_keys(80)
+    keys = covering_keys(KEY_LIMITS[platform].max_length)
+    assert KEY_LIMITS[platform].max_length == (63 if platform == "panos" else 80)
     host = renders_and_validates(tmp_path, router(platform), keys)
     config = (host / CONFIG[platform]).read_text()
     assert all(key in config for key in keys.values())
@@ -277,6 +278,13 @@ def test_the_longest_id_and_name_pass_every_consumer(tmp_path: Path, platform: s
     dx = changed(changed(router(platform), "vifs.0.id", "dxvif-" + "a1" * 8),
                  "vifs.0.name", "N" + "ame (prod)/:@+=,._- " * 3 + "x" * 3)
     assert len(dx["vifs"][0]["name"]) == 64
+    if platform == "ios-xe":
+        # IOS-XE's neighbor description carries both: 87 characters, over its 80
+        # (tests/roles/dx-router/test_dx_text_limits.py has the rest of that limit)
+        message = render_error(tmp_path, dx)
+        assert "keeps at most 80 characters of a BGP neighbor's description" in message
+        assert_names(message, "dx.vifs.0.name", tmp_path, "name")
+        dx = changed(dx, "vifs.0.name", dx["vifs"][0]["name"][:57])
     renders_and_validates(tmp_path, dx)
 
 

@@ -117,7 +117,7 @@ def test_panos_carries_what_aws_asks_and_the_policy(build: Path) -> None:
                  f"{bgp} policy import rules DXVIF-FGABC101-V4-IN action allow update "
                  "local-preference 200",
                  f"{bgp} redist-rules 10.20.0.0/16 enable yes",
-                 "set network virtual-router default routing-table ip static-route DX-10.20.0.0_16 "
+                 "set network virtual-router default routing-table ip static-route DX-10-20-0-0_16 "
                  "nexthop discard"):
         assert line in lines, line
     # the passive VIF has no BFD, so no BFD profile
