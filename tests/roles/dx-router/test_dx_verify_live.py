@@ -122,6 +122,8 @@ def test_verify_fails_and_names_the_vif_whose_peer_stopped(live: Router) -> None
         assert re.search(rf"^live-{platform}\s+{re.escape(CHECK)}\s+FAILED\s+dxvif-fgabc102 IPv4 "
                          r"169\.254\.11\.1: (Active|Connect|Idle|OpenSent|OpenConfirm), not Established$",
                          result.out, re.M), result.out
+        # one failure per cause: the down session's missing routes are not a second failure
+        assert re.search(rf"^live-{platform}\s+dx-router::test_advertised_prefixes\s+ok", result.out, re.M)
         rows = vif_rows(result.out)
         assert re.match(r"peer 169\.254\.11\.1, state (?!Established)\w+, ", rows["dxvif-fgabc102 IPv4"])
         assert rows["dxvif-fgabc101 IPv4"].startswith("peer 169.254.10.1, state Established, up ")
