@@ -147,6 +147,14 @@ class Tree:
         finally:
             os.close(handle)
 
+    def forget(self, top: str) -> None:
+        """Close folder ``top`` and the folders opened below it: a build of many hosts must not
+        keep a descriptor per folder it ever visited."""
+        below = top + "/"
+        for rel in [r for r in self.fds if r == top or r.startswith(below)]:
+            if rel:
+                os.close(self.fds.pop(rel))
+
     def close(self) -> None:
         """Close every folder opened below the top (the top belongs to its opener)."""
         for rel, fd in self.fds.items():
@@ -183,6 +191,7 @@ class BuildDir:
         self.root = Tree(fd, str(path)) if fd is not None else None
         self.state: int | None = None
         self.lock: int | None = None
+        self.cache: int | None = None  # STATE/cache, opened by :meth:`cache_folder`
         self._hosts: dict[str, Tree | None] = {}
 
     # -- opening -------------------------------------------------------------------------------
@@ -190,19 +199,29 @@ class BuildDir:
     @classmethod
     @contextlib.contextmanager
     def writing(cls, path: Path, *, create: bool = True) -> Iterator[BuildDir]:
-        """The build, locked for a render, an interrupted render rolled back first."""
+        """The build, locked for a render, an interrupted render rolled back first.
+
+        A build directory this call creates is removed again when the render fails: a failed
+        first render leaves no trace.
+        """
+        new = create and not os.path.lexists(path)
         fd = _open_root(path, create=create)
-        with cls._opened(path, fd) as build:
-            if fd is not None:
-                build._open_state(create=create)
-            if build.state is not None and (create or os.access(".", os.W_OK,
-                                                                 dir_fd=build.state)):
-                build._lock(fcntl.LOCK_EX)
-                build.recover()
-            elif build.state is not None:  # --check of a build this user cannot write
-                build._lock(fcntl.LOCK_SH)
-                build._refuse_interrupted()
-            yield build
+        try:
+            with cls._opened(path, fd) as build:
+                if fd is not None:
+                    build._open_state(create=create)
+                if build.state is not None and (create or os.access(".", os.W_OK,
+                                                                     dir_fd=build.state)):
+                    build._lock(fcntl.LOCK_EX)
+                    build.recover()
+                elif build.state is not None:  # --check of a build this user cannot write
+                    build._lock(fcntl.LOCK_SH)
+                    build._refuse_interrupted()
+                yield build
+        except BaseException:
+            if new:
+                _remove_new_build(path)
+            raise
 
     @classmethod
     @contextlib.contextmanager
@@ -273,6 +292,16 @@ class BuildDir:
                   file=sys.stderr, flush=True)
             fcntl.flock(self.lock, kind)
 
+    def cache_folder(self) -> int | None:
+        """The descriptor of the state's private cache folder (made when missing), for a writer
+        holding the lock; None when there is no state folder or it cannot hold one."""
+        if self.cache is None and self.state is not None and self.lock is not None and \
+                os.access(".", os.W_OK, dir_fd=self.state):
+            from bootstrap.build.cache import CACHE, open_folder
+
+            self.cache = open_folder(self.state, CACHE, create=True)
+        return self.cache
+
     def close(self) -> None:
         for tree in self._hosts.values():
             if tree is not None:
@@ -281,10 +310,10 @@ class BuildDir:
         self._hosts.clear()
         if self.root is not None:
             self.root.close()
-        for fd in (self.lock, self.state, self.fd):
+        for fd in (self.cache, self.lock, self.state, self.fd):
             if fd is not None:
                 os.close(fd)
-        self.lock = self.state = self.fd = None
+        self.cache = self.lock = self.state = self.fd = None
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -329,6 +358,13 @@ class BuildDir:
                 tree = Tree(fd, f"{self.path}/{name}", host=name)
         self._hosts[name] = tree
         return tree
+
+    def release(self, name: str) -> None:
+        """Close host folder ``name`` and its subfolders (it is opened again when needed)."""
+        tree = self._hosts.pop(name, None)
+        if tree is not None:
+            tree.close()
+            os.close(tree.fds[""])
 
     def manifest(self, host: str, *, files: bool = False) -> Manifest | None:
         """Host ``host``'s manifest, checked; None when the host folder or its manifest is absent.
@@ -397,7 +433,9 @@ class BuildDir:
             stage = _scratch(self.state, STAGE, create=True)
             backup = _scratch(self.state, BACKUP, create=True)
             try:
+                visiting = ""
                 for op in reversed(ops):
+                    visiting = _visit(self.root, visiting, op)
                     _undo(op, self.root, stage, backup)
             finally:
                 os.close(stage)
@@ -436,6 +474,18 @@ def _open_root(path: Path, *, create: bool) -> int | None:
     except OSError as exc:
         raise BootstrapError(f"{path}: cannot create the build directory: "
                              f"{exc.strerror}") from None
+
+
+def _remove_new_build(path: Path) -> None:
+    """Remove a build directory made by a render that failed: its state folder, then the folder
+    itself if nothing else appeared in it meanwhile."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, _DIR)
+        try:
+            _remove(STATE, fd)
+        finally:
+            os.close(fd)
+        os.rmdir(path)
 
 
 def _exists(name: str, fd: int) -> bool:
@@ -525,6 +575,16 @@ def _parse_journal(raw: bytes | None, shown: str) -> list[Op]:
     return ops
 
 
+def _visit(root: Tree, visiting: str, op: Op) -> str:
+    """The top folder ``op`` works in; the folders of the one before are closed when it
+    differs (operations come host by host)."""
+    path = op[2] if op[0] in ("put", "host") else op[1]
+    top = path.partition("/")[0]
+    if top != visiting and visiting:
+        root.forget(visiting)
+    return top
+
+
 def _undo(op: Op, root: Tree, stage: int, backup: int) -> None:
     kind = op[0]
     if kind == "mkdir":
@@ -604,7 +664,9 @@ class Transaction:
             os.close(handle)
         os.rename(new, JOURNAL, src_dir_fd=state, dst_dir_fd=state)
         os.fsync(state)
+        visiting = ""
         for op in self.ops:
+            visiting = _visit(self.root, visiting, op)
             self._do(op)
         os.unlink(JOURNAL, dir_fd=state)  # the commit
         os.fsync(state)

@@ -23,10 +23,10 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bootstrap.build.directory import HOSTS, STATE, BuildDir, Transaction, Tree, write_file
 from bootstrap.build.manifest import (
@@ -39,10 +39,12 @@ from bootstrap.build.manifest import (
     record_json,
 )
 from bootstrap.errors import BootstrapError
-from bootstrap.render.renderer import Artifact
 
-__all__ = ["FLEET", "MANIFEST", "Entry", "HostPlan", "Plan", "apply", "diff", "host_entries",
-           "plan"]
+if TYPE_CHECKING:
+    from bootstrap.render.renderer import Artifact
+
+__all__ = ["FLEET", "MANIFEST", "Entry", "HostPlan", "Plan", "Writer", "apply", "diff",
+           "host_entries", "plan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,39 +141,48 @@ def _manifest_text(manifest: dict[str, Any]) -> str:
 def plan(build: BuildDir, builds: dict[str, list[Entry]], *, prune: bool) -> Plan:
     """Compare the new entries with the build. ``prune`` removes host folders no longer built,
     but only those the tool recorded writing."""
-    hosts = []
-    warnings: list[str] = []
     present = build.listing()
     recorded, warning = build.written_hosts()
-    if warning:
-        warnings.append(warning)
+    warnings = [warning] if warning else []
+    hosts = []
     for name, entries in builds.items():
-        _check_host(name, entries)
-        tree = build.host(name) if name in present else None
-        host = HostPlan(name, entries, absent=tree is None)
-        if tree is None:
-            host.changed = [e.path for e in entries]
-            host.new_host = True
-            hosts.append(host)
-            continue
-        old, host.old_secret, host.old_known, warning = _previous(tree, entries)
+        host, warning = plan_host(build, present, name, entries)
         if warning:
             warnings.append(warning)
-        host.new_host = not old
-        current = set()
-        for entry in entries:
-            current.add(entry.path)
-            if old.get(entry.path) != entry.digest or not _intact(tree, entry):
-                host.changed.append(entry.path)
-        host.removed = sorted(p for p in old if p not in current)
         hosts.append(host)
+    return _finish(build, hosts, set(builds), present, recorded, warnings, prune=prune)
+
+
+def _finish(build: BuildDir, hosts: list[HostPlan], written: set[str], present: set[str],
+            recorded: set[str] | None, warnings: list[str], *, prune: bool) -> Plan:
     stale: list[str] = []
-    written = set(builds)
     if prune:
         stale = sorted((recorded or set()) & present - written)
     else:
         written |= (recorded or set()) & present
     return Plan(build.path, hosts, stale, warnings, written, written != recorded)
+
+
+def plan_host(build: BuildDir, present: set[str], name: str,
+              entries: list[Entry]) -> tuple[HostPlan, str]:
+    """What the new entries of one host folder change in the build, and a warning about its
+    previous manifest ('' when none)."""
+    _check_host(name, entries)
+    tree = build.host(name) if name in present else None
+    host = HostPlan(name, entries, absent=tree is None)
+    if tree is None:
+        host.changed = [e.path for e in entries]
+        host.new_host = True
+        return host, ""
+    old, host.old_secret, host.old_known, warning = _previous(tree, entries)
+    host.new_host = not old
+    current = set()
+    for entry in entries:
+        current.add(entry.path)
+        if old.get(entry.path) != entry.digest or not _intact(tree, entry):
+            host.changed.append(entry.path)
+    host.removed = sorted(p for p in old if p not in current)
+    return host, warning
 
 
 def _check_host(name: str, entries: list[Entry]) -> None:
@@ -263,29 +274,114 @@ def apply(plan: Plan, build: BuildDir) -> None:
     txn = Transaction(build)
     try:
         for host in plan.hosts:
-            if host.absent:
-                _stage_whole(txn, host)
-            elif host.changed or host.removed:
-                tree = build.host(host.name)
-                assert tree is not None
-                _stage_changes(txn, tree, host)
-        for name in plan.stale_hosts:
-            txn.ops.append(["drop", name, txn.scratch_name("d")])
-        if plan.write_state:
-            text = json.dumps({"hosts": sorted(plan.written)}, indent=1).encode() + b"\n"
-            path = f"{STATE}/{HOSTS}"
-            old = txn.scratch_name("b") if txn.root.lstat(path) else None
-            txn.ops.append(["put", txn.stage_file(text, 0o644), path, old])
+            stage_host(txn, build, host)
+        _stage_end(txn, plan)
     except BaseException:
         txn.abandon()  # nothing in the build changed yet: only stage/ and backup/ go
         raise
+    commit(txn, plan)
+
+
+def stage_host(txn: Transaction, build: BuildDir, host: HostPlan) -> None:
+    """Stage what one host folder changes: the transaction's operations and staged files."""
+    if host.absent:
+        _stage_whole(txn, host)
+    elif host.changed or host.removed:
+        tree = build.host(host.name)
+        assert tree is not None
+        _stage_changes(txn, tree, host)
+
+
+def _stage_end(txn: Transaction, plan: Plan) -> None:
+    """After every host: the stale host folders, and the record of host folders written."""
+    for name in plan.stale_hosts:
+        txn.ops.append(["drop", name, txn.scratch_name("d")])
+    if plan.write_state:
+        text = json.dumps({"hosts": sorted(plan.written)}, indent=1).encode() + b"\n"
+        path = f"{STATE}/{HOSTS}"
+        old = txn.scratch_name("b") if txn.root.lstat(path) else None
+        txn.ops.append(["put", txn.stage_file(text, 0o644), path, old])
+
+
+def commit(txn: Transaction, plan: Plan) -> None:
+    """Journal the staged changes and move them into place; on failure, the previous build."""
     try:
         txn.run()
     except OSError as exc:
         txn.close()
-        build.recover()  # puts the previous build back before reporting
+        txn.build.recover()  # puts the previous build back before reporting
         raise BootstrapError(f"{plan.outdir}: cannot write the build ({exc.strerror}); the "
                              "previous build is kept") from None
+
+
+class Writer:
+    """A render streamed to the build: each host planned, diffed and staged as it comes, its
+    content dropped, so memory holds one host at a time and not the whole fleet.
+
+    Nothing in the build changes before :meth:`finish`; :meth:`abandon` forgets what was staged.
+    """
+
+    def __init__(self, build: BuildDir, *, prune: bool, write: bool, diff: bool,
+                 observe: Callable[[str, list[Entry]], None] | None = None,
+                 before_commit: Callable[[], None] | None = None) -> None:
+        """``observe(name, entries)`` sees each host folder's entries before they are dropped;
+        ``before_commit()`` runs when the build is about to change."""
+        self.build = build
+        self.observe = observe
+        self.before_commit = before_commit
+        self.prune = prune
+        self.diff = diff
+        self.present = build.listing()
+        self.recorded, warning = build.written_hosts()
+        self.warnings = [warning] if warning else []
+        self.names: set[str] = set()
+        self.changes: list[HostPlan] = []  # the hosts that change, without their content
+        self.chunks: list[str] = []
+        self.count = 0
+        self.txn = Transaction(build) if write and build.state is not None else None
+
+    def add(self, name: str, entries: list[Entry]) -> None:
+        """Plan one host folder; stage its changes, or diff them."""
+        if name in self.names:
+            raise BootstrapError("two hosts write the same build folder", host=name)
+        host, warning = plan_host(self.build, self.present, name, entries)
+        if warning:
+            self.warnings.append(warning)
+        self.names.add(name)
+        self.count += 1
+        if self.observe is not None:
+            self.observe(name, entries)
+        if self.diff:
+            self.chunks.append(_host_diff(host, self.build))
+        if host.changed or host.removed:
+            if self.txn is not None:
+                stage_host(self.txn, self.build, host)
+            host.entries = []
+            self.changes.append(host)
+        self.build.release(name)
+
+    def finish(self) -> Plan:
+        """The plan of everything added; with a transaction, its changes are written."""
+        plan = _finish(self.build, self.changes, set(self.names), self.present, self.recorded,
+                       self.warnings, prune=self.prune)
+        if self.diff:
+            self.chunks.extend(f"--- {n}/\n+++ /dev/null\n@@ host no longer in the inventory "
+                               "@@\n" for n in plan.stale_hosts)
+        if self.txn is not None:
+            if plan.changed or plan.write_state:
+                _stage_end(self.txn, plan)
+                if self.before_commit is not None:
+                    self.before_commit()
+                commit(self.txn, plan)
+            else:
+                self.txn.abandon()
+            self.txn = None
+        return plan
+
+    def abandon(self) -> None:
+        if self.txn is not None:
+            self.txn.abandon()
+            self.txn = None
 
 
 def _ordered(paths: list[str]) -> list[str]:
@@ -362,21 +458,25 @@ def diff(plan: Plan, build: BuildDir) -> str:
     copy stands for it; where the previous build cannot say whether it did, its content is not
     shown. No digest of a secret is ever printed: a changed secret is only said to have changed.
     """
-    chunks: list[str] = []
-    for host in plan.hosts:
-        tree = None if host.absent else build.host(host.name)
-        by_path = {e.path: e for e in host.entries}
-        secret_paths = {e.path[len(REDACTED) + 1:] for e in host.entries
-                        if e.path.startswith(REDACTED + "/")}
-        for rel in host.changed:
-            if rel.startswith(REDACTED + "/") or rel == MANIFEST:
-                continue
-            chunks.append(_file_diff(host, tree, rel, by_path, rel in secret_paths))
-        for rel in host.removed:
-            if not rel.startswith(REDACTED + "/") and rel != MANIFEST:
-                chunks.append(f"--- {host.name}/{rel}\n+++ /dev/null\n@@ removed @@\n")
+    chunks = [_host_diff(host, build) for host in plan.hosts]
     for name in plan.stale_hosts:
         chunks.append(f"--- {name}/\n+++ /dev/null\n@@ host no longer in the inventory @@\n")
+    return "".join(chunks)
+
+
+def _host_diff(host: HostPlan, build: BuildDir) -> str:
+    chunks: list[str] = []
+    tree = None if host.absent else build.host(host.name)
+    by_path = {e.path: e for e in host.entries}
+    secret_paths = {e.path[len(REDACTED) + 1:] for e in host.entries
+                    if e.path.startswith(REDACTED + "/")}
+    for rel in host.changed:
+        if rel.startswith(REDACTED + "/") or rel == MANIFEST:
+            continue
+        chunks.append(_file_diff(host, tree, rel, by_path, rel in secret_paths))
+    for rel in host.removed:
+        if not rel.startswith(REDACTED + "/") and rel != MANIFEST:
+            chunks.append(f"--- {host.name}/{rel}\n+++ /dev/null\n@@ removed @@\n")
     return "".join(chunks)
 
 

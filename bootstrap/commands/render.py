@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +14,13 @@ from typing import TYPE_CHECKING
 from bootstrap.hosts.secrets import add_secrets_dir_option, add_vault_options
 
 if TYPE_CHECKING:
+    import jinja2
+
     from bootstrap.build import planner
+    from bootstrap.build.directory import BuildDir
+    from bootstrap.hosts.loader import HostLoader
+    from bootstrap.render.registry import Registry
+    from bootstrap.render.renderer import Artifact, Renderer
 
 HELP = "render every host's files into the build directory"
 EXIT_CHANGES = 2
@@ -19,10 +28,10 @@ EXIT_CHANGES = 2
 
 @dataclass(frozen=True)
 class Outcome:
-    plan: planner.Plan
+    plan: planner.Plan  # its hosts: those that change
     written: bool
     diff: str = ""
-
+    hosts: int = 0  # hosts rendered (the fleet's folder is no host)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +56,6 @@ def run(args: argparse.Namespace) -> int:
                            secret_dirs=tuple(args.secrets_dir))
     plan = outcome.plan
     sys.stdout.write(outcome.diff)
-    hosts = [h for h in plan.hosts if h.name != FLEET]
     changed = [h for h in plan.hosts if h.changed or h.removed]
     verb = "would change" if args.check else "changed"
     for host in changed:
@@ -58,49 +66,139 @@ def run(args: argparse.Namespace) -> int:
         print(f"{verb}: {host.name} ({files} file{'s' if files != 1 else ''})")
     for name in plan.stale_hosts:
         print(f"{'would remove' if args.check else 'removed'}: {name} (not in the inventory)")
+    hosts = outcome.hosts
     changed_hosts = len([h for h in changed if h.name != FLEET])
-    print(f"{len(hosts)} hosts rendered, {changed_hosts} {verb}, "
-          f"{len(hosts) - changed_hosts} unchanged -> {args.output}")
+    print(f"{hosts} hosts rendered, {changed_hosts} {verb}, "
+          f"{hosts - changed_hosts} unchanged -> {args.output}")
     return EXIT_CHANGES if args.check and plan.changed else 0
 
 
 def render_build(source: Path, outdir: Path, *, limit: str | None = None,
                  write: bool = True, diff: bool = False,
                  secret_dirs: tuple[Path, ...] = ()) -> Outcome:
-    """Render the selected hosts in memory, then (when ``write``) update ``outdir`` atomically.
+    """Render the selected hosts and (when ``write``) update ``outdir`` atomically.
 
+    Each host is rendered, compared with the build and staged in turn, so memory holds one
+    host's files at a time; nothing in the build changes until every host has rendered.
     ``diff`` computes the redacted diff against the previous build before anything is written.
+    A render of every host whose inputs did not change since the last one only checks the build
+    (see :mod:`bootstrap.build.stamp`).
     """
-    from bootstrap.build import planner
+    from bootstrap.build import stamp
     from bootstrap.build.directory import BuildDir
-    from bootstrap.hosts.loader import HostLoader
-    from bootstrap.render.overrides import stray_overrides
+
+    # Digested before anything is read: an input edited during this render changes the next
+    # one's digest, so that render is full.
+    inputs = stamp.inputs_digest(source, secret_dirs, outdir) \
+        if write and not diff and limit is None else None
+    # The lock first: the build's cache serves the render, and no other render may change the
+    # build between this one's plan and its write.
+    with BuildDir.writing(outdir, create=write) as directory:
+        cache = directory.cache_folder()
+        if inputs is not None:
+            previous = stamp.read(cache)
+            if previous is not None and previous.inputs == inputs and \
+                    stamp.holds(directory, previous):
+                for warning in previous.warnings:
+                    print(f"warning: {warning}", file=sys.stderr)
+                return Outcome(_unchanged(directory.path), False, "", previous.hosts)
+        return _render(source, directory, limit=limit, write=write, diff=diff,
+                       secret_dirs=secret_dirs, inputs=inputs)
+
+
+def _unchanged(outdir: Path) -> planner.Plan:
+    from bootstrap.build import planner
+
+    return planner.Plan(outdir, [], [])
+
+
+def _render(source: Path, directory: BuildDir, *, limit: str | None, write: bool, diff: bool,
+            secret_dirs: tuple[Path, ...], inputs: str | None) -> Outcome:
+    """The full render: every selected host rendered, compared and staged, then written."""
+    from bootstrap.build.bytecode import TemplateCache
+    from bootstrap.hosts.loader import HostLoader, print_warning
     from bootstrap.render.registry import Registry
+
+    said: list[str] = []  # the warnings of rendering, replayed when the next render is skipped
+
+    def warn(text: str) -> None:
+        said.append(text)
+        print_warning(text)
+
+    hosts = HostLoader.open(source, Registry, secret_dirs, warn=warn)
+    templates = TemplateCache.open(directory.cache_folder())
+    try:
+        return _render_all(hosts, directory, templates, said, limit=limit, write=write,
+                           diff=diff, inputs=inputs)
+    finally:
+        if templates is not None:
+            templates.close()
+
+
+def _render_all(hosts: HostLoader[Registry], directory: BuildDir,
+                templates: jinja2.BytecodeCache | None, said: list[str], *, limit: str | None,
+                write: bool, diff: bool, inputs: str | None) -> Outcome:
+    from bootstrap.build import planner, stamp
+    from bootstrap.hosts.loader import print_warning
+    from bootstrap.render.overrides import stray_overrides
     from bootstrap.render.renderer import Renderer
 
-    hosts = HostLoader.open(source, Registry, secret_dirs)
-    renderer = Renderer(hosts.roles, hosts.inventory.basedir)
+    renderer = Renderer(hosts.roles, hosts.inventory.basedir, templates)
     used = {a.template for name in hosts.roles.names() for a in hosts.roles.get(name).artifacts}
     for warning in stray_overrides(hosts.inventory.basedir, used):
         hosts.warn(warning)
-    builds: dict[str, list[planner.Entry]] = {}
-    targets = []
+    folders: dict[str, str] = {}
+    observe = (lambda name, entries: folders.__setitem__(name, stamp.folder_record(entries))) \
+        if inputs is not None else None
+    cache = directory.cache_folder()
+    # The stamp goes before the build changes, and comes back once the change is written.
+    writer = planner.Writer(directory, prune=limit is None, write=write, diff=diff,
+                            observe=observe, before_commit=lambda: stamp.remove(cache))
+    try:
+        with _collecting():
+            fleet = _render_hosts(hosts, renderer, writer, limit)
+        rendered = writer.count
+        if fleet or limit is None:
+            writer.add(planner.FLEET, planner.host_entries(planner.FLEET, [], fleet))
+        plan = writer.finish()
+    finally:
+        writer.abandon()
+    for warning in plan.warnings:
+        print_warning(warning)  # about the previous build, which this render replaced
+    if inputs is not None and renderer.secret_kinds <= {"file"}:
+        stamp.write(cache, inputs, rendered, said, stamp.state_digest(directory), folders)
+    return Outcome(plan, write and plan.changed, "".join(writer.chunks), rendered)
+
+
+def _render_hosts(hosts: HostLoader[Registry], renderer: Renderer, writer: planner.Writer,
+                  limit: str | None) -> list[Artifact]:
+    """Render every selected host into ``writer``; returns the fleet-wide artifacts."""
+    from bootstrap.build import planner
+
+    fleet_targets = []  # only the hosts a fleet hook reads are kept
     for target in hosts.targets(limit):
-        targets.append(target)
-        apply = {role: renderer.registry.get(role).apply for role in target.roles}
-        builds[target.name] = planner.host_entries(target.name, target.roles,
-                                                   renderer.render(target), apply)
+        roles = [renderer.registry.get(role) for role in target.roles]
+        if any(role.fleet is not None for role in roles):
+            fleet_targets.append(target)
+        apply = {role.name: role.apply for role in roles}
+        writer.add(target.name, planner.host_entries(target.name, target.roles,
+                                                      renderer.render(target), apply))
         for warning in renderer.take_warnings():
             hosts.warn(warning)
-    fleet = renderer.render_fleet(targets)
-    if fleet or limit is None:
-        builds[planner.FLEET] = planner.host_entries(planner.FLEET, [], fleet)
-    # Planned under the lock: another render may have changed the build meanwhile.
-    with BuildDir.writing(outdir, create=write) as directory:
-        plan = planner.plan(directory, builds, prune=limit is None)
-        for warning in plan.warnings:
-            hosts.warn(warning)
-        text = planner.diff(plan, directory) if diff else ""
-        if write and (plan.changed or plan.write_state):
-            planner.apply(plan, directory)
-    return Outcome(plan, write and plan.changed, text)
+    return renderer.render_fleet(fleet_targets)
+
+
+@contextlib.contextmanager
+def _collecting() -> Iterator[None]:
+    """Garbage collection tuned for a stream of hosts: what exists before it (the inventory, the
+    modules) is frozen out of the collector's scans, which otherwise walk it again and again
+    as the fleet grows; what a host leaves behind is mostly freed by reference counting."""
+    gc.collect()
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], 20_000), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()

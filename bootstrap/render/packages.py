@@ -13,9 +13,7 @@ two inventories with a role of the same name never share one module.
 from __future__ import annotations
 
 import hashlib
-import importlib.abc
 import importlib.machinery
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -44,6 +42,8 @@ def package_name(folder: Path) -> str:
 
 
 def _register(name: str, folder: Path) -> ModuleType:
+    import importlib.util
+
     spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
     spec.submodule_search_locations = [str(folder)]
     module = importlib.util.module_from_spec(spec)
@@ -51,8 +51,12 @@ def _register(name: str, folder: Path) -> ModuleType:
     return module
 
 
-class _BuiltinRoles(importlib.abc.MetaPathFinder):
-    """Finds ``bootstrap.roles`` and ``bootstrap.roles.<role>``; deeper modules need no help."""
+class _BuiltinRoles:
+    """Finds ``bootstrap.roles`` and ``bootstrap.roles.<role>``; deeper modules need no help.
+
+    A meta path finder is any object with ``find_spec``: not deriving from
+    ``importlib.abc.MetaPathFinder`` spares every command importing ``importlib.resources``.
+    """
 
     def find_spec(self, fullname: str, path: object = None,
                   target: object = None) -> importlib.machinery.ModuleSpec | None:

@@ -48,7 +48,9 @@ class Artifact:
 class Renderer:
     """Holds the Jinja environment and the role registry for one inventory's folder."""
 
-    def __init__(self, registry: Registry, inventory_dir: Path) -> None:
+    def __init__(self, registry: Registry, inventory_dir: Path,
+                 bytecode_cache: jinja2.BytecodeCache | None = None) -> None:
+        """``bytecode_cache``: where compiled templates are kept between runs."""
         self.registry = registry
         self.template_dirs = search_path("templates", inventory_dir)
         self.env = jinja2.Environment(
@@ -59,8 +61,12 @@ class Renderer:
             keep_trailing_newline=True,
             autoescape=False,
             auto_reload=False,
+            bytecode_cache=bytecode_cache,
         )
         self.env.filters.update(FILTERS)
+        # The kinds of the secrets revealed into outputs (file, env, vault, ...): an output that
+        # holds a secret read from the environment or AWS cannot be known unchanged from files.
+        self.secret_kinds: set[str] = set()
         # Warnings from role contexts (a context returns them under "warnings"); the caller
         # decides where they go, so rendering stays free of output.
         self.warnings: list[str] = []
@@ -145,6 +151,7 @@ class Renderer:
                                  origin=Origin(exc.filename or name, exc.lineno)) from None
         with revealing(target.basedir) as revealed:
             text = self._guard(lambda: template.render(context), target, revealed)
+        self.secret_kinds.update(label.split(":")[1] for label in revealed.labels)
         return text, revealed
 
     def _string(self, source: str, context: dict[str, Any], target: Target) -> str:

@@ -105,7 +105,7 @@ def test_a_link_planted_as_a_scratch_folder_is_removed_not_followed(scratch, tmp
     result = run_cli("render", inv, "-o", out, env=ENV)
     assert result.rc == 0, result.err
     assert_untouched(outside, files)
-    assert sorted(os.listdir(out / ".bootstrap")) == ["hosts.json", "lock"]
+    assert sorted(os.listdir(out / ".bootstrap")) == ["cache", "hosts.json", "lock"]
     assert "note = two" in (out / "web1/files/etc/app/app.ini").read_text()
 
 

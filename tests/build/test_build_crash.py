@@ -56,8 +56,8 @@ def snapshot(root: Path, *, mtimes: bool = True) -> dict[str, tuple]:
 
 
 def leftovers(root: Path) -> list[str]:
-    """Anything in the state folder but the lock and the record of host folders."""
-    return sorted(set(os.listdir(root / STATE)) - {"lock", "hosts.json"})
+    """Anything in the state folder but the lock, the record of host folders and the cache."""
+    return sorted(set(os.listdir(root / STATE)) - {"lock", "hosts.json", "cache"})
 
 
 def start_render(inv: Path, out: Path, err: Path | None = None) -> subprocess.Popen:

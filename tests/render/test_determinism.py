@@ -67,9 +67,11 @@ def synthetic(base: Path, reverse: bool = False) -> Path:
 
 
 def build_bytes(folder: Path) -> dict[str, tuple[int, bytes]]:
-    """Every file of a build: its mode and content, by relative path."""
+    """Every file of a build: its mode and content, by relative path (the render's cache of
+    compiled templates and input digests left out: it names where the inventory was)."""
     return {str(p.relative_to(folder)): (p.stat().st_mode, p.read_bytes())
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.relative_to(folder).as_posix().startswith(".bootstrap/cache/")}
 
 
 def render_with_seeds(inv: Path, tmp_path: Path) -> list[dict[str, tuple[int, bytes]]]:
