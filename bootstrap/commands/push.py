@@ -31,6 +31,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how long to wait for a host to be ready before copying (a role's "
                              "ready step, such as the first boot finishing; default: 600)")
     parser.add_argument("--json", metavar="FILE", type=Path, help="write the results as JSON")
+    ssm = parser.add_argument_group("--via ssm: publish to S3, then SSM Run Command runs each "
+                                    "host's pull (cloud_init.delivery: s3), no SSH")
+    ssm.add_argument("--via", choices=("ssh", "ssm"), default="ssh",
+                     help="ssh: copy over SSH (default); ssm: publish, then run the pull with "
+                          "SSM's AWS-RunShellScript on the instances")
+    ssm.add_argument("--max-concurrency", type=_rate, default="10%", metavar="N|P%",
+                     help="instances running the pull at once (Ansible's serial; default: 10%%)")
+    ssm.add_argument("--max-errors", type=_rate, default="1", metavar="N|P%",
+                     help="failed instances after which SSM sends no more (Ansible's "
+                          "max_fail_percentage; default: 1)")
+    ssm.add_argument("--endpoint-url", metavar="URL",
+                     help="send every AWS call to this endpoint (e.g. a moto server)")
+    ssm.add_argument("--region", metavar="R",
+                     help="region when the inventory's aws.region / aws.publish.region is not set")
+    ssm.add_argument("--ssm-timeout", type=_positive, default=3600, metavar="SECONDS",
+                     help="how long the pull may run on an instance (default: 3600)")
+
+
+def _rate(text: str) -> str:
+    from bootstrap.cloud.ssm import rate
+
+    try:
+        return rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +98,8 @@ def _positive(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.via == "ssm":
+        return _via_ssm(args)
     import fabric
 
     from bootstrap.fleet import pool, report
@@ -116,3 +143,87 @@ def run(args: argparse.Namespace) -> int:
     if args.check and any(r.changed for r in results):
         return EXIT_CHANGES
     return 0
+
+
+def _via_ssm(args: argparse.Namespace) -> int:
+    """Publish the selected hosts, send each its pull with SSM Run Command, report as push."""
+    from bootstrap.build.directory import BuildDir
+    from bootstrap.cloud.client import Api, CallFailed, Live, default_region
+    from bootstrap.cloud.launch import instance_settings
+    from bootstrap.cloud.publish import Publisher, plan_host
+    from bootstrap.cloud.ssm import PULL_COMMAND, Outcome, Runner, Send, send_for
+    from bootstrap.errors import BootstrapError
+    from bootstrap.fleet import report
+    from bootstrap.hosts.loader import HostLoader
+    from bootstrap.render.registry import Registry
+    from bootstrap.render.renderer import Renderer
+
+    if args.check or args.backup:
+        raise BootstrapError("--check and --backup are for push over SSH; --via ssm publishes "
+                             "and runs the pull, which replaces only what differs")
+    hosts = HostLoader.open(Path(args.inventory), Registry, tuple(args.secrets_dir))
+    renderer = Renderer(hosts.roles, hosts.inventory.basedir)
+    clients: dict[str, Live] = {}
+
+    def api(region: str) -> Api:
+        if region not in clients:
+            clients[region] = Live(region, args.endpoint_url)
+        return clients[region]
+
+    sends: list[tuple[Send, str]] = []  # (what, the region of the instances)
+    with BuildDir.reading(args.build) as directory:
+        plans = []
+        for target in hosts.targets(args.limit):
+            plans.append(plan_host(renderer, directory, target, args.region))
+            for warning in renderer.take_warnings():
+                hosts.warn(warning)
+        publisher = Publisher(api, directory, print)
+        for plan in plans:
+            publisher.publish(plan)
+            tree = directory.host(plan.host)
+            script = tree.read(PULL_COMMAND, 1 << 20) if tree is not None else None
+            if script is None:
+                raise BootstrapError(f"{args.build}/{plan.host}/{PULL_COMMAND} is missing: no "
+                                     "role of the host delivers by pulling from S3 (set "
+                                     "cloud_init.delivery: s3 and render again)", host=plan.host)
+            settings = instance_settings(renderer.registry, plan.target).settings
+            region = (getattr(settings, "region", None) or args.region or default_region()
+                      or plan.location.region)
+            instance = plan.target.vars.get("ec2_instance_id")
+            sends.append((send_for(plan.host, script.decode(),
+                                   instance if isinstance(instance, str) else None,
+                                   getattr(settings, "launch_template", None)), region))
+    runners: dict[str, Runner] = {}
+    outcomes: list[Outcome] = []
+    try:
+        started = [(item, runners.setdefault(region, Runner(
+            api(region), args.max_concurrency, args.max_errors, args.ssm_timeout)))
+            for item, region in sends]
+        ids = [runner.send(item) for item, runner in started]
+        for (item, runner), command_id in zip(started, ids, strict=True):
+            found = runner.wait(item, command_id)
+            outcomes += found or [Outcome(item.host, "-", "failed", reason=(
+                "no instance ran the command (no running instance "
+                + (f"tagged {item.tag[0]}={item.tag[1]})" if item.tag else
+                   f"{', '.join(item.instance_ids)} with the SSM agent)")))]
+    except CallFailed as exc:
+        raise BootstrapError(f"{exc.explain()}; the build is published, the pull was not run "
+                             "everywhere") from None
+    rows = [[o.host, o.instance, f"{o.seconds:.2f} s", o.describe()] for o in outcomes]
+    sys.stdout.write(report.table(["HOST", "INSTANCE", "TIME", "RESULT"], rows))
+    counts: dict[str, int] = {}
+    for item in outcomes:
+        counts[item.status] = counts.get(item.status, 0) + 1
+    order = ["changed", "unchanged", "failed"]
+    print(f"{len(outcomes)} instance{'s' if len(outcomes) != 1 else ''}: "
+          + ", ".join(f"{counts.get(s, 0)} {s}" for s in order))
+    if args.json:
+        report.write_json(args.json, {
+            "command": "push", "via": "ssm", "check": False,
+            "hosts": {host: [o.as_json() for o in outcomes if o.host == host]
+                      for host in dict.fromkeys(o.host for o in outcomes)},
+            "commands": {item.host: command_id for runner in runners.values()
+                         for item, command_id in runner.sent},
+            "summary": {s: counts.get(s, 0) for s in order},
+        })
+    return EXIT_FAILED if any(o.failed for o in outcomes) else 0

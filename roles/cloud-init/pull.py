@@ -42,6 +42,9 @@ SCRIPT = "/usr/local/sbin/bootstrap-pull"
 # is the same for hosts of any roles.
 FIRST_BOOT_LIST = "/etc/bootstrap/first-boot"
 STUB_TEMPLATE = "cloud-init/pull-stub.sh.j2"
+# The build output that holds the stub: what bootstrap push --via ssm sends (the name is the
+# engine's, bootstrap.cloud.ssm.PULL_COMMAND).
+COMMAND_OUTPUT = "pull.sh"
 # bytes: the stub is the whole cost of the pull in the user-data, whatever the roles' files
 STUB_BUDGET = 2048
 # Lines of a failed step's output the status record carries.

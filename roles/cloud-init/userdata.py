@@ -481,6 +481,10 @@ def finalize(target: Target, settings: CloudInit, artifacts: list[Artifact]) -> 
     sizes = report(target, settings, data,
                    inline_size(target, settings, artifacts) if pulled else None)
     kept = [a for a in artifacts if a.userdata != "cloud-config"]
+    if pulled:
+        # The same pull, for bootstrap push --via ssm to send to running instances.
+        code = next(p.content for p in data.parts if p.content_type == SHELLSCRIPT)
+        kept.append(Artifact(pull.COMMAND_OUTPUT, code, 0o644, "root:root", ROLE))
     return [
         *kept,
         output(RAW, data.raw, data.redacted_raw, "cloud-init schema"),

@@ -93,6 +93,8 @@ def inventory(folder: Path, web_port: int = 8080, apply_web: str | None = None) 
             files["roles/web/role.yml"].split("apply: ")[1].split("\n")[0], apply_web)
     write_tree(folder, files)
     hosts = {name: {"app_name": name} for name in ("app01", "app02")}
+    # As bootstrap launch --write-inventory records it: push --via ssm sends to that instance.
+    hosts["app01"]["ec2_instance_id"] = INSTANCE_ID
     doc = {"all": {"vars": {
         "bootstrap_roles": ["ec2-instance", "cloud-init", "app", "web"],
         "web_port": web_port,
@@ -160,6 +162,23 @@ class Fleet:
         self.lab.auth("0")
         assert result.rc == 0, result.err
         assert TOKEN not in result.out + result.err
+
+    def push_ssm(self) -> str:
+        """``bootstrap push --via ssm`` for app01: the script text its SendCommand carries."""
+        self.lab.auth("inf")
+        try:
+            result = self.cli("push", "--via", "ssm", self.inv, "-b", self.build, "--limit",
+                              "app01", "--endpoint-url", self.lab.moto.url)
+            assert result.rc == 0, result.out + result.err
+            ssm = motolib.admin_client("ssm", self.lab.moto.url, REGION)
+            [command] = [c for c in ssm.list_commands()["Commands"]
+                         if c["Comment"].startswith("bootstrap pull app01 ")][-1:]
+        finally:
+            self.lab.auth("0")
+        assert command["DocumentName"] == "AWS-RunShellScript"
+        assert command["InstanceIds"] == [INSTANCE_ID]
+        [script] = command["Parameters"]["commands"]
+        return str(script)
 
     def stub(self, host: str = "app01") -> str:
         """The pull stub exactly as the host's user-data carries it."""
@@ -232,13 +251,15 @@ class Node:
     name: str
     env: list[str]
 
-    def pull(self, stub: str) -> subprocess.CompletedProcess[str]:
-        """Run the stub as cloud-init runs a user-data script: a file, executed."""
+    def pull(self, stub: str, shell: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the stub as cloud-init runs a user-data script (a file, executed), or as SSM's
+        AWS-RunShellScript runs its commands (a file, run by ``shell``)."""
         proc = subprocess.run(["docker", "exec", "-i", self.name, "sh", "-c",
                                "cat > /run/stub && chmod 700 /run/stub"], input=stub, text=True,
                               capture_output=True)
         assert proc.returncode == 0, proc.stderr
-        return subprocess.run(["docker", "exec", *self.env, self.name, "/run/stub"],
+        command = [shell, "/run/stub"] if shell else ["/run/stub"]
+        return subprocess.run(["docker", "exec", *self.env, self.name, *command],
                               capture_output=True, text=True, timeout=waits.allowance(300))
 
     def sh(self, command: str) -> str:
@@ -309,12 +330,14 @@ def test_the_stub_installs_the_build_runs_first_boot_and_apply_and_reports(fleet
     assert status["host"] == "app01" and status["step"] is None
     assert status["replaced"] == len(fleet.manifest()["files"])
 
-    # A changed inventory, republished: the new stub replaces only the file that changed and
-    # runs only its role's apply step.
+    # A changed inventory, republished; the exact script push --via ssm sends, run as SSM runs
+    # it, replaces only the file that changed and runs only its role's apply step.
     paths = [r["dest"] for r in fleet.manifest()["files"]]
     before = node.inodes(paths)
     fleet.republish(web_port=9090)
-    again = node.pull(fleet.stub())
+    script = fleet.push_ssm()
+    assert script == fleet.stub()
+    again = node.pull(script, shell="sh")
     assert again.returncode == 0, again.stderr
     assert_installed(fleet, node)
     after = node.inodes(paths)
