@@ -30,6 +30,7 @@ COMMANDS = {
     "publish": "publish",
     "status": "status",
     "terminate": "terminate",
+    "lab": "lab",
 }
 
 

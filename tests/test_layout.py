@@ -20,6 +20,7 @@ STAGES = {
     "bootstrap.commands": 8,
     "bootstrap.cloud": 7,
     "bootstrap.fleet": 7,
+    "bootstrap.lab": 7,
     "bootstrap.validate": 7,
     "bootstrap.build": 6,
     "bootstrap.build.manifest": 1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from bootstrap.commands.push import add_connection_arguments, ssh_options
 
@@ -21,13 +22,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bootstrap.fleet import pool
+
+    return verify_fleet(args, pool.load(Path(args.inventory), args.build, args.limit,
+                                        tuple(args.secrets_dir)))
+
+
+def verify_fleet(args: argparse.Namespace, loaded: Any) -> int:
+    """Check the hosts of ``loaded`` (a :class:`bootstrap.fleet.pool.Fleet`); print the report."""
     import fabric
 
     from bootstrap.fleet import pool, report
     from bootstrap.fleet.checks import Library
     from bootstrap.fleet.verify import ERROR, FAILED, PASSED, SKIPPED, verify_host
 
-    loaded = pool.load(Path(args.inventory), args.build, args.limit, tuple(args.secrets_dir))
     library = Library(loaded.registry)
     # Load every check module before the threads start, so a broken one stops the run here.
     for host in loaded.hosts:
