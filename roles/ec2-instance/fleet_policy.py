@@ -9,7 +9,9 @@ For each selected host with ``aws.publish``, the fleet build gets
 - ``kms:Decrypt`` on the location's KMS key, only through S3, when the objects use SSE-KMS
   (S3 cannot hand out an SSE-KMS object to a caller that may not decrypt it);
 - ``s3:PutObject`` on ``PREFIX/status/*``: the pull's status record (``status/<instance-id>.json``),
-  encrypted like the build (``kms:GenerateDataKey`` through S3 with SSE-KMS).
+  encrypted like the build (``kms:GenerateDataKey`` through S3 with SSE-KMS);
+- with ``aws.publish.ssm: true``, what the SSM agent needs to run ``bootstrap push --via ssm``'s
+  command (:data:`SSM_AGENT`).
 
 No ``s3:ListBucket``: the pull knows every key it reads from the manifest. ``bootstrap launch``
 gives the instance role this policy (the role's ``launch`` hook names it).
@@ -72,7 +74,27 @@ def access_policy(settings: Aws, host: str) -> dict[str, Any]:
     if publish.kms_key_arn:
         statements.append({**iam.kms_decrypt("EncryptStatusRecords", publish.kms_key_arn,
                                              kms_region), "Action": "kms:GenerateDataKey"})
+    if publish.ssm:
+        statements += SSM_AGENT
     return iam.policy(statements)
+
+
+# What the SSM agent needs to register the instance and run commands sent to it (Run Command's
+# part of the managed policy AmazonSSMManagedInstanceCore). These actions name no resource the
+# policy could narrow them to: IAM documents them with Resource "*".
+SSM_AGENT: list[dict[str, Any]] = [
+    {"Sid": "SsmAgentRegisters", "Effect": "Allow",
+     "Action": ["ssm:UpdateInstanceInformation", "ssm:ListInstanceAssociations",
+                "ssm:ListAssociations", "ssm:DescribeAssociation"],
+     "Resource": "*"},
+    {"Sid": "SsmAgentRunsCommands", "Effect": "Allow",
+     "Action": ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+                "ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage",
+                "ec2messages:FailMessage", "ec2messages:GetEndpoint",
+                "ec2messages:GetMessages", "ec2messages:SendReply"],
+     "Resource": "*"},
+]
 
 
 def fleet(targets: list[Target]) -> list[Artifact]:

@@ -165,6 +165,8 @@ class Publish(Settings):
     prefix: aws.KeyPrefix = ""
     region: Region | None = None  # default: the instance's region
     kms_key_arn: aws.KmsKeyArn | None = None
+    # bootstrap push --via ssm updates the instance: its role gets what the SSM agent needs.
+    ssm: bool = False
 
 
 class Aws(Settings):

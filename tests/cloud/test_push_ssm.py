@@ -140,3 +140,26 @@ def test_check_is_for_push_over_ssh(cloud):
     inv = inventory(cloud.tmp)
     cloud.render(inv)
     one_error(push(cloud, inv, "--check"), "--check and --backup are for push over SSH")
+
+
+def test_aws_publish_ssm_gives_the_instance_role_what_the_ssm_agent_needs(cloud):
+    inv = inventory(cloud.tmp)
+    doc = yaml.safe_load((inv / "hosts.yml").read_text())
+    doc["all"]["hosts"]["app02"] = {"aws": {**doc["all"]["vars"]["aws"], "publish": {
+        "bucket": BUCKET, "prefix": PREFIX, "ssm": True}}}
+    (inv / "hosts.yml").write_text(yaml.safe_dump(doc))
+    cloud.render(inv)
+    iam = cloud.build / "_fleet" / "iam"
+
+    def actions(host: str) -> set[str]:
+        policy = json.loads((iam / f"publish-{host}.policy.json").read_text())
+        return {a for s in policy["Statement"]
+                for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+
+    assert not any(a.startswith(("ssm:", "ssmmessages:", "ec2messages:"))
+                   for a in actions("app01"))
+    assert {"ssm:UpdateInstanceInformation", "ec2messages:GetMessages", "ec2messages:SendReply",
+            "ssmmessages:CreateControlChannel"} <= actions("app02")
+    checked = run_cli("validate", cloud.build, "--limit", "_fleet", "--strict")
+    assert checked.rc == 0, checked.out
+    assert "ok   _fleet iam/publish-app02.policy.json (parliament)" in checked.out.splitlines()
