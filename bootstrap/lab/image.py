@@ -25,13 +25,14 @@ from bootstrap.lab.state import Lab, child_dir, write_private
 SYSTEMS = {"debian-12": "bookworm"}
 DISK_SIZE = "3G"
 # What every lab machine needs to boot from a NoCloud seed and be checked over SSH, and what
-# the hosts' recipes use on a real kernel (mdadm for mirrors, VLANs, filesystems).
+# the hosts' recipes use on a real kernel (mdadm for mirrors, VLANs, filesystems). One string:
+# these are Debian package names, whatever role shares one.
 PACKAGES = tuple("""
     linux-image-amd64 initramfs-tools systemd-sysv udev dbus kmod
     cloud-init cloud-guest-utils locales openssh-server sudo
     mdadm e2fsprogs iproute2 ifupdown isc-dhcp-client iputils-ping
     netbase procps less python3 ca-certificates curl gzip
-""".split())
+""".split())  # noqa: SIM905
 # Set in the image, not by cloud-init: /etc/fstab's root, a hostname until cloud-init sets
 # one, the locale cloud-init's locale module expects generated, mdadm's config before mdadm
 # installs (its postinst would otherwise scan the build machine), the 802.1Q module at boot,
@@ -69,6 +70,7 @@ Before=ssh.service
 
 [Service]
 Type=oneshot
+RemainAfterExit=yes
 ExecStart=/usr/local/sbin/bootstrap-lab-key
 
 [Install]

@@ -7,6 +7,7 @@ boots from exactly what EC2 would be given.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -42,7 +43,9 @@ def user_data(build: Path, host: str) -> bytes:
                              f"inventory, and does it have a role that writes user-data?)",
                              host=host) from None
     except OSError as exc:
-        raise BootstrapError(f"{path}: {exc.strerror}", host=host) from None
+        why = ("a symbolic link: the lab reads a build's own files only"
+               if exc.errno == errno.ELOOP else exc.strerror)
+        raise BootstrapError(f"{path}: {why}", host=host) from None
     with os.fdopen(fd, "rb") as file:
         data = file.read()
     if not data:

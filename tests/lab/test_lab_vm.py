@@ -1,0 +1,143 @@
+"""A host boots in the lab from its exact built user-data, and ``bootstrap verify`` passes on it.
+
+One real machine (QEMU, KVM where it works, software emulation otherwise): the host has the
+cloud-init role with a user, a file, a command and the RAID1 recipe over two EC2-style device
+names (``--disk /dev/nvme1n1 --disk /dev/nvme2n1``), and gzip user-data. ``lab up`` waits for
+cloud-init's final stage; ``bootstrap verify`` reaches the machine through the inventory fragment
+``lab up`` wrote; ``lab down`` leaves no QEMU and no disk behind. The image is built once per
+machine and reused (``BOOTSTRAP_LAB_DIR`` or the lab's default folder).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import waits
+from support.cli import ROOT, write_tree
+
+from bootstrap.lab.state import default_dir
+
+HOST = "lab-ci-web"
+MISSING = [p for p in ("qemu-system-x86_64", "qemu-img") if shutil.which(p) is None]
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"QEMU is not installed ({', '.join(MISSING)}"
+                                                      f"; see requirements/apt-lab.txt)")
+
+
+def _bootstrap(*args: str | Path, seconds: float) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with the terminal seeing its progress lines, as a user waiting would."""
+    waits.progress(f"bootstrap {' '.join(map(str, args))} (up to {waits.allowance(seconds):.0f} s)")
+    return subprocess.run([sys.executable, "-m", "bootstrap", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=waits.allowance(seconds))
+
+
+@pytest.fixture(scope="session")
+def lab_dir() -> Path:
+    """The lab folder with its image built (once per machine: later runs reuse it)."""
+    lab = default_dir()
+    result = _bootstrap("lab", "image", "--lab-dir", lab, seconds=1800)
+    assert result.returncode == 0, result.stderr
+    return lab
+
+
+def _qemu_of(lab: Path) -> list[int]:
+    """PIDs of QEMU processes whose command line names a disk of this lab's machine."""
+    marker = str(lab / "machines" / HOST).encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.startswith(b"qemu-system") and marker in cmdline:
+                found.append(int(entry))
+    return found
+
+
+@pytest.fixture
+def machine(lab_dir: Path, tmp_path: Path) -> Iterator[tuple[Path, Path, Path]]:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "ops")],
+                   check=True)
+    ops_key = (tmp_path / "ops.pub").read_text().strip()
+    inventory = write_tree(tmp_path / "inventory", {"hosts.yml": f"""
+        all:
+          hosts:
+            {HOST}:
+              bootstrap_roles: [cloud-init]
+              cloud_init:
+                gzip: always
+                users:
+                  - {{name: ops, sudo: true, shell: /bin/bash, ssh_authorized_keys: ["{ops_key}"]}}
+                write_files:
+                  - {{path: /etc/lab-marker, content: "written from the inventory\\n", mode: "0640"}}
+                runcmd:
+                  - echo ran > /var/tmp/runcmd-ran
+                raid1: {{devices: [/dev/nvme1n1, /dev/nvme2n1], mount: /data, label: labdata}}
+        """})
+    build = tmp_path / "build"
+    rendered = _bootstrap("render", inventory, "-o", build, seconds=120)
+    assert rendered.returncode == 0, rendered.stderr
+    try:
+        yield lab_dir, inventory, build
+    finally:
+        _bootstrap("lab", "down", HOST, "--lab-dir", lab_dir, seconds=60)
+
+
+def test_a_host_boots_from_its_user_data_and_verify_passes_through_the_fragment(
+        machine: tuple[Path, Path, Path]) -> None:
+    lab, inventory, build = machine
+    user_data = (build / HOST / "user-data").read_bytes()
+    assert user_data[:2] == b"\x1f\x8b"  # gzip, as EC2 would be given it
+
+    up = _bootstrap("lab", "up", HOST, "-b", build, "--disk", "/dev/nvme1n1",
+                    "--disk", "/dev/nvme2n1", "--lab-dir", lab, seconds=1800)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert f"{HOST}: cloud-init done after" in up.stdout
+    assert ("lab: KVM:" in up.stdout) or ("lab: software emulation (TCG):" in up.stdout)
+    folder = lab / "machines" / HOST
+    assert len(_qemu_of(lab)) == 1
+
+    # The user's own verify, pointed at the machine by the fragment dropped into the inventory.
+    shutil.copy(folder / "inventory.yml", inventory / "zz-lab.yml")
+    verify = _bootstrap("verify", inventory, "-b", build, "--known-hosts",
+                        folder / "known_hosts", seconds=300)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "1 host (1 ok, 0 not ok)" in verify.stdout and " 0 failed, 0 errors" in verify.stdout
+    assert "cloud-init" in verify.stdout or "cloud_init" in verify.stdout
+
+    # lab verify finds the machine up and gives the same report.
+    again = _bootstrap("lab", "verify", HOST, "-i", inventory, "-b", build, "--lab-dir", lab,
+                       seconds=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{HOST}: already up" in again.stdout and "1 host (1 ok, 0 not ok)" in again.stdout
+
+    # What the user-data did on a real kernel: the mirror over the two disks named as on EC2.
+    seen = subprocess.run(
+        ["ssh", "-i", str(lab / "key" / "id_ed25519"), "-p",
+         _port(folder / "inventory.yml"), "-o", "BatchMode=yes",
+         "-o", f"UserKnownHostsFile={folder / 'known_hosts'}", "root@127.0.0.1",
+         "cat /proc/mdstat; findmnt -n -o SOURCE,FSTYPE,LABEL /data; cat /var/tmp/runcmd-ran;"
+         " readlink -f /dev/nvme1n1 /dev/nvme2n1"],
+        capture_output=True, text=True, timeout=waits.allowance(60))
+    assert seen.returncode == 0, seen.stderr
+    assert "md0 : active raid1" in seen.stdout and "vdc" in seen.stdout and "vdd" in seen.stdout
+    assert "/dev/md0 ext4 labdata" in seen.stdout
+    assert "ran\n/dev/vdc\n/dev/vdd\n" in seen.stdout
+
+    down = _bootstrap("lab", "down", HOST, "--lab-dir", lab, seconds=60)
+    assert down.returncode == 0 and "stopped QEMU PID" in down.stdout, down
+    assert _qemu_of(lab) == []
+    assert not folder.exists()
+
+
+def _port(fragment: Path) -> str:
+    for line in fragment.read_text().splitlines():
+        if line.strip().startswith("ansible_port:"):
+            return line.split(":")[1].strip()
+    raise AssertionError(f"no ansible_port in {fragment}")
