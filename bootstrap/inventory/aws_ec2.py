@@ -300,7 +300,8 @@ def _valid_instances(data: Any) -> bool:
         and isinstance(i.get("Placement"), dict)
         and isinstance(i["Placement"].get("AvailabilityZone"), str)
         and isinstance(i.get("Tags", []), list)
-        and all(isinstance(t, dict) for t in i.get("Tags", []))
+        and all(isinstance(t, dict) and isinstance(t.get("Key"), str)
+                and isinstance(t.get("Value"), str) for t in i.get("Tags", []))
         for i in data)
 
 

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -402,14 +403,19 @@ def test_the_cache_spares_the_listing_until_refreshed_or_stale(tmp_path, aws_env
     "", "{", "null", "[]", '{"format": 1, "written": 1e300, "data": []}',
     '{"format": 1, "written": "now", "data": []}',
     '{"format": 1, "written": 0, "data": [{"InstanceId": 5}]}',
+    '{"format": 1, "written": 0, "data": [{"InstanceId": "i-1", "Placement": '
+    '{"AvailabilityZone": "eu-west-1a"}, "Tags": [{"Key": "Name"}]}]}',
     '{"format": 2, "written": 0, "data": []}',
     "\udcff".encode("utf-8", "surrogateescape").decode("latin-1"),
+    '{"format": 1, "written": 0, "data": {"aws_ec2": []}}',
 ])
 def test_a_corrupt_cache_entry_is_a_miss(tmp_path, aws_env, proxy, content):
     inv = cached_file(tmp_path, proxy)
     first = ours(inv)
     [entry] = entries(tmp_path / "xdg-cache" / "bootstrap" / "inventory")
-    entry.write_text(content, encoding="latin-1")
+    # "written": 0 stands for now, so that only the shape can make the entry a miss.
+    entry.write_text(content.replace('"written": 0', f'"written": {time.time()}'),
+                     encoding="latin-1")
     assert ours(inv) == first and proxy.count("DescribeInstances") == 4
     assert json.loads(entry.read_text())["format"] == 1  # rewritten whole
 
@@ -444,3 +450,12 @@ def test_a_cache_folder_that_is_a_link_or_shared_is_not_written(tmp_path, aws_en
     result = run_cli("inventory", inv, "--list")
     assert result.rc == 0 and "writable by other users" in result.err
     assert list(shared.iterdir()) == []
+
+
+def test_a_well_formed_fresh_entry_is_used_as_it_is(tmp_path, aws_env, proxy):
+    inv = cached_file(tmp_path, proxy)
+    ours(inv)
+    [entry] = entries(tmp_path / "xdg-cache" / "bootstrap" / "inventory")
+    entry.write_text(json.dumps({"format": 1, "written": time.time(), "data": []}))
+    listing = ours(inv)
+    assert proxy.count("DescribeInstances") == 2 and "aws_ec2" not in listing
