@@ -459,3 +459,28 @@ def test_a_well_formed_fresh_entry_is_used_as_it_is(tmp_path, aws_env, proxy):
     entry.write_text(json.dumps({"format": 1, "written": time.time(), "data": []}))
     listing = ours(inv)
     assert proxy.count("DescribeInstances") == 2 and "aws_ec2" not in listing
+
+
+def test_render_builds_dynamic_hosts_with_their_group_vars_and_honours_refresh(tmp_path, aws_env,
+                                                                             proxy):
+    inv = write_tree(tmp_path / "inv", {
+        "fleet.aws_ec2.yml": plugin_file(proxy.url, hostnames=["tag:Name"], cache=True,
+                                         filters={"tag:Role": "web"},
+                                         keyed_groups=[{"key": "tags.Env", "prefix": "env"}]),
+        "group_vars/aws_ec2.yml": "bootstrap_roles: [app]\n",
+        "group_vars/env_prod.yml": "greeting: hello prod\n",
+        "group_vars/all.yml": "greeting: hello\n",
+        "roles/app/role.yml": "artifacts:\n  - {template: app.conf.j2, dest: /etc/app.conf}\n",
+        "templates/app.conf.j2": "{{ vars.greeting }} from {{ vars.placement.region }}\n",
+    })
+    build = tmp_path / "build"
+    result = run_cli("render", inv, "-o", build)
+    assert result.rc == 0, result.err
+    assert (build / "web-1/files/etc/app.conf").read_text() == "hello prod from eu-west-1\n"
+    assert (build / "web-2/files/etc/app.conf").read_text() == "hello from us-east-1\n"
+    assert proxy.count("DescribeInstances") == 2
+    assert run_cli("render", inv, "-o", build).rc == 0
+    assert proxy.count("DescribeInstances") == 2  # from the cache
+    result = run_cli("render", inv, "-o", build, "--refresh-inventory")
+    assert result.rc == 0, result.err
+    assert proxy.count("DescribeInstances") == 4
