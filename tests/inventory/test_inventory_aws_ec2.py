@@ -211,6 +211,20 @@ def test_contrib_script_sanitization_keeps_dashes_as_ansible_does(tmp_path, ec2,
     assert hosts_of(listing, "team_red_team") == ["web-2"]
 
 
+def test_hostvars_prefix_suffix_and_contrib_tag_keys_are_ansibles(tmp_path, ec2, aws_env):
+    inv = write_tree(tmp_path, {"p.aws_ec2.yml": plugin_file(
+        ec2.url, hostnames=["tag:Name"], hostvars_prefix="ec2_", hostvars_suffix="_x",
+        use_contrib_script_compatible_ec2_tag_keys=True,
+        compose={"ansible_host": "ec2_private_ip_address_x"},
+        keyed_groups=[{"key": "ec2_tags_x.Role", "prefix": "role"}],
+    )}) / "p.aws_ec2.yml"
+    listing = same_as_ansible(inv)
+    web1 = listing["_meta"]["hostvars"]["web-1"]
+    assert web1["ec2_ec2_tag_Role_x"] == "web" and web1["ansible_host"]
+    assert "instance_id" not in web1 and "ec2_instance_id_x" in web1
+    assert hosts_of(listing, "role_db") == ["db-1"]
+
+
 def test_endpoint_from_aws_endpoint_url_and_the_alias_option(tmp_path, ec2, aws_env, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", ec2.url)
     inv = write_tree(tmp_path, {"e.aws_ec2.yml": plugin_file(
