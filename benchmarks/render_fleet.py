@@ -151,7 +151,7 @@ def generate(base: Path, hosts: int) -> int:
             },
             "packages": [f"{app}-server", "curl", "jq", "rsync", f"python3-{app}"],
             "mounts": [{"path": f"/srv/{app}/{k}", "size_gb": 10 * (k + 1)} for k in range(2)],
-            "backup": {"enabled": index % 3 == 0, "schedule": "0 3 * * *", "keep": 7},
+            "snapshots": {"enabled": index % 3 == 0, "schedule": "0 3 * * *", "keep": 7},
         }
     for group, hosts_of in members.items():
         for number, name in enumerate(hosts_of):

@@ -643,11 +643,12 @@ class Transaction:
         write_file(self.stage, name, content, mode, self.umask)
         return name
 
-    def stage_host(self) -> tuple[str, Tree]:
-        """A new, empty folder in stage/ to write a whole new host folder into."""
+    def stage_folder(self) -> tuple[str, int]:
+        """A new, empty folder in stage/ to write a whole new host folder into: its name and
+        descriptor (the caller closes it)."""
         name = self.scratch_name("h")
         os.mkdir(name, dir_fd=self.stage)
-        return name, Tree(os.open(name, _DIR, dir_fd=self.stage), name)
+        return name, os.open(name, _DIR, dir_fd=self.stage)
 
     def run(self) -> None:
         """Journal, move everything into place, commit, clean up."""

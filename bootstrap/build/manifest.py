@@ -30,6 +30,7 @@ MAX_COMPONENT = 255  # bytes: the limit of Linux file systems
 MAX_PATH = 4000  # bytes: below PATH_MAX, so any file of a build can be named whole
 _ODD_PART = re.compile(r"(?:\A|/)\.{0,2}(?:/|\Z)|\x00")  # '', '.' or '..' parts, or a NUL
 _MODE = re.compile(r"[0-7]{3,4}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ def name_problem(name: str) -> str:
         return "an empty name"
     if name.startswith("."):
         return "a name starting with '.' (reserved for the build's own state)"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if _CONTROL.search(name):
         return "a control character in the name"
     return _component_problem(name)
 

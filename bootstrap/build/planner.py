@@ -390,18 +390,31 @@ def _ordered(paths: list[str]) -> list[str]:
 
 
 def _stage_whole(txn: Transaction, host: HostPlan) -> None:
-    staged, tree = txn.stage_host()
+    staged, fd = txn.stage_folder()
     by_path = {e.path: e for e in host.entries}
+    made: set[str] = set()
     try:
+        # Paths are used whole, below the new folder's descriptor: every folder on the way was
+        # just made by this render inside stage/, which only its owner can write, so nothing
+        # there can be a link (and the file itself is opened without following one).
         for rel in host.changed:
             entry = by_path[rel]
-            parent, name = tree.locate(rel, create=True)
-            assert parent is not None
-            write_file(parent, name, entry.content, entry.mode, txn.umask)
+            folder = rel.rpartition("/")[0]
+            if folder and folder not in made:
+                _make_folders(fd, folder, made)
+            write_file(fd, rel, entry.content, entry.mode, txn.umask)
     finally:
-        tree.close()
-        os.close(tree.fds[""])
+        os.close(fd)
     txn.ops.append(["host", staged, host.name])
+
+
+def _make_folders(fd: int, folder: str, made: set[str]) -> None:
+    """Make ``folder`` and the folders above it that this host folder does not have yet."""
+    parent = folder.rpartition("/")[0]
+    if parent and parent not in made:
+        _make_folders(fd, parent, made)
+    os.mkdir(folder, dir_fd=fd)
+    made.add(folder)
 
 
 def _stage_changes(txn: Transaction, tree: Tree, host: HostPlan) -> None:
