@@ -16,13 +16,13 @@ from bootstrap.errors import BootstrapError
 from bootstrap.hosts.loader import Target
 from bootstrap.render import iam
 from bootstrap.render.hooks import Calls, Ensured, LaunchNeeds, Resource
-from bootstrap.roles.backup.fleet_policy import (
+from bootstrap.roles.backup_host.fleet_policy import (
     SNAPSHOT_TAG,
     dlm_policy,
     lifecycle_rule,
     policy_name,
 )
-from bootstrap.roles.backup.settings import Backup
+from bootstrap.roles.backup_host.settings import Backup
 
 # S3's answer for a bucket without a lifecycle configuration.
 NO_LIFECYCLE = ("NoSuchLifecycleConfiguration",)

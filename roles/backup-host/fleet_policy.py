@@ -25,9 +25,9 @@ from bootstrap.errors import BootstrapError
 from bootstrap.hosts.loader import Target
 from bootstrap.render import iam
 from bootstrap.render.renderer import Artifact
-from bootstrap.roles.backup.settings import Backup, BackupS3, Snapshots
+from bootstrap.roles.backup_host.settings import Backup, BackupS3, Snapshots
 
-ROLE = "backup"
+ROLE = "backup-host"
 # The tags launch puts on an instance it starts, and on the instances of a launch template.
 HOST_TAG = "bootstrap:host"
 TEMPLATE_TAG = "bootstrap:template"

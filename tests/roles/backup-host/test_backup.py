@@ -21,8 +21,8 @@ from support.moto import FaultProxy
 
 from bootstrap.errors import BootstrapError
 from bootstrap.hosts.model import KeyProblem
-from bootstrap.roles.backup.launch import ensure_dlm_policy
-from bootstrap.roles.backup.schedule import parse
+from bootstrap.roles.backup_host.launch import ensure_dlm_policy
+from bootstrap.roles.backup_host.schedule import parse
 
 KNOWN = "db01.example.internal ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGd3bW9ZbUNhcGhvMWp0c2xRVmZ6WG1aTnp0Zz09"
 KEY_TEXT = ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
@@ -32,7 +32,7 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/dlm-backup"
 
 
 def write_inventory(tmp: Path, backup: dict[str, Any] | None = None, *,
-                    roles: tuple[str, ...] = ("backup",), aws: dict[str, Any] | None = None,
+                    roles: tuple[str, ...] = ("backup-host",), aws: dict[str, Any] | None = None,
                     hosts: tuple[str, ...] = ("bk01",)) -> Path:
     """An inventory of backup hosts; ``backup`` goes over a local-only recipe (None drops a key)."""
     base: dict[str, Any] = {"sources": ["/etc", "/home"], "target": "/backup"}
@@ -332,7 +332,7 @@ def test_launch_applies_the_lifecycle_rule_keeping_the_others_and_a_rerun_writes
                                           LifecycleConfiguration={"Rules": [foreign]})
     inv = write_inventory(cloud.tmp, {"s3": {**S3, "glacier_after_days": 10,
                                              "expire_after_days": 100}},
-                          roles=("cloud-init", "ec2-instance", "backup"),
+                          roles=("cloud-init", "ec2-instance", "backup-host"),
                           aws={"ami": cloud.ami, "region": REGION})
     cloud.render(inv)
     result = cloud.launch(inv, "bk01")
@@ -364,7 +364,7 @@ def test_launch_applies_the_lifecycle_rule_keeping_the_others_and_a_rerun_writes
 
 def test_launch_updates_a_changed_rule_in_place(cloud):
     aws = {"ami": cloud.ami, "region": REGION}
-    roles = ("cloud-init", "ec2-instance", "backup")
+    roles = ("cloud-init", "ec2-instance", "backup-host")
     inv = write_inventory(cloud.tmp, {"s3": S3}, roles=roles, aws=aws)
     cloud.render(inv)
     assert cloud.launch(inv, "bk01").rc == 0
@@ -416,7 +416,7 @@ def dlm():
 
 def wanted_policy(tmp_path: Path, snapshots: dict[str, Any]) -> dict[str, Any]:
     inv = write_inventory(tmp_path, {"snapshots": snapshots}, aws={"region": REGION},
-                          roles=("backup",))
+                          roles=("backup-host",))
     out = render(inv, tmp_path / "build")
     return json.loads((out / "_fleet/backup/bk01.dlm.json").read_text())
 
@@ -498,7 +498,7 @@ def test_two_snapshot_policies_of_one_host_are_an_error(tmp_path, dlm):
 
 def test_a_snapshot_policy_needs_the_instance_region(tmp_path):
     inv = write_inventory(tmp_path, {"snapshots": {}}, roles=("cloud-init", "ec2-instance",
-                                                              "backup"),
+                                                              "backup-host"),
                           aws={"ami": "ami-0d1e2b3c4a5f60718"})
     render(inv, tmp_path / "build")
     result = run_cli("launch", inv, "bk01", "-b", tmp_path / "build", "--dry-run", "--region",

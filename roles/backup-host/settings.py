@@ -3,7 +3,7 @@
 Every value ends up in a shell script, a systemd unit, a cron line, an SSH option or an S3 key,
 so each is checked against the narrowest syntax its consumer reads: paths are absolute and plain
 (no spaces, quotes, ``:`` or ``..``), remote hosts are host names, and the schedule is an
-``OnCalendar`` expression of the forms described in :mod:`bootstrap.roles.backup.schedule`.
+``OnCalendar`` expression of the forms described in :mod:`bootstrap.roles.backup_host.schedule`.
 The SSH key is a secret reference, and every remote host must be listed in ``known_hosts``:
 the script never accepts an unknown host key.
 """
@@ -17,7 +17,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from bootstrap.hosts.aws import KeyPrefix, S3Location
 from bootstrap.hosts.model import KeyProblem, Secret, Settings, matching
-from bootstrap.roles.backup.schedule import check_calendar, check_cron, parse
+from bootstrap.roles.backup_host.schedule import check_calendar, check_cron, parse
 
 # An absolute path of plain characters: it is a shell word, an rsync argument on the remote
 # side, a systemd path and a cron field, and none of them may read a space or ':' differently.

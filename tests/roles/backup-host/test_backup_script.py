@@ -66,7 +66,7 @@ class Lab:
         (inv / "secrets").mkdir(exist_ok=True)
         (inv / "secrets" / "key").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nx\n"
                                              "-----END OPENSSH PRIVATE KEY-----\n")
-        doc = {"all": {"hosts": {self.host: {"bootstrap_roles": ["backup"],
+        doc = {"all": {"hosts": {self.host: {"bootstrap_roles": ["backup-host"],
                                           "backup": self.settings}}}}
         (inv / "hosts.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
         build = self.tmp / "build"

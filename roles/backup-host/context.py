@@ -12,9 +12,9 @@ from typing import Any
 
 from bootstrap.errors import BootstrapError
 from bootstrap.hosts.loader import Target
-from bootstrap.roles.backup.fleet_policy import object_prefix, policy_file
-from bootstrap.roles.backup.schedule import parse
-from bootstrap.roles.backup.settings import Backup, BackupS3
+from bootstrap.roles.backup_host.fleet_policy import object_prefix, policy_file
+from bootstrap.roles.backup_host.schedule import parse
+from bootstrap.roles.backup_host.settings import Backup, BackupS3
 
 SCRIPT = "/usr/local/sbin/bootstrap-backup"
 UNIT = "bootstrap-backup"
