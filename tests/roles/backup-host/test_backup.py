@@ -69,7 +69,9 @@ S3 = {"bucket": BUCKET, "region": REGION}
 
 
 def test_the_build_passes_shellcheck_systemd_and_parliament(tmp_path):
-    inv = write_inventory(tmp_path, {**REMOTE, "s3": S3, "snapshots": {"every": 12}})
+    key = f"arn:aws:kms:{REGION}:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    inv = write_inventory(tmp_path, {**REMOTE, "s3": {**S3, "kms_key_arn": key},
+                                     "snapshots": {"every": 12}})
     out = render(inv, tmp_path / "build")
     report = run_cli("validate", out)
     assert report.rc == 0, report.out
@@ -506,3 +508,18 @@ def test_a_snapshot_policy_needs_the_instance_region(tmp_path):
     line = one_error(result, "host bk01:", "key backup.snapshots:", "set aws.region",
                      quiet=False)
     assert "hosts.yml:" in line
+
+
+def test_a_dry_run_prints_the_lifecycle_and_snapshot_policy_calls_and_makes_none(tmp_path):
+    inv = write_inventory(tmp_path, {"s3": S3, "snapshots": {"execution_role_arn": ROLE_ARN}},
+                          roles=("cloud-init", "ec2-instance", "backup-host"),
+                          aws={"ami": "ami-0d1e2b3c4a5f60718", "region": REGION})
+    render(inv, tmp_path / "build")
+    result = run_cli("launch", inv, "bk01", "-b", tmp_path / "build", "--dry-run",
+                     env={"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None})
+    assert result.rc == 0, result.err
+    assert f"bk01: would call s3:GetBucketLifecycleConfiguration Bucket={BUCKET}" in result.out
+    assert "bk01: would call s3:PutBucketLifecycleConfiguration" in result.out
+    assert "bk01: would call dlm:GetLifecyclePolicies" in result.out
+    assert "bk01: would call dlm:CreateLifecyclePolicy" in result.out, result.out
+    assert "sts:GetCallerIdentity" not in result.out
