@@ -523,3 +523,14 @@ def test_a_dry_run_prints_the_lifecycle_and_snapshot_policy_calls_and_makes_none
     assert "bk01: would call dlm:GetLifecyclePolicies" in result.out
     assert "bk01: would call dlm:CreateLifecyclePolicy" in result.out, result.out
     assert "sts:GetCallerIdentity" not in result.out
+
+
+def test_the_snapshots_of_a_launch_template_target_its_instances_by_the_template_tag(tmp_path):
+    inv = write_inventory(tmp_path, {"snapshots": {}},
+                          roles=("cloud-init", "ec2-instance", "backup-host"),
+                          aws={"ami": "ami-0d1e2b3c4a5f60718", "region": REGION,
+                               "launch_template": "backup-tier"})
+    out = render(inv, tmp_path / "build")
+    dlm = json.loads((out / "_fleet/backup/bk01.dlm.json").read_text())
+    assert dlm["PolicyDetails"]["TargetTags"] == [{"Key": "bootstrap:template",
+                                                   "Value": "backup-tier"}]
