@@ -142,6 +142,8 @@ class Lab:
                 machine = Machine(**data)
             except (ValueError, TypeError):
                 return None
-        if machine.host != host or not isinstance(machine.pid, int) or machine.pid <= 1:
+        if (machine.host != host or not isinstance(machine.pid, int) or machine.pid <= 1
+                or not isinstance(machine.ssh_port, int) or not 0 < machine.ssh_port < 65536
+                or not all(isinstance(v, str) for v in (machine.user, machine.key))):
             return None
         return machine

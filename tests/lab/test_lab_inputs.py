@@ -157,3 +157,15 @@ def test_the_seed_holds_the_user_data_byte_for_byte_and_a_quoted_meta_data(
     assert "Volume id: cidata" in volume
     assert oct(os.stat(tmp_path / "seed.iso").st_mode & 0o777) == "0o600"
     assert [p.name for p in tmp_path.iterdir()] == ["seed.iso"]  # no temporary left
+
+
+@pytest.mark.parametrize("record", ['{"host": "web1", "pid": "1; reboot"}', "not json",
+                                    '{"host": "other", "pid": 1234, "ssh_port": 22, "user": "r",'
+                                    ' "key": "k", "image": "i", "accel": "tcg"}', "[]"])
+def test_a_damaged_record_stops_nothing_and_is_cleaned_away(record: str, lab: Path) -> None:
+    folder = lab / "machines" / "web1"
+    folder.mkdir(parents=True)
+    (folder / "machine.json").write_text(record)
+    result = run_cli("lab", "down", "web1", "--lab-dir", lab)
+    assert result.rc == 0 and "web1: no machine was running" in result.out, result
+    assert not folder.exists()
