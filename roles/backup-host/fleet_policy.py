@@ -81,9 +81,9 @@ def lifecycle_rule(s3: BackupS3) -> dict[str, Any]:
 
 
 def instance_tag(target: Target) -> dict[str, str]:
+    """The tag launch puts on the host's instances: both name the inventory host."""
     template = getattr(target.settings.get("aws"), "launch_template", None)
-    return ({"Key": TEMPLATE_TAG, "Value": template} if template
-            else {"Key": HOST_TAG, "Value": target.name})
+    return {"Key": TEMPLATE_TAG if template else HOST_TAG, "Value": target.name}
 
 
 def dlm_description(host: str) -> str:

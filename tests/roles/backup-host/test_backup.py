@@ -532,5 +532,5 @@ def test_the_snapshots_of_a_launch_template_target_its_instances_by_the_template
                                "launch_template": "backup-tier"})
     out = render(inv, tmp_path / "build")
     dlm = json.loads((out / "_fleet/backup/bk01.dlm.json").read_text())
-    assert dlm["PolicyDetails"]["TargetTags"] == [{"Key": "bootstrap:template",
-                                                   "Value": "backup-tier"}]
+    # launch tags a template's instances bootstrap:template=<inventory host>.
+    assert dlm["PolicyDetails"]["TargetTags"] == [{"Key": "bootstrap:template", "Value": "bk01"}]
