@@ -104,7 +104,7 @@ class Outcome:
             return f"failed: {self.reason}"
         if self.status == "changed":
             return f"changed: {self.replaced} file{'' if self.replaced == 1 else 's'} replaced"
-        return "unchanged"
+        return f"unchanged ({self.reason})" if self.reason else "unchanged"
 
     def as_json(self) -> dict[str, Any]:
         return {"host": self.host, "instance": self.instance, "status": self.status,
@@ -127,7 +127,7 @@ def outcome(host: str, invocation: dict[str, Any], seconds: float) -> Outcome:
     found = [m for m in (_REPLACED.search(line) for line in lines) if m]
     replaced = int(found[-1].group(1)) if found else 0
     return Outcome(host, instance, "changed" if replaced else "unchanged", replaced=replaced,
-                   seconds=seconds)
+                   reason="" if found else "no pull summary in its output", seconds=seconds)
 
 
 @dataclass

@@ -29,6 +29,8 @@ from support.cli import run_cli, write_tree
 from support.imds import INSTANCE_ID, Imds
 from support.userdata import parts
 
+from bootstrap.cloud.ssm import outcome
+
 BUCKET = "fleet-pull"
 PREFIX = "boot/fleet/"
 REGION = "eu-west-1"
@@ -344,6 +346,10 @@ def test_the_stub_installs_the_build_runs_first_boot_and_apply_and_reports(fleet
     assert [p for p in paths if before[p] != after[p]] == ["/etc/web/site.conf"]
     assert node.log()[2:] == ["apply web port=9090"]
     assert "1 files replaced" in again.stderr
+    # What push --via ssm reports from that output (SSM hands back the script's stderr).
+    reported = outcome("app01", {"InstanceId": INSTANCE_ID, "Status": "Success",
+                                 "StandardErrorContent": again.stderr}, 1.0)
+    assert reported.describe() == "changed: 1 file replaced"
     status = fleet.status()
     assert status["result"] == "ok" and status["replaced"] == 1
     assert status["manifest"] == fleet.published_digest()
@@ -401,6 +407,10 @@ def test_a_tampered_object_stops_the_pull_before_anything_is_installed(fleet, no
     assert_intact(node, files)
     assert len(node.log()) == 2
     assert_failed_status(fleet, first, key)
+    failed = node.pull(fleet.stub(), shell="sh")
+    reported = outcome("app01", {"InstanceId": INSTANCE_ID, "Status": "Failed",
+                                 "StandardErrorContent": failed.stderr}, 1.0)
+    assert reported.failed and reported.describe() == f"failed: Failed: {line}"
 
 
 def test_a_missing_object_stops_the_pull_naming_it(fleet, node):
