@@ -318,36 +318,45 @@ def _query(file: YamlFile, options: Options) -> list[dict[str, Any]]:
     except botocore.exceptions.BotoCoreError as exc:
         raise BootstrapError(f"AWS profile: {_one_line(exc)}",
                              origin=file.origin(("profile",))) from None
-    regions = options.regions or _all_regions(file, session, options)
+    client = _clients(session, options)
+    regions = options.regions or _all_regions(file, client, options.region or session.region_name)
     ignored: set[str] = set()
     out: list[dict[str, Any]] = []
     for filters in options.exclude_filters:
-        for instance in _instances(file, session, regions, filters, options):
+        for instance in _instances(file, client, regions, filters, options):
             ignored.add(instance["InstanceId"])
     for filters in options.include_filters:
-        for instance in _instances(file, session, regions, filters, options):
+        for instance in _instances(file, client, regions, filters, options):
             if instance["InstanceId"] not in ignored:
                 out.append(instance)
                 ignored.add(instance["InstanceId"])
     return sorted(out, key=lambda i: i["InstanceId"])
 
 
-def _client(session: Any, region: str, options: Options) -> Any:
-    return session.client("ec2", region_name=region, endpoint_url=options.endpoint_url)
+def _clients(session: Any, options: Options) -> Callable[[str], Any]:
+    """The EC2 client of a region, made once: making one costs more than a small listing."""
+    made: dict[str, Any] = {}
+
+    def client(region: str) -> Any:
+        if region not in made:
+            made[region] = session.client("ec2", region_name=region,
+                                          endpoint_url=options.endpoint_url)
+        return made[region]
+    return client
 
 
-def _all_regions(file: YamlFile, session: Any, options: Options) -> list[str]:
-    region = options.region or session.region_name or "us-east-1"
+def _all_regions(file: YamlFile, client: Callable[[str], Any], region: str | None) -> list[str]:
+    region = region or "us-east-1"
     try:
-        answer = _client(session, region, options).describe_regions()
+        answer = client(region).describe_regions()
     except Exception as exc:
         raise BootstrapError(f"region {region}: cannot list the regions ({_aws_error(exc)}); "
                              "give them in 'regions'", origin=file.origin(("plugin",))) from None
     return [r["RegionName"] for r in answer.get("Regions", []) if isinstance(r.get("RegionName"), str)]
 
 
-def _instances(file: YamlFile, session: Any, regions: list[str], filters: Mapping[str, Any],
-               options: Options) -> Iterator[dict[str, Any]]:
+def _instances(file: YamlFile, client: Callable[[str], Any], regions: list[str],
+               filters: Mapping[str, Any], options: Options) -> Iterator[dict[str, Any]]:
     import botocore.exceptions
 
     wanted = boto3_filters(filters)
@@ -355,7 +364,7 @@ def _instances(file: YamlFile, session: Any, regions: list[str], filters: Mappin
         wanted.append({"Name": "instance-state-name", "Values": DEFAULT_STATES})
     for region in regions:
         try:
-            pages = _client(session, region, options).get_paginator("describe_instances")
+            pages = client(region).get_paginator("describe_instances")
             reservations = pages.paginate(Filters=wanted).build_full_result().get("Reservations", [])
         except botocore.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")

@@ -193,6 +193,14 @@ def test_filters_include_and_exclude_filters_are_ansibles(tmp_path, ec2, aws_env
     assert hosts_of(listing, "aws_ec2") == ["batch-1", "web-1", "web-2"]
 
 
+def test_without_regions_every_region_describe_regions_lists_is_asked(tmp_path, ec2, aws_env):
+    text = yaml.safe_dump({"plugin": "amazon.aws.aws_ec2", "endpoint_url": ec2.url,
+                           "hostnames": ["tag:Name"]})
+    inv = write_tree(tmp_path, {"all.aws_ec2.yml": text}) / "all.aws_ec2.yml"
+    listing = same_as_ansible(inv)
+    assert hosts_of(listing, "aws_ec2") == ["batch-1", "db-1", "web-1", "web-2"]
+
+
 def test_a_filter_naming_the_state_replaces_the_default_states(tmp_path, ec2, aws_env):
     inv = write_tree(tmp_path, {"s.aws_ec2.yml": plugin_file(
         ec2.url, hostnames=["tag:Name"], filters={"instance-state-name": ["terminated"]},
