@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "ready step, such as the first boot finishing; default: 600)")
     parser.add_argument("--json", metavar="FILE", type=Path, help="write the results as JSON")
     ssm = parser.add_argument_group("--via ssm: publish to S3, then SSM Run Command runs each "
-                                    "host's pull (cloud_init.delivery: s3), no SSH")
+                                    "host's pull (a host whose roles deliver from S3), no SSH")
     ssm.add_argument("--via", choices=("ssh", "ssm"), default="ssh",
                      help="ssh: copy over SSH (default); ssm: publish, then run the pull with "
                           "SSM's AWS-RunShellScript on the instances")
@@ -183,9 +183,10 @@ def _via_ssm(args: argparse.Namespace) -> int:
             tree = directory.host(plan.host)
             script = tree.read(PULL_COMMAND, 1 << 20) if tree is not None else None
             if script is None:
-                raise BootstrapError(f"{args.build}/{plan.host}/{PULL_COMMAND} is missing: no "
-                                     "role of the host delivers by pulling from S3 (set "
-                                     "cloud_init.delivery: s3 and render again)", host=plan.host)
+                raise BootstrapError(f"{args.build}/{plan.host}/{PULL_COMMAND} is missing: none "
+                                     "of the host's roles delivers its files by pulling them "
+                                     "from S3 (a delivery: s3 setting), or the build is older "
+                                     "than that setting; render again", host=plan.host)
             settings = instance_settings(renderer.registry, plan.target).settings
             region = (getattr(settings, "region", None) or args.region or default_region()
                       or plan.location.region)

@@ -122,8 +122,7 @@ def test_a_republish_with_nothing_changed_sends_the_same_script(cloud):
 def test_a_host_that_does_not_pull_is_an_error_before_any_command(cloud):
     inv = inventory(cloud.tmp, delivery="inline")
     cloud.render(inv)
-    one_error(push(cloud, inv), "pull.sh is missing", "cloud_init.delivery: s3",
-              quiet=False)
+    one_error(push(cloud, inv), "pull.sh is missing", "pulling them from S3", quiet=False)
     assert cloud.client("ssm").list_commands()["Commands"] == []
 
 
