@@ -20,6 +20,8 @@ import yaml
 from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from bootstrap.inventory.vault import Vaulted
+
 
 class ExpressionError(ValueError):
     """An expression that does not evaluate (syntax, undefined variable, failing filter)."""
@@ -174,6 +176,13 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     would exhaust memory."""
 
     intercepted_binops = frozenset({"*", "**", "%"})
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        # A vault-encrypted value passes through an expression whole, as its placeholder; its
+        # plaintext is never reachable from one.
+        if isinstance(obj, Vaulted):
+            return False
+        return bool(super().is_safe_attribute(obj, attr, value))
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "%":

@@ -143,3 +143,32 @@ def test_bad_constructed_options_are_one_error_naming_the_file(tmp_path, options
         assert result.rc == 0 and "_a_b" in json.loads(result.out), result.err
         return
     assert one_error(result, *words).startswith("error: inv/30-c.yml:")
+
+
+VAULT_SECRET = "constructed-Vault-9d2e"
+
+
+def test_expressions_never_reach_a_vault_value(tmp_path):
+    password = tmp_path / "pass"
+    password.write_text("pw\n")
+    proc = ansible.run("ansible-vault", "encrypt_string", "--vault-password-file", password,
+                       VAULT_SECRET)
+    assert proc.returncode == 0, proc.stderr
+    encrypted = "\n".join("      " + line for line in proc.stdout.strip().splitlines()[1:])
+    static = ("all:\n  hosts:\n    app1:\n      token: !vault |\n" + encrypted + "\n")
+    for compose, strict in (({"copy": "token", "shout": "token | upper"}, False),
+                            ({"leak": "token.value"}, False),
+                            ({"leak": "token.value"}, True)):
+        inv = write_tree(tmp_path / f"inv-{len(compose)}-{strict}", {
+            "10-static.yml": static,
+            "30-c.yml": constructed(compose=compose, strict=strict)})
+        result = run_cli("inventory", inv, "--list", "--vault-password-file", password)
+        assert VAULT_SECRET not in result.out + result.err and "Traceback" not in result.err
+        if strict:
+            one_error(result, "compose leak:", "unsafe")
+            continue
+        assert result.rc == 0, result.err
+        app1 = json.loads(result.out)["_meta"]["hostvars"]["app1"]
+        assert "leak" not in app1
+        if "copy" in compose:
+            assert app1["copy"] == app1["token"] and app1["copy"].startswith("<secret:vault:")
