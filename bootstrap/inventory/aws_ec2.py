@@ -195,9 +195,13 @@ def _options(file: YamlFile, data: Mapping[str, Any]) -> Options:
                                      origin=file.origin(("hostnames", index)))
             unknown = set(entry) - {"name", "prefix", "separator"}
             if unknown:
-                raise BootstrapError(f"unsupported hostnames option {sorted(unknown)[0]!r} "
-                                     "(supported: name, prefix, separator)",
+                raise BootstrapError(f"unsupported hostnames option {sorted(unknown, key=str)[0]!r}"
+                                     " (supported: name, prefix, separator)",
                                      origin=file.origin(("hostnames", index)))
+            for key, value in entry.items():
+                if not isinstance(value, str):
+                    raise BootstrapError(f"hostnames {key} must be a text",
+                                         origin=file.origin(("hostnames", index, key)))
         elif not isinstance(entry, str):
             raise BootstrapError("hostnames must be a list of texts and mappings",
                                  origin=file.origin(("hostnames", index)))

@@ -302,6 +302,11 @@ def test_constructed_and_group_and_host_vars_over_static_and_dynamic_hosts(tmp_p
     ({"keyed_groups": [{"key": "tags.Role", "prefx": "r"}]}, "prefx",
      ["unsupported keyed group option 'prefx'"]),
     ({"hostnames": [{"prefix": "tag:Role"}]}, "prefix", ["needs a 'name'"]),
+    ({"hostnames": [{"name": 5}]}, "name", ["hostnames name must be a text"]),
+    ({"hostnames": [["tag:Name"]]}, "- tag:Name", ["a list of texts and mappings"]),
+    ({"plugin": None}, "plugin", ["inventory plugin None is not supported"]),
+    ({"cache": True, "cache_timeout": True}, "cache_timeout", ["must be a number"]),
+    ({"compose": "x"}, "compose", ["option 'compose' must be a mapping"]),
     ({"regions": "eu-west-1"}, "regions", ["option 'regions' must be a list"]),
     ({"regions": ["{{ lookup('env', 'R') }}"]}, "regions", ["Jinja template"]),
     ({"cache": True, "cache_plugin": "redis"}, "cache_plugin", ["cache_plugin 'redis'"]),
@@ -314,7 +319,7 @@ def test_bad_options_are_one_error_naming_the_file_line(tmp_path, ec2, aws_env, 
     text = plugin_file(ec2.url, **{"hostnames": ["tag:Name"], **options})
     inv = write_tree(tmp_path, {"bad.aws_ec2.yml": text}) / "bad.aws_ec2.yml"
     line = next(n for n, t in enumerate(text.splitlines(), 1)
-                if re.match(rf"\s*(- )?{key}:", t))
+                if re.match(rf"\s*(- )?{re.escape(key)}(:|$)", t))
     error = one_error(run_cli("inventory", inv, "--list", cwd=tmp_path), *words)
     assert error.startswith(f"error: bad.aws_ec2.yml:{line}: "), error
 
