@@ -257,6 +257,13 @@ def _locked(lock: Path) -> bool:
         return False
 
 
+def test_runs_one_after_another_in_the_same_second_make_two_snapshots(tmp_path):
+    lab = Lab(tmp_path)
+    first, second = lab.run(), lab.run()
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
+    assert len(lab.snapshots()) == 2
+
+
 def test_a_missing_target_is_an_error_before_anything_is_copied(tmp_path):
     lab = Lab(tmp_path)
     shutil.rmtree(lab.target)
