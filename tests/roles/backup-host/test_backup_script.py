@@ -261,7 +261,11 @@ def test_runs_one_after_another_in_the_same_second_make_two_snapshots(tmp_path):
     lab = Lab(tmp_path)
     first, second = lab.run(), lab.run()
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
-    assert len(lab.snapshots()) == 2
+    done = [line.split("snapshot ")[1] for line in lab.log.read_text().splitlines()
+            if line.endswith(" done")]
+    assert len(done) == 2 and done[0] != done[1]
+    # The day's slot keeps the newer one.
+    assert lab.snapshots() == [done[1].removesuffix(" done")]
 
 
 def test_a_missing_target_is_an_error_before_anything_is_copied(tmp_path):
