@@ -91,23 +91,47 @@ def read_entry(folder: int, name: str, limit: int = MAX_ENTRY) -> bytes | None:
 
 def write_entry(folder: int, name: str, data: bytes) -> None:
     """Replace ``name`` with ``data`` in one rename (mode 0600); a failure writes nothing."""
+    fd = create_partial(folder, name)
+    if fd is None:
+        return
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:
+        os.close(fd)
+        drop_partial(folder, name)
+        return
+    os.close(fd)
+    publish_partial(folder, name)
+
+
+def create_partial(folder: int, name: str) -> int | None:
+    """A new private file to write entry ``name`` into, published by :func:`publish_partial`;
+    None when it cannot be made."""
+    partial = _PARTIAL + name
+    _discard(folder, partial)
+    try:
+        return os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                       | os.O_CLOEXEC, 0o600, dir_fd=folder)
+    except OSError:
+        return None
+
+
+def publish_partial(folder: int, name: str) -> None:
+    """Move the written partial file of ``name`` into place (what was there goes)."""
     partial = _PARTIAL + name
     try:
-        _discard(folder, partial)
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=folder)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             if stat.S_ISDIR(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
                 _discard(folder, name)  # a rename cannot replace a folder
         os.rename(partial, name, src_dir_fd=folder, dst_dir_fd=folder)
     except OSError:
         _discard(folder, partial)
+
+
+def drop_partial(folder: int, name: str) -> None:
+    _discard(folder, _PARTIAL + name)
 
 
 def remove_entry(folder: int, name: str) -> None:

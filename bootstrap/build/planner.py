@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +63,7 @@ class Entry:
         return cls(path, content, mode, secret, hashlib.sha256(content).hexdigest())
 
 
-@dataclass
+@dataclass(slots=True)
 class HostPlan:
     name: str
     entries: list[Entry]
@@ -356,8 +357,10 @@ class Writer:
         if host.changed or host.removed:
             if self.txn is not None:
                 stage_host(self.txn, self.build, host)
-            host.entries = []
-            self.changes.append(host)
+            # Kept for the summary only: the names of what changed, each path stored once.
+            self.changes.append(HostPlan(name, [], [sys.intern(p) for p in host.changed],
+                                         [sys.intern(p) for p in host.removed], host.new_host,
+                                         host.absent))
         self.build.release(name)
 
     def finish(self) -> Plan:

@@ -28,6 +28,7 @@ stamp only costs a full render.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -39,7 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bootstrap.build.cache import read_entry, remove_entry, write_entry
+from bootstrap.build.cache import (
+    create_partial,
+    drop_partial,
+    publish_partial,
+    read_entry,
+    remove_entry,
+)
 from bootstrap.build.directory import HOSTS, STATE, BuildDir, Tree
 from bootstrap.build.manifest import MANIFEST, name_problem, path_problem
 from bootstrap.errors import BootstrapError
@@ -166,17 +173,58 @@ def remove(cache: int | None) -> None:
         remove_entry(cache, STAMP)
 
 
-def write(cache: int | None, inputs: str, hosts: int, warnings: list[str], state: str,
-          folders: dict[str, str]) -> None:
-    """Write the stamp of a full render; ``folders`` holds each :func:`folder_record`."""
-    if cache is None:
-        return
-    head = json.dumps({"format": FORMAT, "inputs": inputs, "hosts": hosts, "warnings": warnings,
-                       "state": state}, separators=(",", ":"))
-    body = ",".join(f"{json.dumps(name)}:{record}" for name, record in folders.items())
-    text = f'{head[:-1]},"folders":{{{body}}}}}'.encode()
-    if read_entry(cache, STAMP, MAX_STAMP) != text:  # the same stamp keeps its file
-        write_entry(cache, STAMP, text)
+class Recorder:
+    """The stamp of a full render, written as the hosts come: each folder's record goes to a
+    partial file at once, so a big fleet's records are never all in memory. :meth:`finish`
+    publishes it, :meth:`discard` drops it."""
+
+    def __init__(self, cache: int | None) -> None:
+        self.cache = cache
+        self.digest = hashlib.sha256()
+        self.out: Any = None
+        fd = create_partial(cache, STAMP) if cache is not None else None
+        if fd is not None:
+            self.out = os.fdopen(fd, "wb", buffering=1 << 16)
+            self._write(b'{"folders":{')
+        self.separator = b""
+
+    def _write(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.out.write(data)
+
+    def add(self, name: str, entries: list[Any]) -> None:
+        """Record host folder ``name`` as its entries will be written."""
+        if self.out is not None:
+            self._write(b"%s%s:%s" % (self.separator, json.dumps(name).encode(),
+                                      folder_record(entries).encode()))
+            self.separator = b","
+
+    def finish(self, inputs: str, hosts: int, warnings: list[str], state: str) -> None:
+        """Publish the stamp; a stamp equal to the one in place leaves that file alone."""
+        if self.out is None or self.cache is None:
+            return
+        tail = json.dumps({"format": FORMAT, "hosts": hosts, "inputs": inputs, "state": state,
+                           "warnings": warnings}, separators=(",", ":"))
+        try:
+            self._write(b"}," + tail[1:].encode())
+            self.out.close()
+        except OSError:
+            self.discard()
+            return
+        self.out = None
+        old = read_entry(self.cache, STAMP, MAX_STAMP)
+        if old is not None and hashlib.sha256(old).digest() == self.digest.digest():
+            drop_partial(self.cache, STAMP)
+        else:
+            publish_partial(self.cache, STAMP)
+
+    def discard(self) -> None:
+        if self.out is not None:
+            with contextlib.suppress(OSError):
+                self.out.close()
+            self.out = None
+        if self.cache is not None:
+            drop_partial(self.cache, STAMP)
 
 
 def read(cache: int | None) -> Stamp | None:

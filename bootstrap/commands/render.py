@@ -125,14 +125,18 @@ def _render(source: Path, directory: BuildDir, *, limit: str | None, write: bool
         said.append(text)
         print_warning(text)
 
-    hosts = HostLoader.open(source, Registry, secret_dirs, warn=warn)
-    templates = TemplateCache.open(directory.cache_folder())
-    try:
-        return _render_all(hosts, directory, templates, said, limit=limit, write=write,
-                           diff=diff, inputs=inputs)
-    finally:
-        if templates is not None:
-            templates.close()
+    with _collecting():
+        hosts = HostLoader.open(source, Registry, secret_dirs, warn=warn)
+        # What loading made lives until the end: the collector need not walk it ever again.
+        gc.freeze()
+        gc.enable()
+        templates = TemplateCache.open(directory.cache_folder())
+        try:
+            return _render_all(hosts, directory, templates, said, limit=limit, write=write,
+                               diff=diff, inputs=inputs)
+        finally:
+            if templates is not None:
+                templates.close()
 
 
 def _render_all(hosts: HostLoader[Registry], directory: BuildDir,
@@ -147,26 +151,24 @@ def _render_all(hosts: HostLoader[Registry], directory: BuildDir,
     used = {a.template for name in hosts.roles.names() for a in hosts.roles.get(name).artifacts}
     for warning in stray_overrides(hosts.inventory.basedir, used):
         hosts.warn(warning)
-    folders: dict[str, str] = {}
-    observe = (lambda name, entries: folders.__setitem__(name, stamp.folder_record(entries))) \
-        if inputs is not None else None
     cache = directory.cache_folder()
+    recorder = stamp.Recorder(cache if inputs is not None else None)
     # The stamp goes before the build changes, and comes back once the change is written.
     writer = planner.Writer(directory, prune=limit is None, write=write, diff=diff,
-                            observe=observe, before_commit=lambda: stamp.remove(cache))
+                            observe=recorder.add, before_commit=lambda: stamp.remove(cache))
     try:
-        with _collecting():
-            fleet = _render_hosts(hosts, renderer, writer, limit)
+        fleet = _render_hosts(hosts, renderer, writer, limit)
         rendered = writer.count
         if fleet or limit is None:
             writer.add(planner.FLEET, planner.host_entries(planner.FLEET, [], fleet))
         plan = writer.finish()
+        if inputs is not None and renderer.secret_kinds <= {"file"}:
+            recorder.finish(inputs, rendered, said, stamp.state_digest(directory))
     finally:
         writer.abandon()
+        recorder.discard()
     for warning in plan.warnings:
         print_warning(warning)  # about the previous build, which this render replaced
-    if inputs is not None and renderer.secret_kinds <= {"file"}:
-        stamp.write(cache, inputs, rendered, said, stamp.state_digest(directory), folders)
     return Outcome(plan, write and plan.changed, "".join(writer.chunks), rendered)
 
 
@@ -190,15 +192,20 @@ def _render_hosts(hosts: HostLoader[Registry], renderer: Renderer, writer: plann
 
 @contextlib.contextmanager
 def _collecting() -> Iterator[None]:
-    """Garbage collection tuned for a stream of hosts: what exists before it (the inventory, the
-    modules) is frozen out of the collector's scans, which otherwise walk it again and again
-    as the fleet grows; what a host leaves behind is mostly freed by reference counting."""
-    gc.collect()
-    gc.freeze()
+    """Garbage collection tuned for a render: off while the inventory loads (it makes objects
+    that live until the end, which each collection would walk again, more of them each time as
+    the fleet grows: the cost per host grew with the fleet), and on with a larger first
+    generation once the caller froze them, for what each host leaves behind."""
+    enabled = gc.isenabled()
     thresholds = gc.get_threshold()
+    gc.disable()
     gc.set_threshold(max(thresholds[0], 20_000), *thresholds[1:])
     try:
         yield
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
+        if enabled:
+            gc.enable()
+        else:
+            gc.disable()
