@@ -67,11 +67,15 @@ def _run(args: argparse.Namespace) -> int:
         for plan in plans:
             publisher.publish(plan)
     counts = publisher.counts
-    puts = (f"{counts.puts} PUT request{'' if counts.puts == 1 else 's'} "
-            f"({counts.object_puts} objects, {counts.manifest_puts} manifests)")
+    puts = (f"{_count(counts.puts, 'PUT request')} ({_count(counts.object_puts, 'object')}, "
+            f"{_count(counts.manifest_puts, 'manifest')})")
     if args.dry_run:
-        print(f"dry run: {counts.hosts} hosts, would make {puts}; no write call made")
+        print(f"dry run: {_count(counts.hosts, 'host')}, would make {puts}; no write call made")
     else:
-        print(f"published {counts.hosts} hosts: {puts}, {counts.objects_present} objects "
-              "already there")
+        print(f"published {_count(counts.hosts, 'host')}: {puts}, "
+              f"{_count(counts.objects_present, 'object')} already there")
     return 0
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
