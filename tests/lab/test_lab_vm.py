@@ -121,7 +121,7 @@ def test_a_host_boots_from_its_user_data_and_verify_passes_through_the_fragment(
     # What the user-data did on a real kernel: the mirror over the two disks named as on EC2,
     # assembled and mounted again after a reboot (so mdadm.conf and the fstab entry are right).
     ssh = ["ssh", "-i", str(lab / "key" / "id_ed25519"), "-p", _port(folder / "inventory.yml"),
-           "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+           "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(waits.allowance(10))}",
            "-o", f"UserKnownHostsFile={folder / 'known_hosts'}", "root@127.0.0.1"]
     state = ("cat /proc/mdstat; findmnt -n -o SOURCE,FSTYPE,LABEL /data; cat /var/tmp/runcmd-ran;"
              " readlink -f /dev/nvme1n1 /dev/nvme2n1")
