@@ -122,6 +122,11 @@ def host_entries(name: str, roles: Iterable[str], artifacts: list[Artifact],
     return entries
 
 
+# json.dumps(value, sort_keys=True) with one encoder made once: dumps makes a new one per call
+# for any non-default option, a cost paid for every file of every host.
+_SORTED = json.JSONEncoder(sort_keys=True).encode
+
+
 def _manifest_text(manifest: dict[str, Any]) -> str:
     """Sorted keys, one file record per line: readable, diffable, and made by the C encoder
     (``indent=`` would switch json to its pure-Python encoder, the slowest part of a render)."""
@@ -131,10 +136,10 @@ def _manifest_text(manifest: dict[str, Any]) -> str:
         comma = "," if index < len(keys) - 1 else ""
         value = manifest[key]
         if isinstance(value, list) and value and isinstance(value[0], dict):
-            items = ",\n".join(f"    {json.dumps(v, sort_keys=True)}" for v in value)
+            items = ",\n".join(f"    {_SORTED(v)}" for v in value)
             lines.append(f"  {json.dumps(key)}: [\n{items}\n  ]{comma}")
         else:
-            lines.append(f"  {json.dumps(key)}: {json.dumps(value, sort_keys=True)}{comma}")
+            lines.append(f"  {json.dumps(key)}: {_SORTED(value)}{comma}")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -315,6 +320,10 @@ def commit(txn: Transaction, plan: Plan) -> None:
                              "previous build is kept") from None
 
 
+_NONE: list[Any] = []  # shared by the summaries of changed hosts, which are never changed
+_NO_PATHS: set[str] = set()
+
+
 class Writer:
     """A render streamed to the build: each host planned, diffed and staged as it comes, its
     content dropped, so memory holds one host at a time and not the whole fleet.
@@ -357,10 +366,12 @@ class Writer:
         if host.changed or host.removed:
             if self.txn is not None:
                 stage_host(self.txn, self.build, host)
-            # Kept for the summary only: the names of what changed, each path stored once.
-            self.changes.append(HostPlan(name, [], [sys.intern(p) for p in host.changed],
-                                         [sys.intern(p) for p in host.removed], host.new_host,
-                                         host.absent))
+            # Kept for the summary only: the names of what changed, each path stored once, and
+            # no container of its own where there is nothing to hold.
+            self.changes.append(HostPlan(
+                name, _NONE, [sys.intern(p) for p in host.changed],
+                [sys.intern(p) for p in host.removed] if host.removed else _NONE,
+                host.new_host, host.absent, _NO_PATHS))
         self.build.release(name)
 
     def finish(self) -> Plan:
