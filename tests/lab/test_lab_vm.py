@@ -82,6 +82,8 @@ def machine(lab_dir: Path, tmp_path: Path) -> Iterator[tuple[Path, Path, Path]]:
                 raid1: {{devices: [/dev/nvme1n1, /dev/nvme2n1], mount: /data, label: labdata}}
         """})
     build = tmp_path / "build"
+    # A machine an interrupted run left behind would be reused as "already up": stop it first.
+    _bootstrap("lab", "down", HOST, "--lab-dir", lab_dir, seconds=60)
     rendered = _bootstrap("render", inventory, "-o", build, seconds=120)
     assert rendered.returncode == 0, rendered.stderr
     try:
