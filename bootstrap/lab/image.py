@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -169,7 +170,8 @@ def build(lab: Lab, system: str, say: Callable[[str], None]) -> tuple[Image, boo
                              "`sudo bootstrap lab image` once; booting needs no root")
     name = f"{system}-{digest(system)}"
     debs = child_dir(lab.root, "debs")
-    temp = Path(tempfile.mkdtemp(prefix=f".build-{name}.", dir=lab.images))
+    _remove_abandoned(lab.images)
+    temp = Path(tempfile.mkdtemp(prefix=f".build-{name}.{os.getpid()}.", dir=lab.images))
     started = time.monotonic()
     try:
         say(f"building the {system} image {name} (mmdebstrap, a few minutes)")
@@ -190,6 +192,16 @@ def build(lab: Lab, system: str, say: Callable[[str], None]) -> tuple[Image, boo
     image = find(lab, system)
     assert image is not None
     return image, True
+
+
+def _remove_abandoned(images: Path) -> None:
+    """Remove the temporary folders of builds whose process is gone (killed mid-build)."""
+    for entry in os.listdir(images):
+        found = re.fullmatch(r"\.build-[A-Za-z0-9.-]+?\.([0-9]+)\.[A-Za-z0-9_]+", entry)
+        if found and not os.path.exists(f"/proc/{found.group(1)}"):
+            path = images / entry
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _require(program: str, package: str) -> None:
