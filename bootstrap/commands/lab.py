@@ -152,9 +152,10 @@ def _ensure_up(lab, args: argparse.Namespace, host: str):  # type: ignore[no-unt
     timeout = args.boot_timeout or vm.READY_SECONDS[accel.name]
     try:
         vm.wait_ready(lab, machine, timeout, _say)
-    except BootstrapError as exc:
-        if "cloud-init did not finish cleanly" not in str(exc):
-            vm.stop(lab, host)  # never a machine left running that nobody can reach
+    except vm.CloudInitFailed:
+        raise
+    except BaseException:  # a timeout, a machine that died, Ctrl-C: none is left running
+        vm.stop(lab, host)
         raise
     vm.write_inventory(machine, files)
     _say(f"{host}: cloud-init done after {time.monotonic() - started:.0f} s")

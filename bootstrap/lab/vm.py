@@ -43,6 +43,10 @@ HOST_KEYS = re.compile(r"-----BEGIN SSH HOST KEY KEYS-----\r?\n(.*?)-----END SSH
                        re.S)
 
 
+class CloudInitFailed(BootstrapError):
+    """cloud-init finished with errors: the machine is up and kept for inspection."""
+
+
 @dataclass(frozen=True)
 class Accel:
     name: str  # "kvm" or "tcg"
@@ -255,9 +259,12 @@ def wait_ready(lab: Lab, machine: Machine, timeout: float,
         if result.returncode != 255:  # 255: ssh itself failed (not up yet)
             _check_host_key(files, machine.host)
             if "status: done" not in result.stdout:
-                raise BootstrapError(f"cloud-init did not finish cleanly:\n{result.stdout.strip()}"
-                                     f"\n(the machine keeps running: inspect it, then "
-                                     f"`bootstrap lab down {machine.host}`)", host=machine.host)
+                said = "; ".join(line.strip() for line in result.stdout.splitlines()
+                                 if line.strip())
+                raise CloudInitFailed(f"cloud-init did not finish cleanly ({said[:400]}); the "
+                                      f"machine keeps running to be inspected (`bootstrap lab "
+                                      f"verify`, ssh), then `bootstrap lab down {machine.host}`",
+                                      host=machine.host)
             return result.stdout
         last = result.stderr.strip()
         time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
