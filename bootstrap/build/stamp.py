@@ -60,8 +60,11 @@ MAX_BYTES = 1 << 30  # bytes of those files; more is doubt
 LIBRARIES = re.compile(r"(?i)(jinja2|pyyaml|pydantic|pydantic_core|markupsafe)-[^/]*\.dist-info")
 # Content that makes the output depend on more than the files: a vault, a plugin inventory,
 # a secret from the environment or from AWS.
+# A key named like a reference kind is doubt unless its value is a boolean or a number (a
+# setting such as ``ssm: true``): a reference names its secret with a text.
 DOUBT = re.compile(rb"\$ANSIBLE_VAULT|(?m:^[ \t-]*[\"']?plugin[\"']?[ \t]*[:=])"
-                   rb"|[\"']?\b(?:env|ssm|secretsmanager)[\"']?[ \t]*:")
+                   rb"|[\"']?\b(?:env|ssm|secretsmanager)[\"']?[ \t]*:"
+                   rb"(?![ \t]*(?i:true|false|yes|no|on|off|[0-9]+)[ \t]*(?:[,}\]#\r\n]|$))")
 _READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
 _SKIPPED = {"__pycache__"}  # compiled copies of Python files that are digested themselves
 

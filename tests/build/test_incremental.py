@@ -356,6 +356,15 @@ def test_content_read_from_elsewhere_is_doubt(content, inv, tmp_path):
     assert inputs_digest(inv, (), tmp_path / "build") is None
 
 
+@pytest.mark.parametrize("content", [
+    "publish: {bucket: b, prefix: p, ssm: true}\n",
+    "ssm: false\nenvironment: production\n",
+])
+def test_a_setting_named_like_a_reference_kind_is_no_doubt(content, inv, tmp_path):
+    (inv / "group_vars/settings.yml").write_text(content)
+    assert inputs_digest(inv, (), tmp_path / "build") is not None
+
+
 def test_the_digest_reads_content_not_timestamps(inv, tmp_path):
     first = inputs_digest(inv, (), tmp_path / "build")
     os.utime(inv / "hosts.yml", (0, 0))
