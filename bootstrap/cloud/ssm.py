@@ -168,10 +168,13 @@ class Runner:
             self.sleep(self.poll)
         seconds = self.clock() - started
         return [outcome(item.host, invocation, seconds)
-                for invocation in self._invocations(command, command_id)]
+                for invocation in self._invocations(item, command, command_id)]
 
-    def _invocations(self, command: dict[str, Any], command_id: str) -> list[dict[str, Any]]:
-        ids = [str(i) for i in command.get("InstanceIds") or []]
+    def _invocations(self, item: Send, command: dict[str, Any],
+                     command_id: str) -> list[dict[str, Any]]:
+        # Sent by id: the invocations are those instances' (an answer listing others is not
+        # about this host).
+        ids = [str(i) for i in item.instance_ids or command.get("InstanceIds") or []]
         if ids:
             return [self.api.call("ssm", "GetCommandInvocation", CommandId=command_id,
                                   InstanceId=i) or {"InstanceId": i} for i in sorted(ids)]

@@ -77,3 +77,21 @@ def test_a_command_that_never_finishes_is_an_error_naming_it():
     with pytest.raises(BootstrapError) as caught:
         run.wait(item, run.send(item))
     assert "command c-9 still InProgress after 60 s" in caught.value.message
+
+
+def test_a_command_sent_by_id_reports_that_instance_only():
+    """The command's own record may list more instances (moto's does); the host's row is the
+    instance it was sent to."""
+    api = Scripted({
+        "SendCommand": [{"Command": {"CommandId": "c-3"}}],
+        "ListCommands": [{"Commands": [{"Status": "Success",
+                                        "InstanceIds": ["i-0aaaaaaaaaaaaaaaa", "i-1"]}]}],
+        "GetCommandInvocation": [{"InstanceId": "i-1", "Status": "Success",
+                                  "StandardOutputContent": SUMMARY.format(m="a" * 64, n=1)}],
+    })
+    run = runner(api)
+    item = send_for("web", STUB, "i-1", None)
+    found = run.wait(item, run.send(item))
+    assert [(o.instance, o.describe()) for o in found] == [("i-1", "changed: 1 file replaced")]
+    asked = [p["InstanceId"] for op, p in api.calls if op == "GetCommandInvocation"]
+    assert asked == ["i-1"]
