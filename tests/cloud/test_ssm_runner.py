@@ -29,9 +29,10 @@ class Scripted:
         return queue.pop(0) if len(queue) > 1 else queue[0]
 
 
-def runner(api: Scripted, timeout: int = 600) -> Runner:
+def runner(api: Scripted, give_up: int = 600) -> Runner:
     clock = iter(range(0, 100000, 5))
-    return Runner(api, "10%", "1", timeout, sleep=lambda _: None,
+    # The clock is scripted: give_up is in its seconds, no real time passes.
+    return Runner(api, "10%", "1", give_up, sleep=lambda _: None,
                   clock=lambda: float(next(clock)))
 
 
@@ -72,7 +73,7 @@ def test_a_launch_template_host_is_sent_by_its_template_tag():
 def test_a_command_that_never_finishes_is_an_error_naming_it():
     api = Scripted({"SendCommand": [{"Command": {"CommandId": "c-9"}}],
                     "ListCommands": [{"Commands": [{"Status": "InProgress"}]}]})
-    run = runner(api, timeout=60)
+    run = runner(api, give_up=60)
     item = send_for("web", STUB, "i-0123456789abcdef0", None)
     with pytest.raises(BootstrapError) as caught:
         run.wait(item, run.send(item))
