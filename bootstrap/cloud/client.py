@@ -14,7 +14,7 @@ Throttling is retried by botocore's standard retry mode with exponential backoff
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol
@@ -222,6 +222,37 @@ class DryRun:
             return None
         answer = _PLACEHOLDERS.get(operation)
         return answer(params) if answer else {}
+
+
+def per_region(endpoint_url: str | None) -> Callable[[str], Api]:
+    """``api(region)``: one live client set per region, made on first use."""
+    live: dict[str, Live] = {}
+
+    def api(region: str) -> Api:
+        if region not in live:
+            live[region] = Live(region, endpoint_url)
+        return live[region]
+
+    return api
+
+
+# Keys per ListObjectsV2 page: S3's maximum.
+LIST_PAGE = 1000
+
+
+def list_objects(api: Api, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """Every object under ``prefix`` (its ``Key``, ``Size``, ...), one ListObjectsV2 page at a
+    time."""
+    token: str | None = None
+    while True:
+        params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": LIST_PAGE}
+        if token:
+            params["ContinuationToken"] = token
+        page = api.call("s3", "ListObjectsV2", **params) or {}
+        yield from page.get("Contents") or []
+        token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+        if not token:
+            return
 
 
 def connect(endpoint_url: str | None, dry_run: bool,

@@ -39,14 +39,13 @@ from typing import Any, Protocol
 
 from bootstrap.build.directory import BuildDir, Tree
 from bootstrap.build.manifest import MANIFEST, FileRecord
-from bootstrap.cloud.client import Api, CallFailed, Shown
+from bootstrap.cloud.client import Api, CallFailed, Shown, list_objects
 from bootstrap.cloud.launch import instance_settings
 from bootstrap.errors import BootstrapError
 from bootstrap.hosts.secrets import withholding, withholding_active
 from bootstrap.render.published import OBJECTS, host_manifest, manifest_key
 from bootstrap.render.renderer import Renderer, Target
 
-LIST_PAGE = 1000  # keys per ListObjectsV2 page, S3's maximum
 MAX_OBJECT = 5 << 30  # bytes: the largest single PutObject S3 accepts
 MISSING = ("404", "NoSuchKey", "NotFound")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -285,20 +284,10 @@ class Publisher:
         prefix = location.object_key("")
         self._at = prefix
         found: set[str] = set()
-        token: str | None = None
-        while True:
-            params: dict[str, Any] = {"Bucket": location.bucket, "Prefix": prefix,
-                                      "MaxKeys": LIST_PAGE}
-            if token:
-                params["ContinuationToken"] = token
-            page = s3.call("s3", "ListObjectsV2", **params) or {}
-            for item in page.get("Contents") or []:
-                name = str(item.get("Key", ""))[len(prefix):]
-                if _DIGEST.fullmatch(name):
-                    found.add(name)
-            token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
-            if not token:
-                break
+        for item in list_objects(s3, location.bucket, prefix):
+            name = str(item.get("Key", ""))[len(prefix):]
+            if _DIGEST.fullmatch(name):
+                found.add(name)
         self._at = None
         self._present[slot] = found
         return found

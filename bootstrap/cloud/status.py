@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bootstrap.cloud.client import Api
-from bootstrap.cloud.publish import LIST_PAGE, MISSING, Location
+from bootstrap.cloud.client import Api, list_objects
+from bootstrap.cloud.publish import MISSING, Location
 from bootstrap.render.published import STATUS
 
 CONVERGED, BEHIND, FAILED, WAITING, UNREADABLE = (
@@ -103,23 +103,13 @@ def status_records(api: Api, location: Location) -> tuple[list[Record], list[str
     """(records, keys that hold no readable record) under the location's status/."""
     prefix = f"{location.prefix}{STATUS}"
     keys: list[tuple[str, str]] = []
-    token: str | None = None
-    while True:
-        params: dict[str, Any] = {"Bucket": location.bucket, "Prefix": prefix,
-                                  "MaxKeys": LIST_PAGE}
-        if token:
-            params["ContinuationToken"] = token
-        page = api.call("s3", "ListObjectsV2", **params) or {}
-        for item in page.get("Contents") or []:
-            key = str(item.get("Key", ""))
-            found = _KEY.fullmatch(key[len(prefix):])
-            if found and int(item.get("Size") or 0) <= MAX_RECORD:
-                keys.append((found.group(1), key))
-            else:
-                keys.append(("", key))
-        token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
-        if not token:
-            break
+    for item in list_objects(api, location.bucket, prefix):
+        key = str(item.get("Key", ""))
+        found = _KEY.fullmatch(key[len(prefix):])
+        if found and int(item.get("Size") or 0) <= MAX_RECORD:
+            keys.append((found.group(1), key))
+        else:
+            keys.append(("", key))
     records, unreadable = [], []
     for instance, key in keys:
         answer = api.call("s3", "GetObject", missing=MISSING, Bucket=location.bucket,

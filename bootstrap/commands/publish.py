@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from bootstrap.build.directory import BuildDir
-    from bootstrap.cloud.client import Api, Live
+    from bootstrap.cloud.client import per_region
     from bootstrap.cloud.publish import Publisher, plan_host
     from bootstrap.hosts.loader import HostLoader
     from bootstrap.render.registry import Registry
@@ -48,12 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     # Publish renders to compare the build with the inventory: a role's warnings show, as in
     # render.
     renderer = Renderer(hosts.roles, hosts.inventory.basedir)
-    clients: dict[str, Live] = {}
-
-    def api(region: str) -> Api:
-        if region not in clients:
-            clients[region] = Live(region, args.endpoint_url)
-        return clients[region]
+    api = per_region(args.endpoint_url)
 
     # Under the build's shared lock from the first manifest read to the last upload: a render
     # cannot change the files between the check and the upload.

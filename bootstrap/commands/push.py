@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
 def _via_ssm(args: argparse.Namespace) -> int:
     """Publish the selected hosts, send each its pull with SSM Run Command, report as push."""
     from bootstrap.build.directory import BuildDir
-    from bootstrap.cloud.client import Api, CallFailed, Live, default_region
+    from bootstrap.cloud.client import CallFailed, default_region, per_region
     from bootstrap.cloud.launch import instance_settings
     from bootstrap.cloud.publish import Publisher, plan_host
     from bootstrap.cloud.ssm import PULL_COMMAND, Outcome, Runner, Send, send_for
@@ -163,12 +163,7 @@ def _via_ssm(args: argparse.Namespace) -> int:
                              "and runs the pull, which replaces only what differs")
     hosts = HostLoader.open(Path(args.inventory), Registry, tuple(args.secrets_dir))
     renderer = Renderer(hosts.roles, hosts.inventory.basedir)
-    clients: dict[str, Live] = {}
-
-    def api(region: str) -> Api:
-        if region not in clients:
-            clients[region] = Live(region, args.endpoint_url)
-        return clients[region]
+    api = per_region(args.endpoint_url)
 
     sends: list[tuple[Send, str]] = []  # (what, the region of the instances)
     with BuildDir.reading(args.build) as directory:
