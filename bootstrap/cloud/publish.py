@@ -42,8 +42,10 @@ from bootstrap.build.manifest import MANIFEST, FileRecord
 from bootstrap.cloud.client import Api, CallFailed, Shown, list_objects
 from bootstrap.cloud.launch import instance_settings
 from bootstrap.errors import BootstrapError
+from bootstrap.hosts.loader import HostLoader
 from bootstrap.hosts.secrets import withholding, withholding_active
 from bootstrap.render.published import OBJECTS, host_manifest, manifest_key
+from bootstrap.render.registry import Registry
 from bootstrap.render.renderer import Renderer, Target
 
 MAX_OBJECT = 5 << 30  # bytes: the largest single PutObject S3 accepts
@@ -143,6 +145,17 @@ def location_of(settings: PublishSettings, instance_region: str | None,
     if chosen is None:
         return None
     return Location(settings.bucket, settings.prefix, chosen, settings.kms_key_arn)
+
+
+def plan_hosts(renderer: Renderer, directory: BuildDir, hosts: HostLoader[Registry],
+               limit: str | None, region: str | None) -> list[HostPlan]:
+    """The plans of the selected hosts, each host's warnings printed as render prints them."""
+    plans = []
+    for target in hosts.targets(limit):
+        plans.append(plan_host(renderer, directory, target, region))
+        for warning in renderer.take_warnings():
+            hosts.warn(warning)
+    return plans
 
 
 def plan_host(renderer: Renderer, directory: BuildDir, target: Target,

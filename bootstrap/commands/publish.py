@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from bootstrap.build.directory import BuildDir
     from bootstrap.cloud.client import per_region
-    from bootstrap.cloud.publish import Publisher, plan_host
+    from bootstrap.cloud.publish import Publisher, plan_hosts
     from bootstrap.hosts.loader import HostLoader
     from bootstrap.render.registry import Registry
     from bootstrap.render.renderer import Renderer
@@ -53,11 +53,7 @@ def _run(args: argparse.Namespace) -> int:
     # Under the build's shared lock from the first manifest read to the last upload: a render
     # cannot change the files between the check and the upload.
     with BuildDir.reading(args.build) as directory:
-        plans = []
-        for target in hosts.targets(args.limit):
-            plans.append(plan_host(renderer, directory, target, args.region))
-            for warning in renderer.take_warnings():
-                hosts.warn(warning)
+        plans = plan_hosts(renderer, directory, hosts, args.limit, args.region)
         publisher = Publisher(api, directory, print, dry_run=args.dry_run)
         for plan in plans:
             publisher.publish(plan)

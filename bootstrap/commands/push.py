@@ -150,7 +150,7 @@ def _via_ssm(args: argparse.Namespace) -> int:
     from bootstrap.build.directory import BuildDir
     from bootstrap.cloud.client import CallFailed, default_region, per_region
     from bootstrap.cloud.launch import instance_settings
-    from bootstrap.cloud.publish import Publisher, plan_host
+    from bootstrap.cloud.publish import Publisher, plan_hosts
     from bootstrap.cloud.ssm import PULL_COMMAND, Outcome, Runner, Send, send_for
     from bootstrap.errors import BootstrapError
     from bootstrap.fleet import report
@@ -167,11 +167,7 @@ def _via_ssm(args: argparse.Namespace) -> int:
 
     sends: list[tuple[Send, str]] = []  # (what, the region of the instances)
     with BuildDir.reading(args.build) as directory:
-        plans = []
-        for target in hosts.targets(args.limit):
-            plans.append(plan_host(renderer, directory, target, args.region))
-            for warning in renderer.take_warnings():
-                hosts.warn(warning)
+        plans = plan_hosts(renderer, directory, hosts, args.limit, args.region)
         publisher = Publisher(api, directory, print)
         for plan in plans:
             publisher.publish(plan)
