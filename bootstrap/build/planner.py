@@ -266,8 +266,12 @@ def _intact(tree: Tree, entry: Entry) -> bool:
     if stat.S_ISDIR(st.st_mode):
         raise BootstrapError(f"{tree.shown}/{entry.path} is a folder where bootstrap writes a "
                              "file: remove it and render again", host=tree.host)
-    return (stat.S_ISREG(st.st_mode) and st.st_size == len(entry.content)
-            and (st.st_mode & 0o777) == entry.mode)
+    if not (stat.S_ISREG(st.st_mode) and st.st_size == len(entry.content)
+            and (st.st_mode & 0o777) == entry.mode):
+        return False
+    # The content too: a hand edit may keep the size, and push refuses a file that differs
+    # from its manifest, asking for this very render to put it back.
+    return tree.read(entry.path, len(entry.content)) == entry.content
 
 
 def apply(plan: Plan, build: BuildDir) -> None:

@@ -3,7 +3,7 @@ checked, not rendered again.
 
 A full render of every host (no ``--limit``) that wrote the build leaves a stamp in
 ``DIR/.bootstrap/cache/stamp``: one digest of every input that can change an output, and what
-each host folder then held (its manifest's digest, each file's size and mode). The next render
+each host folder then held (its manifest's digest, each file's size, mode and digest). The next render
 computes the digest again, from the content of the files, never their timestamps:
 
 - the tool itself: its Python, built-in roles and templates, and the libraries that render
@@ -14,7 +14,7 @@ computes the digest again, from the content of the files, never their timestamps
 - each ``--secrets-dir`` folder, whole; the inventory source given and the folders' order.
 
 When it matches, and every host folder still holds what the stamp says (the record of host
-folders, each manifest, each file's size and mode, reached without links), nothing would
+folders, each manifest, each file's size, mode and content, reached without links), nothing would
 change: the render prints the last full render's warnings and its summary, and stops.
 
 Anything that makes the output depend on more than those files is doubt, and doubt is a full
@@ -57,6 +57,7 @@ FORMAT = 1
 MAX_STAMP = 256 << 20  # bytes of a stamp read back: a million hosts fit
 MAX_FILES = 500_000  # files of the folders digested; more is doubt
 MAX_BYTES = 1 << 30  # bytes of those files; more is doubt
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 LIBRARIES = re.compile(r"(?i)(jinja2|pyyaml|pydantic|pydantic_core|markupsafe)-[^/]*\.dist-info")
 # Content that makes the output depend on more than the files: a vault, a plugin inventory,
 # a secret from the environment or from AWS.
@@ -79,7 +80,7 @@ class Stamp:
     hosts: int
     warnings: list[str]
     state: str  # sha256 of hosts.json
-    # folder -> [sha256 of its manifest, [[path, size, mode], ...] of every file it holds]
+    # folder -> [sha256 of its manifest, [[path, size, mode, sha256], ...] of every file]
     folders: dict[str, list[Any]]
 
 
@@ -257,8 +258,9 @@ def _record_ok(record: Any) -> bool:
     if not (isinstance(record, list) and len(record) == 2 and isinstance(record[0], str)
             and isinstance(record[1], list)):
         return False
-    return all(isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
+    return all(isinstance(item, list) and len(item) == 4 and isinstance(item[0], str)
                and not path_problem(item[0]) and type(item[1]) is int and type(item[2]) is int
+               and isinstance(item[3], str) and _SHA256.fullmatch(item[3]) is not None
                for item in record[1])
 
 
@@ -267,7 +269,7 @@ def folder_record(entries: list[Any]) -> str:
     each file's path, size and mode (one short text per host, not objects: a big fleet's
     records stay small in memory)."""
     manifest = next(e.digest for e in entries if e.path == MANIFEST)
-    return json.dumps([manifest, [[e.path, len(e.content), e.mode] for e in entries]],
+    return json.dumps([manifest, [[e.path, len(e.content), e.mode, e.digest] for e in entries]],
                       separators=(",", ":"))
 
 
@@ -297,10 +299,15 @@ def _folder_holds(build: BuildDir, name: str, record: list[Any]) -> bool:
     if tree is None:
         return False
     try:
-        for path, size, mode in record[1]:
+        for path, size, mode, digest in record[1]:
             st = tree.lstat(path)
             if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != size or \
                     st.st_mode & 0o777 != mode:
+                return False
+            # The content too: a file edited by hand keeps its size, and push refuses a build
+            # whose files differ from their manifest, asking for the render this would skip.
+            raw = tree.read(path, size)
+            if raw is None or hashlib.sha256(raw).hexdigest() != digest:
                 return False
         raw = tree.read(MANIFEST)
         return raw is not None and hashlib.sha256(raw).hexdigest() == record[0]

@@ -195,7 +195,8 @@ def test_an_input_changed_back_renders_the_first_output_again(inv, tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["file deleted", "file resized", "mode changed",
-                                    "manifest edited", "host folder deleted",
+                                    "file edited in place", "manifest edited",
+                                    "host folder deleted",
                                     "record of host folders edited"])
 def test_a_build_changed_by_hand_is_rendered_back(damage, inv, tmp_path):
     out = tmp_path / "build"
@@ -208,6 +209,11 @@ def test_a_build_changed_by_hand_is_rendered_back(damage, inv, tmp_path):
         motd.write_text("hand edit\n")
     elif damage == "mode changed":
         motd.chmod(0o600)
+    elif damage == "file edited in place":
+        # The same size: only its content says it is not what was built (push would refuse it
+        # and ask for a render).
+        text = motd.read_bytes()
+        motd.write_bytes(text[:-2] + (b"X" if text[-2:-1] != b"X" else b"Y") + text[-1:])
     elif damage == "manifest edited":
         edit(out / "web1/manifest.json", '"roles"', '"roles" ')
     elif damage == "host folder deleted":
