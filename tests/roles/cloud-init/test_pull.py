@@ -220,3 +220,49 @@ def test_a_file_the_pull_cannot_install_safely_is_an_error(tmp_path):
     (inv / "roles" / "app" / "role.yml").write_text(role)
     one_error(run_cli("render", inv, "-o", tmp_path / "build"), "key cloud_init.delivery",
               "'/etc/app/my token'", "cannot be delivered from S3")
+
+
+# -- the status record with SSE-KMS -------------------------------------------------------------
+
+
+def test_the_status_record_is_written_with_sse_kms_under_the_instance_role(cloud, tmp_path):
+    """The pull's own PUT of its status record, cut from the published script and run with this
+    machine's curl against moto with signatures and IAM checked: SSE-KMS with the location's
+    key. curl signs those two headers wrongly before 8.10, so the script signs that request
+    itself."""
+    key_arn = cloud.client("kms").create_key()["KeyMetadata"]["Arn"]
+    inv = inventory(tmp_path, aws={"ami": "ami-0d1e2b3c4a5f60718", "region": REGION, "publish": {
+        "bucket": BUCKET, "prefix": "pub/fleet", "kms_key_arn": key_arn}})
+    build = render(inv, tmp_path / "build")
+    script = (build / "app01/files/usr/local/sbin/bootstrap-pull").read_text()
+    signer = script[script.index("read -r -d '' SIGNER"):script.index("readonly SIGNER")]
+    start = script.index("s3_put() {")
+    put = script[start:script.index("\n}\n", start) + 3]
+    [sse] = [line for line in script.splitlines() if line.startswith("readonly SSE=(")]
+
+    iam = cloud.client("iam")
+    policies = build / "_fleet/iam"
+    role = iam.create_role(RoleName="publish-app01", AssumeRolePolicyDocument=(
+        policies / "publish-app01.trust.json").read_text())["Role"]
+    iam.put_role_policy(RoleName="publish-app01", PolicyName="publish-app01",
+                        PolicyDocument=(policies / "publish-app01.policy.json").read_text())
+    creds = cloud.client("sts").assume_role(RoleArn=role["Arn"],
+                                            RoleSessionName="i-0123456789abcdef0")["Credentials"]
+    record = tmp_path / "status.json"
+    record.write_text('{"format": 1, "result": "ok"}\n')
+    program = "\n".join([
+        "set -euo pipefail", sse, f"S3_REGION={REGION}", f"BASE_URL={cloud.endpoint}/{BUCKET}",
+        f"WORK={tmp_path}", signer, "readonly SIGNER", put,
+        'IFS= read -r AWS_KEY_ID; IFS= read -r AWS_SECRET; IFS= read -r AWS_TOKEN',
+        f's3_put pub/fleet/status/i-0123456789abcdef0.json {record}'])
+    cloud.server.authenticate_after(0)
+    try:
+        done = subprocess.run(["bash", "-c", program], capture_output=True, text=True,
+                              input=f"{creds['AccessKeyId']}\n{creds['SecretAccessKey']}\n"
+                                    f"{creds['SessionToken']}\n")
+    finally:
+        cloud.server.authenticate_after(None)
+    assert done.stdout == "200", (done.stdout, done.stderr, (tmp_path / "put-answer").read_text())
+    head = cloud.client("s3").head_object(Bucket=BUCKET,
+                                          Key="pub/fleet/status/i-0123456789abcdef0.json")
+    assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key_arn
