@@ -117,8 +117,7 @@ def test_a_rerun_makes_no_write_call_and_a_new_version_moves_the_group(cloud, ne
     inv = group_inventory(cloud, network)
     cloud.render(inv)
     assert cloud.launch(inv, "app01").rc == 0
-    proxy = FaultProxy(cloud.endpoint)
-    try:
+    with FaultProxy(cloud.endpoint) as proxy:
         again = cloud.launch(inv, "app01", endpoint=proxy.url)
         assert again.rc == 0, again.err
         assert writes(proxy) == [], proxy.seen
@@ -131,8 +130,6 @@ def test_a_rerun_makes_no_write_call_and_a_new_version_moves_the_group(cloud, ne
         cloud.render(inv)
         proxy.seen.clear()
         moved = cloud.launch(inv, "app01", endpoint=proxy.url)
-    finally:
-        proxy.stop()
     assert moved.rc == 0, moved.err
     assert sorted(writes(proxy)) == ["CreateLaunchTemplateVersion", "ModifyLaunchTemplate",
                                      "UpdateAutoScalingGroup"], proxy.seen
@@ -144,11 +141,8 @@ def test_a_rerun_makes_no_write_call_and_a_new_version_moves_the_group(cloud, ne
 def test_the_dry_run_lists_every_call_and_makes_none(cloud, network):
     inv = group_inventory(cloud, network)
     cloud.render(inv)
-    proxy = FaultProxy(cloud.endpoint)
-    try:
+    with FaultProxy(cloud.endpoint) as proxy:
         dry = cloud.launch(inv, "app01", "--dry-run", endpoint=proxy.url)
-    finally:
-        proxy.stop()
     assert dry.rc == 0, dry.err
     assert proxy.seen == []
     for call in ("elbv2:CreateTargetGroup Name=app-tier", "elbv2:CreateLoadBalancer Name=app-tier",
@@ -338,13 +332,10 @@ def test_an_unchanged_template_or_a_new_group_starts_no_refresh():
 def test_throttled_group_calls_are_retried(cloud, network):
     inv = group_inventory(cloud, network)
     cloud.render(inv)
-    proxy = FaultProxy(cloud.endpoint)
-    proxy.fail("CreateAutoScalingGroup", "Throttling", "Rate exceeded", status=400, times=2)
-    proxy.fail("CreateTargetGroup", "Throttling", "Rate exceeded", status=400, times=1)
-    try:
+    with FaultProxy(cloud.endpoint) as proxy:
+        proxy.fail("CreateAutoScalingGroup", "Throttling", "Rate exceeded", status=400, times=2)
+        proxy.fail("CreateTargetGroup", "Throttling", "Rate exceeded", status=400, times=1)
         result = cloud.launch(inv, "app01", endpoint=proxy.url)
-    finally:
-        proxy.stop()
     assert result.rc == 0, result.err
     assert proxy.count("CreateAutoScalingGroup") == 3 and proxy.count("CreateTargetGroup") == 2
     assert describe(cloud)[0]["LaunchTemplate"]["Version"] == "1"
@@ -353,14 +344,11 @@ def test_throttled_group_calls_are_retried(cloud, network):
 def test_a_denied_group_call_names_it_and_what_was_already_made(cloud, network):
     inv = group_inventory(cloud, network)
     cloud.render(inv)
-    proxy = FaultProxy(cloud.endpoint)
-    proxy.fail("CreateAutoScalingGroup", "AccessDenied",
-               "User is not authorized to perform: autoscaling:CreateAutoScalingGroup",
-               status=403, times=10)
-    try:
+    with FaultProxy(cloud.endpoint) as proxy:
+        proxy.fail("CreateAutoScalingGroup", "AccessDenied",
+                   "User is not authorized to perform: autoscaling:CreateAutoScalingGroup",
+                   status=403, times=10)
         result = cloud.launch(inv, "app01", endpoint=proxy.url)
-    finally:
-        proxy.stop()
     line = one_error(result, "host app01:", "autoscaling:CreateAutoScalingGroup failed: "
                      "AccessDenied", quiet=False)
     assert proxy.count("CreateAutoScalingGroup") == 1  # a denial is not retried

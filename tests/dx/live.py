@@ -16,6 +16,7 @@ daemon then starts from its usual config path.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import itertools
 import json
@@ -25,10 +26,12 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support import waits
 from testinfra.backend.local import LocalBackend
 from testinfra.host import Host
@@ -321,3 +324,35 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+# Seconds the AWS side may take to establish every session of a router just started.
+ESTABLISH_TIMEOUT = 40
+
+
+@contextlib.contextmanager
+def established(platform: str, tmp: Path, *, pushed: bool = False) -> Iterator[tuple[Topology, Path]]:
+    """A router of ``platform`` rendered into ``tmp``, started against its AWS side until every
+    session is Established, and stopped afterwards: (its topology, its inventory). Skips where
+    namespaces or the daemon are not available."""
+    from dx.routers import KEYS, router, write_inventory
+    from support.cli import run_cli
+
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    absent = missing(platform)
+    if absent:
+        pytest.skip(f"not installed: {', '.join(absent)}")
+    dx = router(platform, interface="dxp")
+    name = f"live-{platform}"
+    inventory = write_inventory(tmp / "inv", {name: dx})
+    result = run_cli("render", inventory, "-o", tmp / "build")
+    assert result.rc == 0, result.err
+    topo = Topology(platform, dx, KEYS, tmp / "build" / name, tmp / "run", pushed=pushed)
+    try:
+        topo.start()
+        wait_for("every session Established", lambda: all(
+            topo.aws_state(s) == "Established" for s in topo.sessions()), ESTABLISH_TIMEOUT)
+        yield topo, inventory
+    finally:
+        topo.stop()

@@ -246,6 +246,12 @@ class FaultProxy:
         if request.command != "HEAD":
             request.wfile.write(data)
 
+    def __enter__(self) -> FaultProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()

@@ -3,7 +3,6 @@ namespaces, and AWS receives exactly what the inventory says, tagged as AWS expe
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
@@ -11,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dx.live import Topology, missing, sh, wait_for
-from dx.routers import KEYS, changed, router, write_inventory
+from dx.live import ESTABLISH_TIMEOUT, Topology, established, sh, wait_for
+from dx.routers import changed, write_inventory
 from support import waits
 from support.cli import ROOT, run_cli
 
@@ -20,7 +19,6 @@ from bootstrap.fleet.checks import load_module
 from bootstrap.roles.dx_router import capabilities
 
 PLATFORMS = ("frr", "bird", "openbgpd")
-ESTABLISH_TIMEOUT = 40
 
 
 # loaded as verify loads it
@@ -30,24 +28,8 @@ CHECKS = load_module("dx-router", ROOT / "roles/dx-router/checks.py")
 @pytest.fixture(scope="module", params=PLATFORMS)
 def topology(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     platform = request.param
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
-    absent = missing(platform)
-    if absent:
-        pytest.skip(f"not installed: {', '.join(absent)}")
-    tmp = tmp_path_factory.mktemp(f"dx-{platform}")
-    dx = router(platform, interface="dxp")
-    name = f"live-{platform}"
-    result = run_cli("render", write_inventory(tmp / "inv", {name: dx}), "-o", tmp / "build")
-    assert result.rc == 0, result.err
-    topo = Topology(platform, dx, KEYS, tmp / "build" / name, tmp / "run")
-    try:
-        topo.start()
-        wait_for("every session Established", lambda: all(
-            topo.aws_state(s) == "Established" for s in topo.sessions()), ESTABLISH_TIMEOUT)
+    with established(platform, tmp_path_factory.mktemp(f"dx-{platform}")) as (topo, _inventory):
         yield topo
-    finally:
-        topo.stop()
 
 
 def test_every_session_established_with_md5(topology: Topology) -> None:

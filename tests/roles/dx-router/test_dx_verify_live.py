@@ -9,7 +9,6 @@ is the command as shipped.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,15 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dx.live import Topology, missing, wait_for
-from dx.routers import KEYS, router, write_inventory
+from dx.live import ESTABLISH_TIMEOUT, Topology, established, wait_for
+from dx.routers import KEYS
 from support import waits
-from support.cli import ROOT, Result, run_cli
+from support.cli import ROOT, Result
 
 from bootstrap.roles.dx_router import capabilities
 
 PLATFORMS = ("frr", "bird", "openbgpd")
-ESTABLISH_TIMEOUT = 40
 CHECK = "dx-router::test_vif_sessions"
 VIFS = ("dxvif-fgabc101 IPv4", "dxvif-fgabc101 IPv6", "dxvif-fgabc102 IPv4")
 PEERS = dict(zip(VIFS, ("169.254.10.1", "2600:1f00:1::2", "169.254.11.1"), strict=True))
@@ -56,25 +54,9 @@ class Router:
 @pytest.fixture(scope="module", params=PLATFORMS)
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Router]:
     platform = request.param
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
-    absent = missing(platform)
-    if absent:
-        pytest.skip(f"not installed: {', '.join(absent)}")
     tmp = tmp_path_factory.mktemp(f"dx-verify-{platform}")
-    dx = router(platform, interface="dxp")
-    name = f"live-{platform}"
-    inventory = write_inventory(tmp / "inv", {name: dx})
-    result = run_cli("render", inventory, "-o", tmp / "build")
-    assert result.rc == 0, result.err
-    topo = Topology(platform, dx, KEYS, tmp / "build" / name, tmp / "run", pushed=True)
-    try:
-        topo.start()
-        wait_for("every session Established", lambda: all(
-            topo.aws_state(s) == "Established" for s in topo.sessions()), ESTABLISH_TIMEOUT)
+    with established(platform, tmp, pushed=True) as (topo, inventory):
         yield Router(topo, inventory, tmp / "build", tmp)
-    finally:
-        topo.stop()
 
 
 def vif_rows(out: str) -> dict[str, str]:
