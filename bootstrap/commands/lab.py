@@ -15,9 +15,11 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bootstrap.commands.push import add_connection_arguments
 from bootstrap.errors import BootstrapError
+from bootstrap.hosts.secrets import add_secrets_dir_option
 
 HELP = "boot the build's hosts in local virtual machines from their exact user-data"
 DEFAULT_MEMORY = 768
@@ -53,6 +55,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     down.add_argument("hosts", nargs="*", metavar="HOST")
     down.add_argument("--all", action="store_true", help="every machine of the lab")
     _common(down)
+
+    for name, rehearsal in _rehearsals().items():
+        _rehearsal_parser(sub, name, rehearsal)
+
+
+def _rehearsals() -> dict[str, Any]:
+    """The rehearsals the built-in roles offer (role.yml ``rehearsal:``), by command name."""
+    from bootstrap.render.registry import Registry
+
+    roles = Registry(None)
+    found = {}
+    for role in (roles.get(n) for n in roles.names()):
+        if "rehearsal" in role.refs:
+            rehearsal = role.hook("rehearsal")
+            found[rehearsal.name] = rehearsal
+    return found
+
+
+def _rehearsal_parser(sub: Any, name: str, rehearsal: Any) -> None:
+    parser = sub.add_parser(name, help=rehearsal.help, description=rehearsal.help)
+    parser.add_argument("host", metavar="HOST")
+    parser.add_argument("-i", "--inventory", default="inventory", type=Path, metavar="PATH",
+                        help="inventory the host's settings come from (default: inventory)")
+    parser.add_argument("-b", "--build", default="build", type=Path, metavar="DIR",
+                        help="build directory written by bootstrap render (default: build)")
+    parser.add_argument("--failover", action="store_true",
+                        help="also take the active path away on the peer and time the move to "
+                             "the passive one, then bring it back")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave both machines up afterwards (lab down stops them)")
+    parser.add_argument("--link-port", type=int, metavar="PORT",
+                        help="loopback TCP port of the link between the machines (default: a "
+                             "free one)")
+    parser.add_argument("--memory", type=_memory, default=DEFAULT_MEMORY, metavar="MB",
+                        help=f"memory of each machine (default: {DEFAULT_MEMORY})")
+    parser.add_argument("--boot-timeout", type=float, metavar="SECONDS",
+                        help="longest wait for cloud-init's final stage (default: 300 with "
+                             "KVM, 1200 with software emulation)")
+    add_secrets_dir_option(parser)
+    _common(parser)
+    parser.set_defaults(rehearsal=rehearsal)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -100,8 +143,23 @@ def run(args: argparse.Namespace) -> int:
     from bootstrap.lab.state import Lab
 
     lab = Lab(args.lab_dir)
+    if getattr(args, "rehearsal", None) is not None:
+        return _rehearse(lab, args)
     action = {"image": _image, "up": _up, "verify": _verify, "down": _down}[args.lab_command]
     return action(lab, args)
+
+
+def _rehearse(lab, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from bootstrap.lab import rehearse
+
+    if args.link_port is not None and not 1024 <= args.link_port <= 65535:
+        raise BootstrapError(f"--link-port {args.link_port}: give a port of 1024 to 65535",
+                             key="--link-port")
+    opts = rehearse.Options(
+        host=args.host, inventory=args.inventory, build=args.build,
+        secrets_dir=tuple(args.secrets_dir), memory=args.memory, boot_timeout=args.boot_timeout,
+        failover=args.failover, keep=args.keep, link_port=args.link_port, os_name=args.os)
+    return rehearse.rehearse(lab, args.rehearsal, opts, _say)
 
 
 def _image(lab, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]

@@ -173,9 +173,10 @@ def check_disk_name(name: str) -> str:
 
 
 def start(lab: Lab, image: Image, host: str, *, accel_: Accel, disks: int, memory: int,
-          key: Path, disk_names: tuple[str, ...] = ()) -> Machine:
+          key: Path, disk_names: tuple[str, ...] = (), nics: tuple[str, ...] = ()) -> Machine:
     """Boot ``host`` (its seed already written) with ``disks`` blank disks, the first ones
-    also known in the guest by ``disk_names``; the machine as recorded."""
+    also known in the guest by ``disk_names``, and ``nics`` (QEMU arguments of more network
+    cards, eth1... in the guest); the machine as recorded."""
     files = Files(lab.machine_dir(host))
     for stale in (files.overlay, files.console, files.pidfile, files.known_hosts):
         remove_file(stale)
@@ -203,7 +204,7 @@ def start(lab: Lab, image: Image, host: str, *, accel_: Accel, disks: int, memor
                 "-kernel", str(image.kernel), "-initrd", str(image.initrd),
                 "-append", " ".join([KERNEL_ARGS, *names]), *drives,
                 "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22",
-                "-device", "virtio-net-pci,netdev=n0", "-device", "virtio-rng-pci",
+                "-device", "virtio-net-pci,netdev=n0", *nics, "-device", "virtio-rng-pci",
                 "-fw_cfg", f"name={KEY_FW_CFG},file={key}.pub",
                 "-display", "none", "-serial", f"file:{files.console}",
                 "-pidfile", str(files.pidfile), "-daemonize"]

@@ -32,6 +32,8 @@ ready: ready.py:wait                  # optional: what push waits for on a host 
 forget: forget.py:commands            # optional: what terminate prints to forget a node
 launch: launch.py:needs               # optional: what launch uploads to S3 and grants the
                                       # instance role for this role
+rehearsal: rehearsal.py:REHEARSAL     # optional: `bootstrap lab NAME HOST` rehearses a host of
+                                      # this role against a peer machine (bootstrap.lab.rehearse)
 commands: {dx: command.py}            # optional, built-in roles: CLI commands the role adds
                                       # (a module with HELP, add_arguments(parser), run(args))
 reads: [cloud_init]                   # optional: other roles' namespaces it reads, typed on its
@@ -64,7 +66,8 @@ from bootstrap.paths import builtin, search_path
 from bootstrap.render.packages import package_name
 
 # Keys whose value is Python, ``file.py:name`` in the role's folder or ``package.module:name``.
-HOOKS = ("model", "context", "finalize", "fleet", "checkers", "ready", "forget", "launch")
+HOOKS = ("model", "context", "finalize", "fleet", "checkers", "ready", "forget", "launch",
+         "rehearsal")
 ROLE_KEYS = {"description", "namespace", "defaults", "artifacts", "apply", "commands", "reads",
              *HOOKS}
 ARTIFACT_KEYS = {"template", "dest", "mode", "owner", "when", "userdata", "foreach", "check"}
