@@ -159,10 +159,16 @@ class DxPlan:
                 out.append(f'  interface "{vif.aws_if}" {{ min rx interval {interval} ms; '
                            f"min tx interval {interval} ms; multiplier {multiplier}; }};")
             out.append("}")
+        # One static protocol per family: a prefix two VIFs send is one route, which each
+        # session exports when it is one of that VIF's (BGP exports best routes only).
+        for version in (4, 6):
+            nets = dict.fromkeys(r for v in self.vifs for p in v.peerings
+                                 if p.version == version for r in p.originate)
+            if nets:
+                routes = " ".join(f"route {r} blackhole;" for r in nets)
+                out.append(f"protocol static vpc_v{version} {{ ipv{version}; {routes} }}")
         for vif in self.vifs:
             for p in vif.peerings:
-                routes = " ".join(f"route {r} blackhole;" for r in p.originate)
-                out.append(f"protocol static {p.name}_routes {{ ipv{p.version}; {routes} }}")
                 keepalive = f"keepalive time {p.keepalive}; " if p.keepalive else ""
                 out.append(
                     f"protocol bgp {p.name} {{ local {p.amazon.split('/')[0]} as {p.amazon_asn}; "
@@ -170,7 +176,7 @@ class DxPlan:
                     f"password \"{p.key}\"; bfd {'on' if p.bfd else 'off'}; "
                     f"hold time {p.hold}; {keepalive}connect retry time 2; "
                     f"error wait time 1, 4; ipv{p.version} {{ import all; "
-                    f"export where proto = \"{p.name}_routes\"; }}; }}")
+                    f"export where net ~ [ {', '.join(p.originate)} ]; }}; }}")
         return "\n".join(out) + "\n"
 
     # -- reading back --------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def test_a_host_without_the_router_role_or_not_in_the_inventory(tmp_path: Path) 
 
 
 def test_a_missing_build_or_a_router_not_rendered_is_named(tmp_path: Path) -> None:
-    inventory, build = _rendered(tmp_path, _router())
+    inventory, _build = _rendered(tmp_path, _router())
     one_error(_dx(tmp_path, "r1", "-i", inventory, "-b", tmp_path / "nowhere"),
               "no build there", "bootstrap render")
     other = write_tree(tmp_path / "other-build", {"web1/manifest.json": "{}\n"})
