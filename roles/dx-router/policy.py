@@ -390,12 +390,37 @@ def context(target: Any, settings: Dx) -> dict[str, Any]:
         "networkd_parents": router.parents if backend == "networkd" else [],
         "networkd_vifs": router.vifs if backend == "networkd" else [],
         "reload": RELOAD.get(platform),
+        "reload_net": _reload_net(router) if platform in LINUX_PLATFORMS else None,
         "warnings": router.warnings,
+    }
+
+
+def _reload_net(router: Router) -> dict[str, Any]:
+    """What the reload script needs to bring the VLAN interfaces to the build's state."""
+    return {
+        "state": NET_STATE,
+        "wait": NET_WAIT_SECONDS,
+        "netplan_file": NETPLAN_FILE,
+        "networkd_dir": NETWORKD_DIR,
+        # addresses in the order `sort` gives the ones the kernel lists, to compare them as text
+        "vlans": [{"name": v.linux_name, "parent": v.parent, "vlan": v.vlan, "mtu": v.mtu,
+                   "addresses": " ".join(sorted(v.addresses))} for v in router.vifs],
+        "parents": router.parents,
     }
 
 
 # The forwarding switches of a Linux router; the reload script applies them before the daemon.
 SYSCTL_FILE = "/etc/sysctl.d/60-aws-dx.conf"
+# Where the network files of each dx.linux_net backend are installed (role.yml says the same).
+NETWORKD_DIR = "/etc/systemd/network"
+NETPLAN_FILE = "/etc/netplan/60-aws-dx.yaml"
+# The reload script records here the VLAN interfaces it brought up, so that the next one deletes
+# those the inventory no longer has: push leaves a removed file in place, and netplan and
+# ifupdown forget an interface once it is out of their file.
+NET_STATE = "/var/lib/bootstrap/dx-router"
+# How long the reload script waits for every VLAN interface to be up with its addresses (IPv6
+# duplicate address detection included) before it reloads the daemon anyway and fails.
+NET_WAIT_SECONDS = 60
 
 # How `bootstrap push --apply` makes a running daemon take its new config. FRR's own reload
 # script applies the difference (vtysh -f alone would only add lines); without it, vtysh -f.
