@@ -250,11 +250,11 @@ def _rehearse(lab: Lab, opts: Options, plan: Any, failover: Any, host: Shell, pe
     peer.run("sh -s", stdin=plan.peer_setup(), timeout=settle)
     say(f"{plan.peer_name}: VLANs and BIRD configured (keys from the router's secret files)")
     host.run(plan.host_prepare(), timeout=settle)
-    _push(lab, opts, host.machine, say)
+    pushed = _push(lab, opts, host.machine, say)
     at = time.monotonic()
     status = _settle(plan, host, peer, settle)
     _print(say, status, f"after push --apply ({time.monotonic() - at:.0f} s to settle)")
-    ok = status.ok
+    ok = pushed and status.ok
 
     boot_id = host.run("cat /proc/sys/kernel/random/boot_id").strip()
     host.run("systemctl reboot", check=False, mux=False, timeout=30)
@@ -281,8 +281,10 @@ def _rehearse(lab: Lab, opts: Options, plan: Any, failover: Any, host: Shell, pe
     return 0 if ok else 1
 
 
-def _push(lab: Lab, opts: Options, machine: Machine, say: Say) -> None:
-    """``bootstrap push --apply`` of the host's build, through the lab's connection to it."""
+def _push(lab: Lab, opts: Options, machine: Machine, say: Say) -> bool:
+    """``bootstrap push --apply`` of the host's build, through the lab's connection to it; did
+    it succeed? (A failed apply is reported, and the rehearsal goes on to show the state it
+    left and the state after a reboot.)"""
     import fabric
 
     from bootstrap.fleet import pool
@@ -302,8 +304,7 @@ def _push(lab: Lab, opts: Options, machine: Machine, say: Say) -> None:
     result = push_host(target, loaded.registry, options, fabric.Config())
     say(f"{opts.host}: push --apply: {result.describe()} ({time.monotonic() - at:.0f} s; "
         f"inventory fragment {files.inventory})")
-    if result.failed:
-        raise BootstrapError(f"push --apply failed: {result.describe()}", host=opts.host)
+    return not result.failed
 
 
 def _settle(plan: Any, host: Shell, peer: Shell, timeout: float) -> Any:

@@ -34,6 +34,8 @@ AWS_ROUTER_ID = "169.254.255.254"
 BIRD_CONF = "/etc/bird/bird.conf"
 # The unit each platform's package runs its daemon under.
 SERVICES = {"frr": "frr", "bird": "bird", "openbgpd": "openbgpd"}
+# The process that speaks BGP (FRR's unit runs watchfrr, which is up without bgpd).
+SPEAKERS = {"frr": "bgpd", "bird": "bird", "openbgpd": "bgpd"}
 # Run on the router before its first push: the network tool its VLAN files are written for
 # must be the one managing the link (networkd and netplan's default backend need networkd).
 PREPARE = {"networkd": "systemctl enable --now systemd-networkd >/dev/null 2>&1",
@@ -190,14 +192,20 @@ class DxPlan:
         return queries
 
     def host_queries(self) -> list[str]:
-        return ["ip -j -d addr show", f"systemctl is-active {self.service}"]
+        speaker = SPEAKERS[self.platform]
+        return ["ip -j -d addr show",
+                f"echo {self.service}.service $(systemctl is-active {self.service}), {speaker} "
+                f"$(pgrep -x {speaker} >/dev/null && echo running || echo NOT running)"]
 
     def status(self, on_host: Run, on_peer: Run) -> Status:
         """Per VIF: its VLAN on the router, each session as AWS sees it, what AWS received."""
-        links = _json_list(on_host(self.host_queries())[0])
+        links_json, daemon = on_host(self.host_queries())
+        links = _json_list(links_json)
         answers = on_peer(self.peer_queries())
         bfd = bgpstate.bird_bfd(answers[0])
-        lines, ok, at = [], True, 1
+        daemon = daemon.strip()
+        ok, at = daemon.endswith(" running") and "NOT" not in daemon, 1
+        lines = [f"router: {daemon}"]
         for vif in self.vifs:
             link = next((i for i in links if i.get("ifname") == vif.router_if), None)
             vlan_ok, said = _vlan(link, vif)

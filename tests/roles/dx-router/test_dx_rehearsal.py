@@ -97,7 +97,7 @@ def test_the_report_says_per_vif_what_holds_and_what_does_not(tmp_path: Path) ->
 
     def on_host(commands: list[str]) -> list[str]:
         asked["host"] = commands
-        return [json.dumps(LINKS), "active"]
+        return [json.dumps(LINKS), "frr.service active, bgpd running"]
 
     def on_peer(commands: list[str]) -> list[str]:
         asked["peer"] = commands
@@ -123,14 +123,22 @@ def test_the_report_says_per_vif_what_holds_and_what_does_not(tmp_path: Path) ->
             _bird_routes(("10.20.0.0/16", "(7224,7100)"), ("10.21.0.0/16", "(7224,7100)"))]
     links = json.loads(json.dumps(LINKS))
     links[1]["mtu"] = 9001
-    status = plan.status(lambda c: [json.dumps(links), "active"], lambda c: good)
+
+    def router_ok(commands: list[str]) -> list[str]:
+        return [json.dumps(links), "frr.service active, bgpd running"]
+
+    status = plan.status(router_ok, lambda c: good)
     assert status.ok, status.lines
+    assert status.lines[0] == "router: frr.service active, bgpd running"
+    stopped = plan.status(lambda c: [json.dumps(links), "frr.service active, bgpd NOT running"],
+                          lambda c: good)
+    assert not stopped.ok and stopped.lines[0] == "router: frr.service active, bgpd NOT running"
     # a prefix more than advertised, or a community missing, is not all good
     extra = [*good[:6], _bird_routes(("10.20.0.0/16", "(7224,7100)"),
                                      ("10.21.0.0/16", "(7224,7100)"), ("10.99.0.0/16", "(7224,7100)"))]
-    assert not plan.status(lambda c: [json.dumps(links), "active"], lambda c: extra).ok
+    assert not plan.status(router_ok, lambda c: extra).ok
     bare = [*good[:6], _bird_routes(("10.20.0.0/16", "none"), ("10.21.0.0/16", "none"))]
-    assert not plan.status(lambda c: [json.dumps(links), "active"], lambda c: bare).ok
+    assert not plan.status(router_ok, lambda c: bare).ok
 
 
 def test_failover_watches_the_route_aws_sends_on_both_vifs(tmp_path: Path) -> None:

@@ -1,0 +1,136 @@
+"""``bootstrap lab dx`` rehearses a Linux Direct Connect router on real kernels.
+
+Two lab machines per platform, booted at once: the router (its build pushed and applied with
+``push --apply``, its VLAN files written for one of the three Linux network tools) and an AWS side
+(BIRD with each VIF's Amazon address, ASN and MD5 key), joined by one link carrying both VIFs'
+802.1Q VLANs. One test per platform checks everything a run reports: every VLAN up with the
+rendered MTU and addresses, every session Established with MD5, exactly the advertised prefixes
+with their communities on the AWS side, BFD up where asked, all of it again after a reboot with
+the daemon started by systemd from the pushed files, and (FRR) the failover to the passive VIF
+timed with BFD. No machine is left running, whatever happens.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dx.routers import KEYS, router, write_inventory
+from support import waits
+from support.cli import ROOT
+
+from bootstrap.lab.state import default_dir
+
+MISSING = [p for p in ("qemu-system-x86_64", "qemu-img") if shutil.which(p) is None]
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"QEMU is not installed ({', '.join(MISSING)}"
+                                                      f"; see requirements/apt-lab.txt)")
+# platform, network tool, unit, rehearse the failover
+PLATFORMS = [("frr", "networkd", "frr", True), ("bird", "netplan", "bird", False),
+             ("openbgpd", "ifupdown", "openbgpd", False)]
+
+
+def _bootstrap(*args: str | Path, seconds: float) -> subprocess.CompletedProcess[str]:
+    waits.progress(f"bootstrap {' '.join(map(str, args))} (up to {waits.allowance(seconds):.0f} s)")
+    return subprocess.run([sys.executable, "-m", "bootstrap", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=waits.allowance(seconds))
+
+
+@pytest.fixture(scope="session")
+def lab_dir() -> Path:
+    lab = default_dir()
+    result = _bootstrap("lab", "image", "--lab-dir", lab, seconds=1800)
+    assert result.returncode == 0, result.stderr
+    return lab
+
+
+def _dx(platform: str, net: str) -> dict[str, Any]:
+    dx = router(platform, interface="eth1", linux_net=net)
+    for vif in dx["vifs"]:
+        # What AWS sends: the VPC's CIDRs; the router accepts those alone.
+        vif["accept"] = {"ipv4": ["10.100.0.0/16"], "ipv6": ["2600:1f18:100::/56"]}
+    return dx
+
+
+def _qemu_pids(text: str) -> list[int]:
+    return [int(p) for p in re.findall(r"QEMU PID (\d+)", text)]
+
+
+def _is_qemu(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"qemu-system")
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def rehearsal(request: pytest.FixtureRequest, lab_dir: Path, tmp_path: Path
+              ) -> Iterator[tuple[Path, Path, Path, str]]:
+    platform, net = request.param[:2]
+    host = f"dxl-{platform}"
+    inventory = write_inventory(tmp_path / "inv", {host: _dx(platform, net)})
+    build = tmp_path / "build"
+    rendered = _bootstrap("render", inventory, "-o", build, seconds=120)
+    assert rendered.returncode == 0, rendered.stderr
+    _bootstrap("lab", "down", host, f"{host}-aws", "--lab-dir", lab_dir, seconds=60)
+    try:
+        yield lab_dir, inventory, build, host
+    finally:
+        _bootstrap("lab", "down", host, f"{host}-aws", "--lab-dir", lab_dir, seconds=60)
+
+
+@pytest.mark.parametrize("rehearsal", PLATFORMS, indirect=True, ids=[p[0] for p in PLATFORMS])
+def test_a_router_rehearsed_against_an_aws_side(
+        rehearsal: tuple[Path, Path, Path, str]) -> None:
+    lab, inventory, build, host = rehearsal
+    platform, net, unit, failover = next(p for p in PLATFORMS if host == f"dxl-{p[0]}")
+    args = ["lab", "dx", host, "-i", inventory, "-b", build, "--lab-dir", lab]
+    result = _bootstrap(*args, *(["--failover"] if failover else []), seconds=3600)
+    out = result.stdout
+    sys.__stderr__.write(out)  # the run's report, for whoever watches the suite
+    assert result.returncode == 0, out[-4000:] + result.stderr[-2000:]
+    for key in KEYS.values():
+        assert key not in out + result.stderr
+
+    assert f"with {net}, 2 VIFs (3 BGP sessions) on eth1" in out
+    assert f"{host}: push --apply: changed" in out
+    bfd = "Up" if platform != "openbgpd" else "off"
+    speaker = "bird" if platform == "bird" else "bgpd"
+    expected = [
+        f"router: {unit}.service active, {speaker} running",
+        "dxvif-fgabc101 'prod primary' (active) VLAN 101: eth1.101 up, 802.1Q id 101, mtu 9001",
+        f"IPv4 169.254.10.1 AS64512 <-> 169.254.10.2: Established with MD5; BFD {bfd}",
+        "AWS received 10.20.0.0/16, 10.21.0.0/16 [7224:7300]",
+        f"IPv6 2600:1f00:1::2 AS64512 <-> 2600:1f00:1::3: Established with MD5; BFD {bfd}",
+        "AWS received 2001:db8:100::/48 [7224:7300]",
+        "dxvif-fgabc102 'prod backup' (passive) VLAN 102: eth1.102 up, 802.1Q id 102, mtu 9001",
+        "IPv4 169.254.11.1 AS64512 <-> 169.254.11.2: Established with MD5; BFD off",
+        "AWS received 10.20.0.0/16, 10.21.0.0/16 [7224:7100]",
+    ]
+    after_push = out.split("all good after push --apply", 1)
+    assert len(after_push) == 2, out[-4000:]
+    after_reboot = after_push[1].split("all good after the reboot", 1)
+    assert len(after_reboot) == 2, out[-4000:]
+    for section in (after_reboot[0], after_reboot[1]):
+        for line in expected:
+            assert line in section, (line, section)
+    assert re.search(rf"{host}: rebooted in \d+ s; {unit}\.service active \(running, enabled,",
+                     out), out
+    if failover:
+        moved = re.search(r"moved to the passive VIF \(via 169\.254\.11\.1\) after ([0-9.]+) s "
+                          r"\(detection: BFD 300 ms x 3 \(0\.9 s\)", out)
+        assert moved, out
+        # BFD noticed, not the 90 s hold time: well under it even on a slow machine.
+        assert float(moved[1]) < 30, moved[0]
+        assert "back via 169.254.10.1 after" in out
+    assert f"{host}: rehearsal passed" in out
+    pids = _qemu_pids(out)
+    assert len(set(pids)) == 2
+    assert not any(_is_qemu(p) for p in pids), "a machine of the rehearsal is still running"
+    assert not os.path.exists(lab / "machines" / host / "disk.qcow2")
