@@ -417,3 +417,56 @@ def test_ifupdown_parent_gets_its_mtu_and_an_unknown_record_is_cleared(tmp_path:
     ran = box.run()
     assert "eth1 carries a default route or this session: left as it is" in ran.out
     assert ran.links["eth1"]["mtu"] == 9001
+
+
+# --- with the real ip and kernel ---------------------------------------------------------------
+
+@needs_namespaces
+def test_real_kernel_the_daemon_reloads_only_once_ipv6_duplicate_address_detection_is_done(
+        tmp_path: Path) -> None:
+    """The live tests' router: links named as the VLANs (veth here: no 802.1Q in this kernel)
+    carrying their addresses, no systemd. The real ``ip`` output is read: the IPv6 address,
+    added without nodad, is tentative at first, and the daemon reloads only after it is usable."""
+    namespace = f"dxr{os.getpid()}"
+    box = Router(tmp_path, "networkd", "openbgpd")
+    box.push(dx_of("networkd", "openbgpd"))
+    # the daemon's reload shows what the kernel has at that moment
+    (box.bin / "bgpctl").write_text(
+        f"#!/bin/sh\n{{ echo \"bgpctl $*\"; ip -o addr show dev eth1.101; }} >> {box.fake}/log\n")
+    (box.bin / "sleep").write_text(
+        f"#!/bin/sh\necho \"sleep $*\" >> {box.fake}/log\nexec /bin/sleep \"$@\"\n")
+    for tool in ("ip", "networkctl", "systemctl", "ifup", "ifdown", "ifquery", "netplan"):
+        (box.bin / tool).unlink()  # the real ones, or none
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    try:
+        def inside(*args: str) -> None:
+            subprocess.run(["ip", "-n", namespace, *args], check=True, capture_output=True)
+
+        for vlan, addrs in ((101, V101), (102, V102)):
+            inside("link", "add", f"eth1.{vlan}", "type", "veth", "peer", "name", f"peer{vlan}")
+            for addr in addrs:
+                inside("addr", "add", addr, "dev", f"eth1.{vlan}")
+            inside("link", "set", f"peer{vlan}", "up")
+            inside("link", "set", f"eth1.{vlan}", "up")
+        log = box.fake / "log"
+        log.write_text("")
+        inner = " && ".join([
+            f"mount -t overlay overlay -o lowerdir=/etc,upperdir={tmp_path}/etc,"
+            f"workdir={tmp_path}/etc.work /etc",
+            f"mount -t overlay overlay -o lowerdir=/var/lib,upperdir={tmp_path}/var,"
+            f"workdir={tmp_path}/var.work /var/lib",
+            "mount -t tmpfs tmpfs /run", f"exec sh {box.script}"])
+        proc = subprocess.run(["ip", "netns", "exec", namespace, "unshare", "--mount", "sh", "-c",
+                               inner], env={**os.environ, "PATH": f"{box.bin}:{os.environ['PATH']}"},
+                              capture_output=True, text=True, timeout=waits.allowance(120))
+    finally:
+        subprocess.run(["ip", "netns", "del", namespace], check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "systemd is not running: the VLAN interfaces are left as they are" in proc.stdout
+    lines = log.read_text().splitlines()
+    reload_at = lines.index("bgpctl reload")
+    assert [line for line in lines[:reload_at] if line.startswith("sleep")], lines
+    at_reload = "\n".join(lines[reload_at + 1:])
+    assert "inet6 2600:1f00:1::3/125 scope global" in at_reload
+    assert "tentative" not in at_reload
+    assert lines[reload_at - 1] == SYSCTL
