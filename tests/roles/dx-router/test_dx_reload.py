@@ -275,6 +275,29 @@ def test_removed_vif_loses_its_vlan_interface_and_files(box: Router) -> None:
 
 
 @needs_namespaces
+def test_vifs_moved_to_another_parent_leave_nothing_on_the_old_one(box: Router) -> None:
+    """A new parent renames every VLAN (eth1.101 -> eth2.101): the old ones go, files included."""
+    state = box.state()
+    state["links"]["eth2"] = fakenet._link(None, None, 9001, [], kind="parent")
+    box.set_state(state)
+    dx = dx_of(box.style, box.platform)
+    box.push(dx)
+    assert box.run().rc == 0
+    box.push({**dx, "interface": "eth2"})
+    ran = box.run()
+    assert ran.rc == 0, ran.out + ran.err
+    assert sorted(n for n in ran.links if "." in n) == ["eth2.101", "eth2.102"]
+    assert ran.addresses("eth2.101") == sorted(V101) and ran.links["eth2.101"]["parent"] == "eth2"
+    if box.style == "networkd":
+        network = box.tmp / "etc/systemd/network"
+        assert sorted(p.name for p in network.iterdir()) == [
+            "10-dx-eth2.network", "20-dx-eth2.101.netdev", "20-dx-eth2.102.netdev",
+            "30-dx-eth2.101.network", "30-dx-eth2.102.network"]
+    assert (box.tmp / "var/bootstrap/dx-router/vlans").read_text().split() == ["eth2.101",
+                                                                                "eth2.102"]
+
+
+@needs_namespaces
 def test_networkd_files_of_a_vif_removed_before_any_record_are_found(tmp_path: Path) -> None:
     """A router applied by an older script has no record: the files push left name the VLAN."""
     box = Router(tmp_path, "networkd", "frr")
