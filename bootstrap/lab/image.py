@@ -26,13 +26,16 @@ from bootstrap.lab.state import Lab, child_dir, write_private
 SYSTEMS = {"debian-12": "bookworm"}
 DISK_SIZE = "3G"
 # What every lab machine needs to boot from a NoCloud seed and be checked over SSH, and what
-# the hosts' recipes use on a real kernel (mdadm for mirrors, VLANs, filesystems). One string:
-# these are Debian package names, whatever role shares one.
+# the hosts' recipes use on a real kernel (mdadm for mirrors, VLANs, filesystems), and what a
+# Direct Connect rehearsal runs: the three BGP daemons a Linux router may use (BIRD also plays
+# the AWS side) and the three ways of writing its VLAN interfaces. One string: these are Debian
+# package names, whatever role shares one.
 PACKAGES = tuple("""
     linux-image-amd64 initramfs-tools systemd-sysv udev dbus kmod
     cloud-init cloud-guest-utils locales openssh-server sudo
     mdadm e2fsprogs iproute2 ifupdown isc-dhcp-client iputils-ping
     netbase procps less python3 ca-certificates curl gzip
+    frr bird2 openbgpd netplan.io
 """.split())  # noqa: SIM905
 # Set in the image, not by cloud-init: /etc/fstab's root, a hostname until cloud-init sets
 # one, the locale cloud-init's locale module expects generated, mdadm's config before mdadm
@@ -48,6 +51,13 @@ HOOKS = (
                   'echo LANG=en_US.UTF-8 > "$1/etc/default/locale"'),
     ("customize", 'chroot "$1" systemctl mask e2scrub_reap.service e2scrub_all.timer '
                   'apt-daily.timer apt-daily-upgrade.timer fstrim.timer'),
+    # The lab boots this initrd from outside the machine, so a host's own update-initramfs
+    # never reaches it: it must leave data arrays alone (AUTO -all) for the machine's root and
+    # its mdadm.conf to assemble them, under the names that file gives, as the host's own
+    # initrd would. The machine's mdadm.conf stays Debian's.
+    ("customize", 'printf "MAILADDR root\\nAUTO -all\\n" > "$1/etc/mdadm/mdadm.conf"; '
+                  'chroot "$1" update-initramfs -u -k all; '
+                  'echo "MAILADDR root" > "$1/etc/mdadm/mdadm.conf"'),
 )
 # The lab's SSH key reaches a machine through QEMU's firmware configuration, not through the
 # seed: the seed carries the host's user-data and nothing else it would read. Root's
@@ -93,7 +103,12 @@ DISK_RULE = """# Blank disks of the bootstrap lab also get the name the lab aske
 SUBSYSTEM=="block", ENV{DEVTYPE}=="disk", KERNEL=="vd*", ATTR{serial}=="lab-data*", \
   PROGRAM="/usr/local/sbin/bootstrap-lab-disk-name $attr{serial}", SYMLINK+="%c"
 """
+# The lab boots the image's initrd, never one a machine builds for itself; a host's own
+# update-initramfs (the RAID1 recipe runs it) then only needs to finish, and under emulation it
+# takes minutes with every module: the machine's initramfs holds the modules its hardware uses.
+INITRAMFS_CONF = "# Written by bootstrap lab: the lab boots its own initrd.\nMODULES=dep\n"
 FILES = (
+    ("etc/initramfs-tools/conf.d/bootstrap-lab.conf", INITRAMFS_CONF, 0o644),
     ("usr/local/sbin/bootstrap-lab-disk-name", DISK_SCRIPT, 0o755),
     ("etc/udev/rules.d/61-bootstrap-lab-disks.rules", DISK_RULE, 0o644),
     ("usr/local/sbin/bootstrap-lab-key", KEY_SCRIPT, 0o755),

@@ -212,21 +212,47 @@ def _raid1(raid: Any) -> dict[str, Any]:
 
     bootcmd runs before disk_setup and mounts; cloud-init-per keeps it to the first boot of an
     instance. Volumes that already carry an array are assembled, never re-created, so a mirror
-    moved to a new instance keeps its data. The array is mounted by filesystem label because the
-    kernel may assemble it under another md name after a reboot.
+    moved to a new instance keeps its data. The array is recorded in mdadm.conf and the
+    initramfs, so every later boot assembles it under the same md name; it is mounted by
+    filesystem label all the same.
     """
     md = f"/dev/{raid.name}"
     a, b = (_sh(d) for d in raid.devices)
-    script = (f"[ -e {md} ] && exit 0\n"
-              f"if mdadm --examine {a} >/dev/null 2>&1; then exec mdadm --assemble {md} {a} {b}; fi\n"
-              f"exec mdadm --create {md} --level=1 --raid-devices=2 --metadata=1.2 --run {a} {b}\n")
     return {
         "bootcmd": [["cloud-init-per", "instance", f"bootstrap-raid1-{raid.name}", "sh", "-c",
-                     script]],
+                     RAID1_SCRIPT.format(md=md, a=a, b=b)]],
         "fs_setup": [{"label": raid.label, "filesystem": raid.fstype, "device": md,
                       "partition": "auto"}],
         "mounts": [[f"LABEL={raid.label}", raid.mount, raid.fstype, "defaults,nofail", "0", "2"]],
     }
+
+
+# Volumes attached at launch may get their device nodes (or the links naming them) a moment
+# after bootcmd starts: wait for both, then fail loudly rather than build a one-disk array.
+# The ARRAY line names the array by UUID, so it assembles as {md} on every boot; the
+# initramfs holds its own copy of mdadm.conf, hence the rebuild (Debian and RHEL alike).
+RAID1_SCRIPT = """set -eu
+[ -e {md} ] && exit 0
+n=0
+while [ ! -b {a} ] || [ ! -b {b} ]; do
+  n=$((n + 1))
+  if [ "$n" -gt 120 ]; then echo "raid1: {a} or {b} is not a block device" >&2; exit 1; fi
+  sleep 1
+done
+if mdadm --examine {a} >/dev/null 2>&1; then
+  mdadm --assemble {md} {a} {b}
+else
+  mdadm --create {md} --level=1 --raid-devices=2 --metadata=1.2 --run {a} {b}
+fi
+conf=/etc/mdadm/mdadm.conf
+[ -d /etc/mdadm ] || conf=/etc/mdadm.conf
+if ! grep -q "^ARRAY {md} " "$conf" 2>/dev/null; then
+  mdadm --detail --brief {md} >> "$conf"
+  if command -v update-initramfs >/dev/null; then update-initramfs -u
+  elif command -v dracut >/dev/null; then dracut -f
+  fi
+fi
+"""
 
 
 def _sh(word: str) -> str:

@@ -2,7 +2,8 @@
 
 One real machine (QEMU, KVM where it works, software emulation otherwise): the host has the
 cloud-init role with a user, a file, a command and the RAID1 recipe over two EC2-style device
-names (``--disk /dev/nvme1n1 --disk /dev/nvme2n1``), and gzip user-data. ``lab up`` waits for
+names (``--disk /dev/sdf --disk /dev/sdg``, as amazon-ec2-utils links them on Nitro
+instances), and gzip user-data. ``lab up`` waits for
 cloud-init's final stage; ``bootstrap verify`` reaches the machine through the inventory fragment
 ``lab up`` wrote; ``lab down`` leaves no QEMU and no disk behind. The image is built once per
 machine and reused (``BOOTSTRAP_LAB_DIR`` or the lab's default folder).
@@ -79,7 +80,7 @@ def machine(lab_dir: Path, tmp_path: Path) -> Iterator[tuple[Path, Path, Path]]:
                   - {{path: /etc/lab-marker, content: "written from the inventory\\n", mode: "0640"}}
                 runcmd:
                   - echo ran > /var/tmp/runcmd-ran
-                raid1: {{devices: [/dev/nvme1n1, /dev/nvme2n1], mount: /data, label: labdata}}
+                raid1: {{devices: [/dev/sdf, /dev/sdg], mount: /data, label: labdata}}
         """})
     build = tmp_path / "build"
     # A machine an interrupted run left behind would be reused as "already up": stop it first.
@@ -98,8 +99,8 @@ def test_a_host_boots_from_its_user_data_and_verify_passes_through_the_fragment(
     user_data = (build / HOST / "user-data").read_bytes()
     assert user_data[:2] == b"\x1f\x8b"  # gzip, as EC2 would be given it
 
-    up = _bootstrap("lab", "up", HOST, "-b", build, "--disk", "/dev/nvme1n1",
-                    "--disk", "/dev/nvme2n1", "--lab-dir", lab, seconds=1800)
+    up = _bootstrap("lab", "up", HOST, "-b", build, "--disk", "/dev/sdf",
+                    "--disk", "/dev/sdg", "--lab-dir", lab, seconds=1800)
     assert up.returncode == 0, up.stdout + up.stderr
     assert f"{HOST}: cloud-init done after" in up.stdout
     assert ("lab: KVM:" in up.stdout) or ("lab: software emulation (TCG):" in up.stdout)
@@ -120,13 +121,15 @@ def test_a_host_boots_from_its_user_data_and_verify_passes_through_the_fragment(
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"{HOST}: already up" in again.stdout and "1 host (1 ok, 0 not ok)" in again.stdout
 
-    # What the user-data did on a real kernel: the mirror over the two disks named as on EC2,
-    # assembled and mounted again after a reboot (so mdadm.conf and the fstab entry are right).
+    # What the user-data did on a real kernel: the mirror over the two disks named as on EC2
+    # (not by the kernel's vdc/vdd), recorded in mdadm.conf by UUID, assembled under the same
+    # name and mounted again after a reboot (so mdadm.conf and the fstab entry are right).
     ssh = ["ssh", "-i", str(lab / "key" / "id_ed25519"), "-p", _port(folder / "inventory.yml"),
            "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(waits.allowance(10))}",
            "-o", f"UserKnownHostsFile={folder / 'known_hosts'}", "root@127.0.0.1"]
     state = ("cat /proc/mdstat; findmnt -n -o SOURCE,FSTYPE,LABEL /data; cat /var/tmp/runcmd-ran;"
-             " readlink -f /dev/nvme1n1 /dev/nvme2n1")
+             " readlink -f /dev/sdf /dev/sdg; grep ^ARRAY /etc/mdadm/mdadm.conf;"
+             " mdadm --detail /dev/md0 | sed -n 's/^ *UUID : /uuid=/p'")
     expected = "/dev/md0 ext4 labdata ran /dev/vdc /dev/vdd"
     first = _words(subprocess.run([*ssh, state], capture_output=True, text=True,
                                   timeout=waits.allowance(60)).stdout)
@@ -139,10 +142,10 @@ def test_a_host_boots_from_its_user_data_and_verify_passes_through_the_fragment(
     subprocess.run([*ssh, "systemctl reboot"], capture_output=True, timeout=waits.allowance(60))
     booted = waits.wait_for("the machine back after a reboot",
                             lambda: _after_reboot(ssh, state, boot_id), 600, interval=5)
-    # The kernel may assemble the mirror under another md name (md127) after a reboot: the
-    # recipe mounts it by filesystem label, so /data is the mirror whatever its name.
-    assert re.search(r"md[0-9]+ : active raid1 vd[cd]\[[01]\] vd[cd]\[[01]\]", booted), booted
-    assert re.search(r"/dev/md[0-9]+ ext4 labdata ran /dev/vdc /dev/vdd", booted), booted
+    array = re.search(r"ARRAY /dev/md0 metadata=1\.2 (?:name=\S+ )?UUID=(\S+) uuid=(\S+)", first)
+    assert array and array.group(1) == array.group(2), first  # one ARRAY line, this array's
+    assert re.search(r"md0 : active raid1 vd[cd]\[[01]\] vd[cd]\[[01]\]", booted), booted
+    assert expected in booted and array.group(0) in booted, booted
 
     down = _bootstrap("lab", "down", HOST, "--lab-dir", lab, seconds=60)
     assert down.returncode == 0 and "stopped QEMU PID" in down.stdout, down

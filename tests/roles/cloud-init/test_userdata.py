@@ -91,18 +91,23 @@ def test_an_fqdn_inventory_name_gives_hostname_and_fqdn(tree, tmp_path):
 
 def test_raid1_is_the_bootcmd_mdadm_recipe(tree, tmp_path):
     inv = inventory(tree, {"backup1": {"bootstrap_roles": ["cloud-init"], "cloud_init": {
-        "raid1": {"devices": ["/dev/nvme1n1", "/dev/nvme2n1"], "mount": "/backup",
+        "raid1": {"devices": ["/dev/sdf", "/dev/sdg"], "mount": "/backup",
                   "fstype": "xfs", "label": "backup"}}}})
     build = tmp_path / "build"
-    render(inv, build)
+    rendered = run_cli("render", inv, "-o", build)
+    assert rendered.rc == 0, rendered.err
+    assert "raid1" not in rendered.err  # block device mapping names: no warning
     config = cloud_config((build / "backup1" / "user-data").read_bytes())
     [bootcmd] = config["bootcmd"]
     assert bootcmd[:6] == ["cloud-init-per", "instance", "bootstrap-raid1-md0", "sh", "-c",
                            bootcmd[5]]
     script = bootcmd[5]
     assert "mdadm --create /dev/md0 --level=1 --raid-devices=2" in script
-    assert "/dev/nvme1n1 /dev/nvme2n1" in script
+    assert "/dev/sdf /dev/sdg" in script
     assert "--assemble" in script  # volumes that carry an array keep their data
+    # Recorded so every boot assembles it as md0, the initramfs's copy of the file too.
+    assert "mdadm --detail --brief /dev/md0 >> \"$conf\"" in script
+    assert script.index("--detail --brief") < script.index("update-initramfs -u")
     assert config["fs_setup"] == [{"label": "backup", "filesystem": "xfs", "device": "/dev/md0",
                                    "partition": "auto"}]
     assert config["mounts"] == [["LABEL=backup", "/backup", "xfs", "defaults,nofail", "0", "2"]]
@@ -112,6 +117,18 @@ def test_raid1_is_the_bootcmd_mdadm_recipe(tree, tmp_path):
                                capture_output=True)
         assert check.returncode == 0, check.stdout
     validate(build)
+
+
+@pytest.mark.parametrize("device", ["/dev/nvme1n1", "/dev/xvdg", "/dev/vdb"])
+def test_a_mirror_over_kernel_enumerated_disk_names_renders_with_a_warning(tree, tmp_path, device):
+    inv = inventory(tree, {"backup1": {"bootstrap_roles": ["cloud-init"], "cloud_init": {
+        "raid1": {"devices": ["/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0a", device],
+                  "mount": "/backup"}}}})
+    rendered = run_cli("render", inv, "-o", tmp_path / "build")
+    assert rendered.rc == 0, rendered.err
+    [line] = [x for x in rendered.err.splitlines() if "raid1" in x]
+    assert "host backup1: key cloud_init.raid1.devices.1:" in line and device in line
+    assert "/dev/sdf" in line  # what to write instead
 
 
 # -- roles contributing to the user-data ---------------------------------------------------------
