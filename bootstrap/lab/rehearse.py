@@ -311,7 +311,13 @@ def _settle(plan: Any, host: Shell, peer: Shell, timeout: float) -> Any:
     """The plan's status once all good, or the last one after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        status = plan.status(host.many, peer.many)
+        try:
+            status = plan.status(host.many, peer.many)
+        except BootstrapError:  # one SSH round trip lost on a loaded machine: ask again
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+            continue
         if status.ok or time.monotonic() > deadline:
             return status
         time.sleep(2)
