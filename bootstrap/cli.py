@@ -58,8 +58,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         return top
     from bootstrap.render.registry import Registry, command_module
 
-    roles = Registry(None)
-    for role in (roles.get(n) for n in roles.names()):
+    for role in Registry(None).declaring("commands"):
         for name in role.commands:
             _add(sub, name, command_module(role, name))
     return top

@@ -19,6 +19,7 @@ untrusted input: its manifests are checked, and nothing is read or written throu
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -37,7 +38,6 @@ from bootstrap.build.manifest import (
     manifest_problem,
     name_problem,
     path_problem,
-    record_json,
 )
 from bootstrap.errors import BootstrapError
 
@@ -99,25 +99,29 @@ def host_entries(name: str, roles: Iterable[str], artifacts: list[Artifact],
     manifest so push reads it from the build.
     """
     entries: list[Entry] = []
-    files: list[dict[str, Any]] = []
-    outputs: list[dict[str, Any]] = []
+    files: list[str] = []
+    outputs: list[str] = []
+    secret = False
     for art in artifacts:
-        rel = f"files{art.dest}" if art.on_host else art.dest
+        on_host = art.dest.startswith("/")
+        rel = f"files{art.dest}" if on_host else art.dest
         entry = Entry.of(rel, art.content, art.mode, art.secret)
         entries.append(entry)
         shadow = None
-        if art.secret and art.redacted is not None:
-            shadow = Entry.of(f"{REDACTED}/{rel}", art.redacted, 0o600, True)
-            entries.append(shadow)
-        record = record_json(art.dest, rel, entry.digest, art.mode, art.owner, art.role,
-                             art.secret, len(art.content), shadow.digest if shadow else None,
-                             art.check)
-        (files if art.on_host else outputs).append(record)
+        if art.secret:
+            secret = True
+            if art.redacted is not None:
+                shadow = Entry.of(f"{REDACTED}/{rel}", art.redacted, 0o600, True)
+                entries.append(shadow)
+        line = _record_line(art.dest, rel, entry.digest, art.mode, art.owner, art.role,
+                            art.secret, len(art.content), shadow.digest if shadow else None,
+                            art.check)
+        (files if on_host else outputs).append(line)
     commands = {role: command for role, command in (apply or {}).items() if command}
-    text = _manifest_text({"host": name, "roles": list(roles), "apply": commands, "files": files,
-                           "outputs": outputs})
+    text = (f'{{\n  "apply": {_SORTED(commands)},\n  "files": {_record_list(files)},\n'
+            f'  "host": {_string(name)},\n  "outputs": {_record_list(outputs)},\n'
+            f'  "roles": {_SORTED(list(roles))}\n}}\n')
     # Hashes of short secrets can be brute-forced, so a manifest beside secrets is private too.
-    secret = any(a.secret for a in artifacts)
     entries.append(Entry.of(MANIFEST, text.encode(), 0o600 if secret else 0o644, secret))
     return entries
 
@@ -125,23 +129,27 @@ def host_entries(name: str, roles: Iterable[str], artifacts: list[Artifact],
 # json.dumps(value, sort_keys=True) with one encoder made once: dumps makes a new one per call
 # for any non-default option, a cost paid for every file of every host.
 _SORTED = json.JSONEncoder(sort_keys=True).encode
+# The C function json.dumps escapes a text with (ensure_ascii, its default).
+_string: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
-def _manifest_text(manifest: dict[str, Any]) -> str:
-    """Sorted keys, one file record per line: readable, diffable, and made by the C encoder
-    (``indent=`` would switch json to its pure-Python encoder, the slowest part of a render)."""
-    lines = ["{"]
-    keys = sorted(manifest)
-    for index, key in enumerate(keys):
-        comma = "," if index < len(keys) - 1 else ""
-        value = manifest[key]
-        if isinstance(value, list) and value and isinstance(value[0], dict):
-            items = ",\n".join(f"    {_SORTED(v)}" for v in value)
-            lines.append(f"  {json.dumps(key)}: [\n{items}\n  ]{comma}")
-        else:
-            lines.append(f"  {json.dumps(key)}: {_SORTED(value)}{comma}")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+def _record_line(dest: str, rel: str, digest: str, mode: int, owner: str, role: str,
+                 secret: bool, size: int, redacted: str | None,
+                 check: tuple[str, ...] | None) -> str:
+    """One file record of a manifest, as ``json.dumps(record_json(...), sort_keys=True)``
+    writes it, made by formatting: the manifest is written for every host of every render,
+    and a dict per file passed through the encoder cost more than the rest of the manifest."""
+    checks = "" if check is None else f'"check": [{", ".join(map(_string, check))}], '
+    shadow = "" if redacted is None else f'"redacted_sha256": {_string(redacted)}, '
+    return (f'    {{{checks}"dest": {_string(dest)}, "mode": "{mode:04o}", '
+            f'"owner": {_string(owner)}, "path": {_string(rel)}, {shadow}'
+            f'"role": {_string(role)}, "secret": {"true" if secret else "false"}, '
+            f'"sha256": {_string(digest)}, "size": {size:d}}}')
+
+
+def _record_list(lines: list[str]) -> str:
+    """Sorted keys, one file record per line: readable and diffable."""
+    return "[\n" + ",\n".join(lines) + "\n  ]" if lines else "[]"
 
 
 def plan(build: BuildDir, builds: dict[str, list[Entry]], *, prune: bool) -> Plan:
@@ -196,23 +204,32 @@ def _check_host(name: str, entries: list[Entry]) -> None:
     problem = name_problem(name)
     if problem:
         raise BootstrapError(f"cannot be a folder of the build: {problem}", host=name)
+    problem = _paths_problem(tuple(entry.path for entry in entries))
+    if problem:
+        raise BootstrapError(problem, host=name)
+
+
+@functools.lru_cache(maxsize=256)
+def _paths_problem(rels: tuple[str, ...]) -> str:
+    """What is wrong with the file paths of one host folder ('' when nothing); worked out once
+    per distinct list of paths, which most hosts of a fleet share."""
     paths: set[str] = set()
     folders: set[str] = set()
-    for entry in entries:
-        problem = path_problem(entry.path)
+    for rel in rels:
+        problem = path_problem(rel)
         if problem:
-            raise BootstrapError(f"file {entry.path!r} cannot be written inside the host "
-                                 f"folder: {problem}", host=name)
-        if entry.path in paths:
-            raise BootstrapError(f"two files are written at {entry.path}", host=name)
-        paths.add(entry.path)
-        parent = entry.path.rpartition("/")[0]
+            return f"file {rel!r} cannot be written inside the host folder: {problem}"
+        if rel in paths:
+            return f"two files are written at {rel}"
+        paths.add(rel)
+        parent = rel.rpartition("/")[0]
         while parent and parent not in folders:
             folders.add(parent)
             parent = parent.rpartition("/")[0]
     both = paths & folders
     if both:
-        raise BootstrapError(f"{min(both)} would be both a file and a folder", host=name)
+        return f"{min(both)} would be both a file and a folder"
+    return ""
 
 
 def _previous(tree: Tree, entries: list[Entry]) -> tuple[dict[str, str], set[str], set[str] | None,
@@ -350,6 +367,7 @@ class Writer:
         self.warnings = [warning] if warning else []
         self.names: set[str] = set()
         self.changes: list[HostPlan] = []  # the hosts that change, without their content
+        self.lists: dict[tuple[str, ...], list[str]] = {}  # see _shared
         self.chunks: list[str] = []
         self.count = 0
         self.txn = Transaction(build) if write and build.state is not None else None
@@ -370,13 +388,23 @@ class Writer:
         if host.changed or host.removed:
             if self.txn is not None:
                 stage_host(self.txn, self.build, host)
-            # Kept for the summary only: the names of what changed, each path stored once, and
-            # no container of its own where there is nothing to hold.
+            # Kept for the summary only: the names of what changed, one list shared by the hosts
+            # that change the same paths (most hosts of a fleet), and no container of its own
+            # where there is nothing to hold.
             self.changes.append(HostPlan(
-                name, _NONE, [sys.intern(p) for p in host.changed],
-                [sys.intern(p) for p in host.removed] if host.removed else _NONE,
+                name, _NONE, self._shared(host.changed),
+                self._shared(host.removed) if host.removed else _NONE,
                 host.new_host, host.absent, _NO_PATHS))
         self.build.release(name)
+
+    def _shared(self, paths: list[str]) -> list[str]:
+        """``paths`` as a list shared with every host that listed the same paths; the summaries
+        that hold them are never changed."""
+        key = tuple(paths)
+        shared = self.lists.get(key)
+        if shared is None:
+            shared = self.lists[key] = [sys.intern(p) for p in paths]
+        return shared
 
     def finish(self) -> Plan:
         """The plan of everything added; with a transaction, its changes are written."""

@@ -68,6 +68,8 @@ DOUBT = re.compile(rb"\$ANSIBLE_VAULT|(?m:^[ \t-]*[\"']?plugin[\"']?[ \t]*[:=])"
                    rb"(?![ \t]*(?i:true|false|yes|no|on|off|[0-9]+)[ \t]*(?:[,}\]#\r\n]|$))")
 _READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
 _SKIPPED = {"__pycache__"}  # compiled copies of Python files that are digested themselves
+# The C function json.dumps escapes a text with (ensure_ascii, its default).
+_string: Any = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
 class Doubt(Exception):
@@ -190,7 +192,7 @@ class Recorder:
         if fd is not None:
             self.out = os.fdopen(fd, "wb", buffering=1 << 16)
             self._write(b'{"folders":{')
-        self.separator = b""
+        self.separator = ""
 
     def _write(self, data: bytes) -> None:
         self.digest.update(data)
@@ -199,9 +201,8 @@ class Recorder:
     def add(self, name: str, entries: list[Any]) -> None:
         """Record host folder ``name`` as its entries will be written."""
         if self.out is not None:
-            self._write(b"%s%s:%s" % (self.separator, json.dumps(name).encode(),
-                                      folder_record(entries).encode()))
-            self.separator = b","
+            self._write(f"{self.separator}{_string(name)}:{folder_record(entries)}".encode())
+            self.separator = ","
 
     def finish(self, inputs: str, hosts: int, warnings: list[str], state: str) -> None:
         """Publish the stamp; a stamp equal to the one in place leaves that file alone."""
@@ -266,11 +267,13 @@ def _record_ok(record: Any) -> bool:
 
 def folder_record(entries: list[Any]) -> str:
     """What the stamp keeps of a host folder's entries, as JSON: its manifest's sha256, and
-    each file's path, size and mode (one short text per host, not objects: a big fleet's
-    records stay small in memory)."""
+    each file's path, size, mode and sha256 (one short text per host, not objects: a big
+    fleet's records stay small in memory)."""
     manifest = next(e.digest for e in entries if e.path == MANIFEST)
-    return json.dumps([manifest, [[e.path, len(e.content), e.mode, e.digest] for e in entries]],
-                      separators=(",", ":"))
+    # Formatted, not passed through json.dumps: it runs for every host of a full render.
+    files = ",".join(f"[{_string(e.path)},{len(e.content):d},{e.mode:d},{_string(e.digest)}]"
+                     for e in entries)
+    return f"[{_string(manifest)},[{files}]]"
 
 
 def state_digest(build: BuildDir) -> str:

@@ -22,7 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from bootstrap.errors import BootstrapError, Origin
 from bootstrap.hosts.model import Connection, validate
 from bootstrap.hosts.secrets import bind, contains_reference
-from bootstrap.inventory.loading import ROLES_KEY, Host, Inventory
+from bootstrap.inventory.loading import ROLES_KEY, Host, Inventory, own_layers
 from bootstrap.inventory.patterns import select
 from bootstrap.inventory.vault import Vaulted
 from bootstrap.inventory.vaultpass import VaultKeys
@@ -93,7 +93,8 @@ class HostLoader(Generic[R]):
         self.warn = warn
         self._warned: set[str] = set()
         self._owners: dict[str, RoleSpec] | None = None
-        self._plain: dict[int, Any] = {}
+        # id of a shared dict of group variables -> (that dict, its keys holding a reference)
+        self._plain: dict[int, tuple[dict[str, Any], list[str]]] = {}
         for warning in inventory.warnings:
             warn(warning)
 
@@ -124,11 +125,8 @@ class HostLoader(Generic[R]):
             if warning not in self._warned:
                 self._warned.add(warning)
                 self.warn(warning)
-        raw = inv.resolve(host)
         where = _Locator(inv, host)
-        plain = self._plain
-        values = {k: v if id(v) in plain else self._bind(v, host.name, k, where)
-                  for k, v in raw.items()}
+        values = self._bound(host, inv.resolve(host), where)
         roles = self._roles(host, values.get(ROLES_KEY, []), where)
         connection = validate(Connection, values, host=host.name, key="", origin=where.top)
         settings: dict[str, Any] = {}
@@ -154,14 +152,31 @@ class HostLoader(Generic[R]):
                             if r.namespace and r.namespace != ROLES_KEY}
         return self._owners
 
-    def _bind(self, value: Any, host: str, key: str, where: _Locator) -> Any:
-        """``value`` with its secret references bound to the host; shared values without any
-        reference (most group_vars) are checked once per inventory, not once per host."""
-        if not isinstance(value, dict | list | Vaulted) or not contains_reference(value):
-            # Held here, so an id in _plain always names this very object.
-            self._plain[id(value)] = value
-            return value
-        return bind(value, host, key, where.under(key), roots=self.secret_roots)
+    def _bound(self, host: Host, values: dict[str, Any], where: _Locator) -> dict[str, Any]:
+        """``values`` (the host's, resolved) with their secret references bound to the host.
+
+        The values the host's groups give it are searched for references once for all the
+        hosts in the same groups, not once per host: only those holding one, the host's own
+        values and the roles list (made per host) are looked at here.
+        """
+        shared, _ = self.inventory.group_vars(host)
+        found = self._plain.get(id(shared))
+        if found is None:
+            # The shared dict is held here, so its id always names this very object.
+            found = self._plain[id(shared)] = (shared, [k for k, v in shared.items()
+                                                        if _holds_reference(v)])
+        own = dict.fromkeys(k for layer in own_layers(host) for k in layer.vars)
+        if ROLES_KEY in values:
+            own[ROLES_KEY] = None
+        for key in found[1]:
+            if key not in own:
+                values[key] = bind(values[key], host.name, key, where.under(key),
+                                   roots=self.secret_roots)
+        for key in own:
+            if _holds_reference(values[key]):
+                values[key] = bind(values[key], host.name, key, where.under(key),
+                                   roots=self.secret_roots)
+        return values
 
     def _roles(self, host: Host, value: Any, where: _Locator) -> list[RoleSpec]:
         if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
@@ -229,6 +244,11 @@ class _Locator:
                 if isinstance(names, list) and name in names:
                     return where.file.origin((*where.keypath, names.index(name)))
         return self.host.defined.origin
+
+
+def _holds_reference(value: Any) -> bool:
+    """Whether ``value`` holds a secret reference to bind (a scalar never does)."""
+    return isinstance(value, dict | list | Vaulted) and contains_reference(value)
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

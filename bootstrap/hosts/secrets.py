@@ -85,17 +85,31 @@ _fallback: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
 )
 
 
-@contextmanager
-def revealing(basedir: Path | None = None) -> Iterator[Revealed]:
+def revealing(basedir: Path | None = None) -> _Revealing:
     """Within this block, references resolve to their values (``basedir`` is where a reference
     made without folders of its own resolves)."""
-    record = Revealed()
-    token = _mode.set(record)
-    fallback = _fallback.set(basedir)
-    try:
-        yield record
-    finally:
-        _mode.reset(token)
+    return _Revealing(basedir)
+
+
+class _Revealing:
+    """The block of :func:`revealing`: a plain class, not a generator, as every file of every
+    host renders inside one."""
+
+    __slots__ = ("basedir", "record", "tokens")
+
+    def __init__(self, basedir: Path | None) -> None:
+        self.basedir = basedir
+        self.record = Revealed()
+        self.tokens: tuple[contextvars.Token[Any], contextvars.Token[Any]] | None = None
+
+    def __enter__(self) -> Revealed:
+        self.tokens = (_mode.set(self.record), _fallback.set(self.basedir))
+        return self.record
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.tokens is not None
+        mode, fallback = self.tokens
+        _mode.reset(mode)
         _fallback.reset(fallback)
 
 

@@ -86,5 +86,8 @@ def _describe(char: str) -> str:
 def folder_key(name: str) -> str:
     """What a case-insensitive, Unicode-normalising file system compares: NFKC, casefolded."""
     if name.isascii():
-        return name.lower()
+        lower = name.lower()
+        # The name itself when already lower case: an inventory keeps one key per host, and a
+        # copy of every name would cost as much memory again.
+        return name if lower == name else lower
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())

@@ -78,21 +78,31 @@ class Layer:
     earlier ones, lowest first, for ``explain`` and the ``bootstrap_roles`` union.
     """
 
-    label: str
+    name: str  # the label, or the host's name for a host's inline vars
     vars: dict[str, Any]
     where: dict[str, Where]
     group: Group | None = None
-    shadowed: dict[str, list[tuple[Any, Where]]] = field(default_factory=dict)
+    # None until a key is set twice: most layers (a host's inline vars) never need one.
+    shadowed: dict[str, list[tuple[Any, Where]]] | None = None
+    inline_host: bool = False
+
+    @property
+    def label(self) -> str:
+        """Where the layer's values come from, as ``explain`` shows it."""
+        return f"host {self.name} (inline)" if self.inline_host else self.name
 
     def assign(self, key: str, value: Any, where: Where) -> None:
         if key in self.vars:
+            if self.shadowed is None:
+                self.shadowed = {}
             self.shadowed.setdefault(key, []).append((self.vars[key], self.where[key]))
         self.vars[key] = value
         self.where[key] = where
 
     def values(self, key: str) -> list[tuple[Any, Where]]:
         """Every value this layer gave ``key``, lowest first (the last one is in effect)."""
-        return [*self.shadowed.get(key, ()), (self.vars[key], self.where[key])]
+        earlier = self.shadowed.get(key, ()) if self.shadowed is not None else ()
+        return [*earlier, (self.vars[key], self.where[key])]
 
 
 @dataclass(eq=False)
@@ -135,7 +145,7 @@ class Group:
         return (self.depth, self.priority, self.name)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Host:
     name: str
     defined: Where
@@ -165,12 +175,16 @@ class Inventory:
         self.groups: dict[str, Group] = {}
         self.hosts: dict[str, Host] = {}
         self.warnings: list[str] = []
-        self._host_groups: dict[str, list[Group]] = {}
+        # Caches by a host's membership (its direct groups, and whether it left 'ungrouped'):
+        # the hosts of a big fleet share a few memberships, so ancestors, precedence, ties and
+        # the merged group variables are worked out once for each, not once per host.
+        self._host_groups: dict[tuple[Any, ...], list[Group]] = {}
+        self._group_vars: dict[tuple[Any, ...], tuple[dict[str, Any], list[Any]]] = {}
         self._folders: dict[str, str] = {}  # hostnames.folder_key -> the host name that has it
         # Hosts listed in 'ungrouped' and in another group: Ansible drops 'ungrouped' from their
         # groups altogether, even where it is the parent of one of their other groups.
         self._out_of_ungrouped: set[str] = set()
-        self._group_cache: dict[tuple[str, ...], tuple[list[Layer], list[tuple[str, str]]]] = {}
+        self._group_cache: dict[tuple[Any, ...], tuple[list[Layer], list[tuple[str, str]]]] = {}
         files = _inventory_files(source)
         for file in files:
             if is_yaml(file):
@@ -305,13 +319,13 @@ class Inventory:
                 self._check_host_name(name, pattern, where)
                 host = self.hosts[name] = Host(name, where)
                 if port:  # as in Ansible, a port counts only where the host first appears
-                    host.inline = _set(host.inline, f"host {name} (inline)")
+                    host.inline = _host_inline(host.inline, name)
                     host.inline.assign("ansible_port", port, where)
             if name not in group.hosts:  # the two memberships always change together
                 group.hosts[name] = None
                 host.groups.append(group)
             for var, val in host_vars.items():
-                host.inline = _set(host.inline, f"host {name} (inline)")
+                host.inline = _host_inline(host.inline, name)
                 host.inline.assign(json_key(var), val, Where(file, (*path, var)))
 
     def _check_host_name(self, name: str, pattern: str, where: Where) -> None:
@@ -449,9 +463,17 @@ class Inventory:
 
     def host_groups(self, host: Host) -> list[Group]:
         """Every group of the host but ``all`` (direct and ancestors), in precedence order."""
+        return list(self._ordered_groups(host))
+
+    def _membership(self, host: Host) -> tuple[Any, ...]:
+        """What decides the host's groups: its direct groups, and whether it left 'ungrouped'."""
+        return (host.name in self._out_of_ungrouped, *(g.name for g in host.groups))
+
+    def _ordered_groups(self, host: Host, key: tuple[Any, ...] | None = None) -> list[Group]:
         # Asked several times per host in a render (variables, conflicts, target); the groups
         # are final once the inventory is loaded.
-        cached = self._host_groups.get(host.name)
+        key = self._membership(host) if key is None else key
+        cached = self._host_groups.get(key)
         if cached is None:
             found: dict[str, Group] = {}
             for group in host.groups:
@@ -459,10 +481,10 @@ class Inventory:
                 for parent in group.ancestors():
                     found[parent.name] = parent
             found.pop("all", None)
-            if host.name in self._out_of_ungrouped:
+            if key[0]:
                 found.pop("ungrouped", None)
-            cached = self._host_groups[host.name] = sorted(found.values(), key=lambda g: g.sort_key)
-        return list(cached)
+            cached = self._host_groups[key] = sorted(found.values(), key=lambda g: g.sort_key)
+        return cached
 
     def layers(self, host: Host) -> list[Layer]:
         """The host's variable layers, lowest precedence first."""
@@ -470,10 +492,10 @@ class Inventory:
         return [*group_layers, *(x for x in (host.inline, host.files) if x is not None)]
 
     def _group_layers(self, host: Host) -> tuple[list[Layer], list[tuple[str, str]]]:
-        groups = self.host_groups(host)
-        key = tuple(g.name for g in groups)
+        key = self._membership(host)
         cached = self._group_cache.get(key)
         if cached is None:
+            groups = self._ordered_groups(host, key)
             all_group = self.groups["all"]
             ordered = [all_group.inline, *(g.inline for g in groups), all_group.files]
             ordered += [g.files for g in groups]
@@ -483,17 +505,22 @@ class Inventory:
 
     def resolve(self, host: Host) -> dict[str, Any]:
         """The host's variables, exactly as Ansible resolves them (plus the roles union)."""
-        out: dict[str, Any] = {}
-        roles: list[Any] = []
-        for layer in self.layers(host):
-            out.update(layer.vars)
-            if ROLES_KEY in layer.vars:
-                for value, _ in layer.values(ROLES_KEY):
-                    if isinstance(value, list):
-                        roles.extend(r for r in value if r not in roles)
+        # The group layers folded once per membership, then the host's own on a copy: the same
+        # fold over the same layers in the same order as one pass over all of them.
+        shared, roles = self.group_vars(host)
+        out, roles = _fold(own_layers(host), dict(shared), list(roles))
         if ROLES_KEY in out and isinstance(out[ROLES_KEY], list):
             out[ROLES_KEY] = roles
         return out
+
+    def group_vars(self, host: Host) -> tuple[dict[str, Any], list[Any]]:
+        """The variables the host's groups give it, and the roles they name, folded once for
+        all the hosts in the same groups: shared, never to be changed."""
+        key = self._membership(host)
+        cached = self._group_vars.get(key)
+        if cached is None:
+            cached = self._group_vars[key] = _fold(self._group_layers(host)[0], {}, [])
+        return cached
 
     def explain(self, host: Host, key: str) -> Value | None:
         """The winning value of ``key`` for the host, its origin, and the values it overrode."""
@@ -517,6 +544,24 @@ class Inventory:
 
     def ordered_groups(self) -> list[Group]:
         return list(self.groups.values())
+
+
+def own_layers(host: Host) -> list[Layer]:
+    """The host's own variable layers (inline, then host_vars), lowest precedence first."""
+    return [layer for layer in (host.inline, host.files) if layer is not None]
+
+
+def _fold(layers: list[Layer], out: dict[str, Any],
+          roles: list[Any]) -> tuple[dict[str, Any], list[Any]]:
+    """``layers`` merged into ``out`` (the last one wins), and the union of the role lists they
+    name, in order, added to ``roles``."""
+    for layer in layers:
+        out.update(layer.vars)
+        if ROLES_KEY in layer.vars:
+            for value, _ in layer.values(ROLES_KEY):
+                if isinstance(value, list):
+                    roles.extend(r for r in value if r not in roles)
+    return out, roles
 
 
 def _conflicts(groups: list[Group], layers: list[Layer]) -> list[tuple[str, str]]:
@@ -572,6 +617,12 @@ def _path_down(top: Group, target: Group) -> list[Group]:
 
 def _set(layer: Layer | None, label: str, group: Group | None = None) -> Layer:
     return layer if layer is not None else Layer(label, {}, {}, group)
+
+
+def _host_inline(layer: Layer | None, host: str) -> Layer:
+    """The inline vars layer of ``host``: its label is made when read, from the host's own name
+    (one more string per host of a big fleet, otherwise)."""
+    return layer if layer is not None else Layer(host, {}, {}, None, inline_host=True)
 
 
 def _set_depths(root: Group) -> None:

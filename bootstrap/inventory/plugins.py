@@ -13,7 +13,7 @@ from typing import Any
 
 from bootstrap.errors import BootstrapError
 from bootstrap.inventory import aws_ec2, constructed, limits
-from bootstrap.inventory.loading import Group, Host, Inventory, Where, _check_name, _set
+from bootstrap.inventory.loading import Group, Host, Inventory, Where, _check_name, _host_inline
 from bootstrap.inventory.yamlfile import KeyPath, YamlFile
 
 SUPPORTED = (*aws_ec2.NAMES, *constructed.NAMES)
@@ -72,7 +72,7 @@ class InventorySink:
 
     def set_host_var(self, host: str, key: str, value: Any, path: KeyPath) -> None:
         found = self._host(host, path)
-        found.inline = _set(found.inline, f"host {host} (inline)")
+        found.inline = _host_inline(found.inline, host)
         found.inline.assign(key, value, self._where(path))
 
     def _groups_of(self, host: Host) -> list[Group]:

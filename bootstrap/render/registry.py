@@ -147,6 +147,21 @@ class Registry:
                  if (p / "role.yml").is_file()}
         return sorted(found)
 
+    def declaring(self, key: str) -> list[Role]:
+        """The roles, by name, that may set ``key`` (one of :data:`ROLE_KEYS`): only a role.yml
+        that holds the word at all is parsed. The command line asks before every run, ``--help``
+        included, which roles add commands; most roles do not, and need not be read for it."""
+        word = key.encode()
+        out = []
+        for name in self.names():
+            for folder in self.folders:
+                path = folder / name / "role.yml"
+                if path.is_file():
+                    if word in path.read_bytes():
+                        out.append(self.get(name))
+                    break
+        return out
+
     def get(self, name: str) -> Role:
         role = self._roles.get(name)
         if role is None:

@@ -64,6 +64,9 @@ class Renderer:
             bytecode_cache=bytecode_cache,
         )
         self.env.filters.update(FILTERS)
+        # Loaded templates by name: the environment never reloads one (auto_reload off), so its
+        # own lookup, paid for every file of every host, is only done once per template.
+        self.templates: dict[str, jinja2.Template] = {}
         # The kinds of the secrets revealed into outputs (file, env, vault, ...): an output that
         # holds a secret read from the environment or AWS cannot be known unchanged from files.
         self.secret_kinds: set[str] = set()
@@ -136,12 +139,22 @@ class Renderer:
     def _placeholder_render(self, name: str, context: dict[str, Any], target: Target) -> bytes:
         template = self.env.get_template(name)  # loaded and checked by the first render
         with placeholders():
-            return self._guard(lambda: template.render(context), target).encode()
+            return self._guard(template.render, context, target).encode()
 
     def _template(self, name: str, context: dict[str, Any],
                   target: Target) -> tuple[str, Revealed]:
+        template = self.templates.get(name)
+        if template is None:
+            template = self.templates[name] = self._load(name, target)
+        with revealing(target.basedir) as revealed:
+            text = self._guard(template.render, context, target, revealed)
+        if revealed.labels:
+            self.secret_kinds.update(label.split(":")[1] for label in revealed.labels)
+        return text, revealed
+
+    def _load(self, name: str, target: Target) -> jinja2.Template:
         try:
-            template = self.env.get_template(name)
+            return self.env.get_template(name)
         except jinja2.TemplateNotFound:
             raise BootstrapError(f"template {name!r} not found in "
                                  f"{', '.join(str(p) for p in self.template_dirs)}",
@@ -149,13 +162,9 @@ class Renderer:
         except jinja2.TemplateSyntaxError as exc:
             raise BootstrapError(f"template syntax: {exc.message}",
                                  origin=Origin(exc.filename or name, exc.lineno)) from None
-        with revealing(target.basedir) as revealed:
-            text = self._guard(lambda: template.render(context), target, revealed)
-        self.secret_kinds.update(label.split(":")[1] for label in revealed.labels)
-        return text, revealed
 
     def _string(self, source: str, context: dict[str, Any], target: Target) -> str:
-        return self._guard(lambda: self.env.from_string(source).render(context), target)
+        return self._guard(lambda c: self.env.from_string(source).render(c), context, target)
 
     def _guard_call(self, call: Callable[[], list[Artifact]], target: Target) -> list[Artifact]:
         try:
@@ -163,10 +172,11 @@ class Renderer:
         except BootstrapError as exc:
             raise exc.with_context(host=target.name) from None
 
-    def _guard(self, render: Callable[[], str], target: Target,
-               revealed: Revealed | None = None) -> str:
+    def _guard(self, render: Callable[[dict[str, Any]], str], context: dict[str, Any],
+               target: Target, revealed: Revealed | None = None) -> str:
+        """``render(context)``, its failure one error naming the template's file:line."""
         try:
-            return render()
+            return render(context)
         except BootstrapError as exc:
             raise exc.with_context(host=target.name) from None
         except jinja2.TemplateSyntaxError as exc:  # from a template pulled in by extends/include

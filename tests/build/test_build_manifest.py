@@ -5,6 +5,7 @@ field is checked, so a manifest bootstrap did not write is one error line naming
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -117,3 +118,58 @@ def test_a_manifest_written_before_checks_and_apply_were_recorded_still_reads(bu
         read = directory.manifest("web1")
     assert read is not None and read.apply is None
     assert {r.check for r in read.files} == {None}
+
+
+ODD = 'é "q" \\ ☃ 😀 \u2028'  # quotes, a backslash, non-ASCII, beyond U+FFFF, a line separator
+
+
+def _yaml(text: str) -> str:
+    """``text`` as a YAML double-quoted scalar (YAML reads U+2028 as a line break unescaped)."""
+    return json.dumps(text, ensure_ascii=False).replace("\u2028", "\\u2028")
+
+
+def test_a_manifest_is_sorted_json_one_record_per_line_whatever_the_names(tree, tmp_path):
+    inv = tree({
+        "hosts.yml": """
+            all:
+              hosts:
+                web1:
+                  bootstrap_roles: [odd]
+                  token: {file: token.txt}
+            """,
+        "token.txt": "s3cret\n",
+        "roles/odd/role.yml": f"""
+            artifacts:
+              - {{template: odd/a.j2, dest: {_yaml(f"/etc/{ODD}.conf")},
+                 owner: {_yaml(f"{ODD}:root")}, check: [{_yaml(ODD)}, shellcheck]}}
+              - {{template: odd/token.j2, dest: {_yaml(f"{ODD}.out")}}}
+            """,
+        "templates/odd/a.j2": "{{ host.name }}\n",
+        "templates/odd/token.j2": "{{ vars.token }}\n",
+    })
+    out = tmp_path / "build"
+    result = run_cli("render", inv, "-o", out)
+    assert result.rc == 0, result.err
+    raw = (out / "web1" / MANIFEST).read_text()
+    manifest = json.loads(raw)
+    conf, = manifest["files"]
+    token, = manifest["outputs"]
+    assert (conf["dest"], conf["owner"], conf["check"]) == (f"/etc/{ODD}.conf", f"{ODD}:root",
+                                                           [ODD, "shellcheck"])
+    assert token["dest"] == f"{ODD}.out" and token["secret"] is True
+    assert token["redacted_sha256"] == hashlib.sha256(
+        (out / "web1" / ".redacted" / f"{ODD}.out").read_bytes()).hexdigest()
+    # The layout a reader diffs: sorted keys at both levels, one record per line, ASCII only.
+    expected = ["{",
+                '  "apply": {},',
+                '  "files": [',
+                f"    {json.dumps(conf, sort_keys=True)}",
+                "  ],",
+                '  "host": "web1",',
+                '  "outputs": [',
+                f"    {json.dumps(token, sort_keys=True)}",
+                "  ],",
+                '  "roles": ["odd"]',
+                "}"]
+    assert raw.splitlines() == expected
+    assert raw.isascii() and raw.endswith("}\n")
