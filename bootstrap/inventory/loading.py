@@ -864,7 +864,9 @@ def expand_host_pattern(pattern: str) -> tuple[list[str], int | None]:
     if len(pattern) > _PATTERN_CHARS:
         raise ValueError(f"longer than {_PATTERN_CHARS} characters, while a host name has at most "
                          f"{limits.HOST_NAME_BYTES} bytes")
-    address, port = parse_address(pattern) or (pattern, None)
+    # Without a ':' no port can follow, and the address is the pattern whatever its form.
+    address, port = (parse_address(pattern) or (pattern, None)) if ":" in pattern \
+        else (pattern, None)
     names = _expand_ranges(address)
     if not names:  # Ansible silently defines no host for [3:1]; that is never what was meant
         raise ValueError("the range expands to no host (is begin greater than end?)")
