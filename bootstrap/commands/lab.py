@@ -36,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     up.add_argument("hosts", nargs="+", metavar="HOST")
     up.add_argument("-b", "--build", default="build", type=Path, metavar="DIR",
                     help="build directory written by bootstrap render (default: build)")
+    up.add_argument("-i", "--inventory", type=Path, metavar="PATH",
+                    help="attach the disks the hosts' settings name (cloud_init.raid1, "
+                         "aws.ebs_volumes) as blank disks under those names")
+    add_secrets_dir_option(up)
     _machine_options(up)
     _common(up)
 
@@ -172,21 +176,61 @@ def _image(lab, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def
 
 
 def _up(lab, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    if args.inventory is not None and not args.disk_names:
+        from bootstrap.render.registry import Registry
+
+        loader = _loader(args.inventory, tuple(args.secrets_dir), args.hosts, Registry)
+        for host in args.hosts:
+            _ensure_up(lab, args, host, _disks_of(loader.target(host), loader.roles))
+        return 0
     for host in args.hosts:
         _ensure_up(lab, args, host)
     return 0
 
 
-def _ensure_up(lab, args: argparse.Namespace, host: str):  # type: ignore[no-untyped-def]
-    """``host``'s machine, booted now unless it is already up."""
+def _loader(inventory: Path, secrets: tuple[Path, ...], hosts: list[str], registry: Any) -> Any:
+    from bootstrap.hosts.loader import HostLoader
+
+    loader = HostLoader.open(inventory, registry, secrets)
+    missing = sorted(set(hosts) - set(loader.select(None)))
+    if missing:
+        raise BootstrapError(f"not in the inventory {inventory}: {', '.join(missing)}")
+    return loader
+
+
+def _disks_of(target: Any, registry: Any) -> tuple[str, ...]:
+    """The device names the host's roles expect (role.yml ``disks:``), each once, in order."""
+    from bootstrap.render.hooks import of_host
+
+    names: dict[str, None] = {}
+    for _role, disks, settings in of_host(registry, target, "disks"):
+        names.update(dict.fromkeys(disks(target, settings)))
+    if len(names) > MAX_DISKS:
+        raise BootstrapError(f"the settings name {len(names)} disks; the lab attaches at most "
+                             f"{MAX_DISKS}", host=target.name)
+    return tuple(names)
+
+
+def _ensure_up(lab, args: argparse.Namespace, host: str,  # type: ignore[no-untyped-def]
+               from_settings: tuple[str, ...] = ()):
+    """``host``'s machine, booted now unless it is already up, with the blank disks --disk
+    names, or else those its settings name."""
     from bootstrap.lab import image, seed, vm
     from bootstrap.lab.state import check_host_name
 
     check_host_name(host)
     if len(args.disk_names) > MAX_DISKS:
         raise BootstrapError(f"--disk: at most {MAX_DISKS} disks", key="--disk")
+    disk_names = tuple(args.disk_names) or from_settings
     for name in args.disk_names:
         vm.check_disk_name(name)
+    for name in disk_names[len(args.disk_names):]:
+        try:
+            vm.check_disk_name(name)
+        except BootstrapError:
+            raise BootstrapError(f"the settings name the disk {name}, which a lab machine cannot "
+                                 f"have (its own disks are /dev/vd*): name the disks with --disk",
+                                 host=host) from None
     data = seed.user_data(args.build, host)  # before anything boots: no user-data, no machine
     vm.require_qemu()
     files = vm.Files(lab.machine_dir(host))
@@ -202,9 +246,9 @@ def _ensure_up(lab, args: argparse.Namespace, host: str):  # type: ignore[no-unt
     instance = f"{host}-{int(time.time())}"
     seed.write_iso(files.seed, {"user-data": data, "meta-data": seed.meta_data(host, instance)})
     started = time.monotonic()
-    disks = max(args.disks, len(args.disk_names))
+    disks = max(args.disks, len(disk_names))
     machine = vm.start(lab, built, host, accel_=accel, disks=disks, memory=args.memory, key=key,
-                       disk_names=tuple(args.disk_names))
+                       disk_names=disk_names)
     _say(f"{host}: booting (QEMU PID {machine.pid}, ssh 127.0.0.1:{machine.ssh_port}, "
          f"{args.memory} MB, {disks} extra disk{'s' if disks != 1 else ''})")
     timeout = args.boot_timeout or vm.READY_SECONDS[accel.name]

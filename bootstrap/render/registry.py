@@ -34,6 +34,8 @@ launch: launch.py:needs               # optional: what launch uploads to S3 and 
                                       # instance role for this role
 rehearsal: rehearsal.py:REHEARSAL     # optional: `bootstrap lab NAME HOST` rehearses a host of
                                       # this role against a peer machine (bootstrap.lab.rehearse)
+disks: lab.py:disks                   # optional: disks(target, settings) -> the device names
+                                      # the host expects; bootstrap lab up attaches blank disks
 commands: {dx: command.py}            # optional, built-in roles: CLI commands the role adds
                                       # (a module with HELP, add_arguments(parser), run(args))
 reads: [cloud_init]                   # optional: other roles' namespaces it reads, typed on its
@@ -67,7 +69,7 @@ from bootstrap.render.packages import package_name
 
 # Keys whose value is Python, ``file.py:name`` in the role's folder or ``package.module:name``.
 HOOKS = ("model", "context", "finalize", "fleet", "checkers", "ready", "forget", "launch",
-         "rehearsal")
+         "rehearsal", "disks")
 ROLE_KEYS = {"description", "namespace", "defaults", "artifacts", "apply", "commands", "reads",
              *HOOKS}
 ARTIFACT_KEYS = {"template", "dest", "mode", "owner", "when", "userdata", "foreach", "check"}

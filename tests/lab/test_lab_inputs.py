@@ -121,6 +121,24 @@ def test_a_disk_name_that_is_not_a_device_path_is_refused(
     assert not (lab / "machines").exists()
 
 
+def test_disks_from_the_settings_need_the_host_in_the_inventory_and_lab_usable_names(
+        lab: Path, tmp_path: Path) -> None:
+    inventory = write_tree(tmp_path / "inventory", {"hosts.yml": """
+        all:
+          hosts:
+            web1:
+              bootstrap_roles: [cloud-init]
+              cloud_init: {raid1: {devices: [/dev/vdb, /dev/vdc], mount: /data}}
+        """})
+    build = write_tree(tmp_path / "build", {"web1/user-data": "#cloud-config\n{}\n",
+                                            "web2/user-data": "#cloud-config\n{}\n"})
+    one_error(run_cli("lab", "up", "web2", "-b", build, "-i", inventory, "--lab-dir", lab),
+              "not in the inventory", "web2")
+    one_error(run_cli("lab", "up", "web1", "-b", build, "-i", inventory, "--lab-dir", lab),
+              "host web1", "the settings name the disk /dev/vdb", "--disk")
+    assert not (lab / "machines").exists()
+
+
 def test_out_of_range_options_are_usage_errors(lab: Path, build: Path) -> None:
     for option in (["--memory", "64"], ["--disks", "9"], ["--disks", "-1"]):
         result = run_cli("lab", "up", "web1", "-b", build, "--lab-dir", lab, *option)

@@ -2,8 +2,8 @@
 
 One real machine (QEMU, KVM where it works, software emulation otherwise): the host has the
 cloud-init role with a user, a file, a command and the RAID1 recipe over two EC2-style device
-names (``--disk /dev/sdf --disk /dev/sdg``, as amazon-ec2-utils links them on Nitro
-instances), and gzip user-data. ``lab up`` waits for
+names (``/dev/sdf``, ``/dev/sdg``, as amazon-ec2-utils links them on Nitro instances; ``lab
+up -i`` attaches them from the settings), and gzip user-data. ``lab up`` waits for
 cloud-init's final stage; ``bootstrap verify`` reaches the machine through the inventory fragment
 ``lab up`` wrote; ``lab down`` leaves no QEMU and no disk behind. The image is built once per
 machine and reused (``BOOTSTRAP_LAB_DIR`` or the lab's default folder).
@@ -99,11 +99,13 @@ def test_a_host_boots_from_its_user_data_and_verify_passes_through_the_fragment(
     user_data = (build / HOST / "user-data").read_bytes()
     assert user_data[:2] == b"\x1f\x8b"  # gzip, as EC2 would be given it
 
-    up = _bootstrap("lab", "up", HOST, "-b", build, "--disk", "/dev/sdf",
-                    "--disk", "/dev/sdg", "--lab-dir", lab, seconds=1800)
+    # The disks come from the host's settings: the mirror's two volumes, under their names.
+    up = _bootstrap("lab", "up", HOST, "-b", build, "-i", inventory, "--lab-dir", lab,
+                    seconds=1800)
     assert up.returncode == 0, up.stdout + up.stderr
     assert f"{HOST}: cloud-init done after" in up.stdout
     assert ("lab: KVM:" in up.stdout) or ("lab: software emulation (TCG):" in up.stdout)
+    assert "2 extra disks" in up.stdout
     folder = lab / "machines" / HOST
     assert len(_qemu_of(lab)) == 1
 
