@@ -15,26 +15,22 @@ run the script as ``bootstrap push --apply`` would, after copying the build's fi
 from __future__ import annotations
 
 import json
-import socket
-import ssl
 import subprocess
-import textwrap
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
-from support import docker, waits
+from support import docker
 from support import moto as motolib
 from support.cli import run_cli
 from support.imds import Imds
+from support.moto import free_port
+from support.puppetserver import Server, background, put_file, serve, sh
 
 pytestmark = pytest.mark.skipif(docker.available() is not None, reason=str(docker.available()))
 
-SERVER_PACKAGES = ["puppetserver"]
 # One image for every host: cloud-init is there for the first-boot test and stays idle in the
 # others (nothing starts it without systemd); it reads the seed folder only and leaves the
 # container's network alone.
@@ -51,8 +47,6 @@ BOOT = ("cloud-init init --local && cloud-init init && cloud-init modules --mode
 PASSWORD = "autosign-me-'\"$(touch /tmp/pwned-password)"
 INSTANCE_ID = "i-0a1b2c3d4e5f67890"
 SCRIPT = "/usr/local/sbin/bootstrap-puppet-agent"
-SERVER_LOG = "/var/log/puppetserver-fg.log"
-SERVER_EXIT = "/var/log/puppetserver-fg.exit"
 FACTS = "/var/tmp/puppet-e2e"
 ROLE = "web $(touch /tmp/pwned-role) `touch /tmp/pwned-tick`; touch /tmp/pwned-semi\n[agent]"
 PWNED = ["/tmp/pwned-role", "/tmp/pwned-tick", "/tmp/pwned-semi", "/tmp/pwned-password"]
@@ -111,40 +105,6 @@ http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def sh(container: str, script: str, env: dict[str, str] | None = None,
-       check: bool = True) -> subprocess.CompletedProcess[str]:
-    args = ["docker", "exec", *(f"-e{k}={v}" for k, v in (env or {}).items()), container,
-            "bash", "-c", script]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=waits.allowance(600))
-    if check and result.returncode:
-        raise AssertionError(f"{script!r} failed ({result.returncode}): {result.stderr[-3000:]}")
-    return result
-
-
-def background(container: str, script: str) -> None:
-    subprocess.run(["docker", "exec", "-d", container, "bash", "-c", script], check=True,
-                   capture_output=True)
-
-
-def put_file(container: str, path: str, content: str, mode: str) -> None:
-    subprocess.run(["docker", "exec", "-i", container, "bash", "-c",
-                    f"mkdir -p \"$(dirname {path})\" && cat > {path} && chmod {mode} {path}"],
-                   input=content, text=True, check=True, capture_output=True)
-
-
-@dataclass
-class Server:
-    container: str
-    port: int
-    started_in: float
-
-
 @pytest.fixture(scope="session")
 def docker_daemon() -> Iterator[None]:
     daemon = docker.ensure_daemon()
@@ -154,77 +114,11 @@ def docker_daemon() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def puppetserver(docker_daemon: None) -> Iterator[Server]:
-    name = docker.unique("bootstrap-puppetserver")
-    port = free_port()
-    try:
-        tag = docker.image("puppetserver", SERVER_PACKAGES)
-        docker.run(tag, name, ["sleep", "infinity"])
-        sh(name, textwrap.dedent(f"""\
-            set -e
-            cat > /etc/puppet/puppetserver/conf.d/webserver.conf <<EOF
-            webserver: {{
-                access-log-config: /etc/puppet/puppetserver/request-logging.xml
-                client-auth: want
-                ssl-host: 127.0.0.1
-                ssl-port: {port}
-                # Jetty's 30 s default keeps an agent waiting after its CSR on a kept-alive
-                # connection; a short one lets a new agent get its certificate at once.
-                idle-timeout-milliseconds: 2000
-            }}
-            EOF
-            sed -i 's/^\\( *\\)server-var-dir:/\\1max-active-instances: 1\\n&/' \\
-                /etc/puppet/puppetserver/conf.d/puppetserver.conf
-            sed -i 's/-Xms1g -Xmx1g/-Xms128m -Xmx256m/' /etc/default/puppetserver
-            cat > /etc/puppet/puppet.conf <<EOF
-            [main]
-            certname = localhost
-            server = localhost
-            serverport = {port}
-            [server]
-            dns_alt_names = localhost
-            autosign = /usr/local/bin/autosign-policy
-            EOF
-            """))
-        put_file(name, "/usr/local/bin/autosign-policy", AUTOSIGN, "0755")
-        put_file(name, "/etc/puppet/autosign-password", PASSWORD + "\n", "0644")
-        put_file(name, "/etc/puppet/code/environments/production/manifests/site.pp", SITE, "0644")
-        sh(name, "puppet parser validate /etc/puppet/code/environments/production/manifests/site.pp")
-        started = time.monotonic()
-        background(name, f"puppetserver foreground > {SERVER_LOG} 2>&1; echo $? > {SERVER_EXIT}")
-        wait_running(name, port)
-        yield Server(name, port, time.monotonic() - started)
-    finally:
-        docker.remove(name)
-
-
-def wait_running(name: str, port: int) -> None:
-    """Until puppetserver answers "running"; at once when it exits.
-
-    On a quiet 2-core machine the JVM and the CA come up in one to two minutes; the allowance
-    is five times that, stretched by the machine's measured slowdown (support.waits), with
-    progress shown every 30 s.
-    """
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-
-    def running() -> bool:
-        try:
-            with urllib.request.urlopen(f"https://127.0.0.1:{port}/status/v1/simple",
-                                        context=context, timeout=waits.allowance(10)) as response:
-                return response.read().decode().strip() == "running"
-        except OSError:
-            return False
-
-    def exited() -> str | None:
-        status = sh(name, f"cat {SERVER_EXIT} 2>/dev/null", check=False).stdout.strip()
-        return f"exited with status {status}" if status else None
-
-    try:
-        waits.wait_for(f"puppetserver on port {port}", running, 600, failed=exited, interval=2)
-    except AssertionError as exc:
-        log = sh(name, f"tail -n 40 {SERVER_LOG}", check=False).stdout
-        raise AssertionError(f"{exc}:\n{log}") from None
+    files = {"/usr/local/bin/autosign-policy": (AUTOSIGN, "0755"),
+             "/etc/puppet/autosign-password": (PASSWORD + "\n", "0644")}
+    with serve("dns_alt_names = localhost\nautosign = /usr/local/bin/autosign-policy\n", files,
+               SITE) as server:
+        yield server
 
 
 def render_host(tmp_path: Path, port: int, name: str, password: str,
