@@ -424,12 +424,24 @@ NET_WAIT_SECONDS = 60
 
 # How `bootstrap push --apply` makes a running daemon take its new config. FRR's own reload
 # script applies the difference (vtysh -f alone would only add lines); without it, vtysh -f.
+# A daemon that is not running yet (the first push: Debian's FRR starts without bgpd, and its
+# OpenBGPD package has no config to start with) starts with its service instead, from the
+# files just installed: frr-reload.py and bgpctl only talk to running daemons.
 RELOAD = {
-    "frr": ("if [ -x /usr/lib/frr/frr-reload.py ]; then\n"
-            "  /usr/lib/frr/frr-reload.py --reload /etc/frr/frr.conf\n"
+    "frr": ("if pgrep -x bgpd >/dev/null && { ! grep -q '^bfdd=yes' /etc/frr/daemons "
+            "|| pgrep -x bfdd >/dev/null; }; then\n"
+            "  if [ -x /usr/lib/frr/frr-reload.py ]; then\n"
+            "    /usr/lib/frr/frr-reload.py --reload /etc/frr/frr.conf\n"
+            "  else\n"
+            "    vtysh -f /etc/frr/frr.conf\n"
+            "  fi\n"
             "else\n"
-            "  vtysh -f /etc/frr/frr.conf\n"
+            "  systemctl restart frr\n"
             "fi"),
     "bird": "birdc configure",
-    "openbgpd": "bgpctl reload",
+    "openbgpd": ("if bgpctl show summary >/dev/null 2>&1; then\n"
+                 "  bgpctl reload\n"
+                 "else\n"
+                 "  systemctl restart openbgpd\n"
+                 "fi"),
 }

@@ -30,7 +30,8 @@ from typing import Any
 NETWORKD = Path("/etc/systemd/network")
 NETPLAN = Path("/etc/netplan/60-aws-dx.yaml")
 IFUPDOWN = Path("/etc/network/interfaces.d/aws-dx")
-DAEMONS = ("vtysh", "frr-reload.py", "birdc", "bgpctl", "sysctl")
+# The daemons answer as running ones do (pgrep finds them); a VM rehearsal starts them for real.
+DAEMONS = ("vtysh", "frr-reload.py", "birdc", "bgpctl", "sysctl", "pgrep")
 
 
 def initial(parents: dict[str, int], defaults: list[str] | None = None) -> dict[str, Any]:

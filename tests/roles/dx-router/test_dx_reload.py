@@ -492,4 +492,6 @@ def test_real_kernel_the_daemon_reloads_only_once_ipv6_duplicate_address_detecti
     at_reload = "\n".join(lines[reload_at + 1:])
     assert "inet6 2600:1f00:1::3/125 scope global" in at_reload
     assert "tentative" not in at_reload
-    assert lines[reload_at - 1] == SYSCTL
+    # forwarding first, then the daemon: asked whether it runs (it does), then reloaded
+    asked_at = lines.index("bgpctl show summary")
+    assert lines[asked_at - 1] == SYSCTL and asked_at < reload_at
