@@ -68,9 +68,8 @@ def _rehearsals() -> dict[str, Any]:
     """The rehearsals the built-in roles offer (role.yml ``rehearsal:``), by command name."""
     from bootstrap.render.registry import Registry
 
-    roles = Registry(None)
     found = {}
-    for role in (roles.get(n) for n in roles.names()):
+    for role in Registry(None).declaring("rehearsal"):
         if "rehearsal" in role.refs:
             rehearsal = role.hook("rehearsal")
             found[rehearsal.name] = rehearsal

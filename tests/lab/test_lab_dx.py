@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +22,7 @@ from typing import Any
 
 import pytest
 from dx.routers import KEYS, router, write_inventory
-from support import waits
-from support.cli import ROOT
-
-from bootstrap.lab.state import default_dir
+from support.lab import bootstrap
 
 MISSING = [p for p in ("qemu-system-x86_64", "qemu-img") if shutil.which(p) is None]
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"QEMU is not installed ({', '.join(MISSING)}"
@@ -34,20 +30,6 @@ pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"QEMU is not installed ({
 # platform, network tool, unit, rehearse the failover
 PLATFORMS = [("frr", "networkd", "frr", True), ("bird", "netplan", "bird", False),
              ("openbgpd", "ifupdown", "openbgpd", False)]
-
-
-def _bootstrap(*args: str | Path, seconds: float) -> subprocess.CompletedProcess[str]:
-    waits.progress(f"bootstrap {' '.join(map(str, args))} (up to {waits.allowance(seconds):.0f} s)")
-    return subprocess.run([sys.executable, "-m", "bootstrap", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=waits.allowance(seconds))
-
-
-@pytest.fixture(scope="session")
-def lab_dir() -> Path:
-    lab = default_dir()
-    result = _bootstrap("lab", "image", "--lab-dir", lab, seconds=1800)
-    assert result.returncode == 0, result.stderr
-    return lab
 
 
 def _dx(platform: str, net: str) -> dict[str, Any]:
@@ -76,13 +58,13 @@ def rehearsal(request: pytest.FixtureRequest, lab_dir: Path, tmp_path: Path
     host = f"dxl-{platform}"
     inventory = write_inventory(tmp_path / "inv", {host: _dx(platform, net)})
     build = tmp_path / "build"
-    rendered = _bootstrap("render", inventory, "-o", build, seconds=120)
+    rendered = bootstrap("render", inventory, "-o", build, seconds=120)
     assert rendered.returncode == 0, rendered.stderr
-    _bootstrap("lab", "down", host, f"{host}-aws", "--lab-dir", lab_dir, seconds=60)
+    bootstrap("lab", "down", host, f"{host}-aws", "--lab-dir", lab_dir, seconds=60)
     try:
         yield lab_dir, inventory, build, host
     finally:
-        _bootstrap("lab", "down", host, f"{host}-aws", "--lab-dir", lab_dir, seconds=60)
+        bootstrap("lab", "down", host, f"{host}-aws", "--lab-dir", lab_dir, seconds=60)
 
 
 @pytest.mark.parametrize("rehearsal", PLATFORMS, indirect=True, ids=[p[0] for p in PLATFORMS])
@@ -91,7 +73,7 @@ def test_a_router_rehearsed_against_an_aws_side(
     lab, inventory, build, host = rehearsal
     platform, net, unit, failover = next(p for p in PLATFORMS if host == f"dxl-{p[0]}")
     args = ["lab", "dx", host, "-i", inventory, "-b", build, "--lab-dir", lab]
-    result = _bootstrap(*args, *(["--failover"] if failover else []), seconds=3600)
+    result = bootstrap(*args, *(["--failover"] if failover else []), seconds=3600)
     out = result.stdout
     sys.__stderr__.write(out)  # the run's report, for whoever watches the suite
     assert result.returncode == 0, out[-4000:] + result.stderr[-2000:]
