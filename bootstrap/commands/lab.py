@@ -91,11 +91,7 @@ def _rehearsal_parser(sub: Any, name: str, rehearsal: Any) -> None:
     parser.add_argument("--link-port", type=int, metavar="PORT",
                         help="loopback TCP port of the link between the machines (default: a "
                              "free one)")
-    parser.add_argument("--memory", type=_memory, default=DEFAULT_MEMORY, metavar="MB",
-                        help=f"memory of each machine (default: {DEFAULT_MEMORY})")
-    parser.add_argument("--boot-timeout", type=float, metavar="SECONDS",
-                        help="longest wait for cloud-init's final stage (default: 300 with "
-                             "KVM, 1200 with software emulation)")
+    _size_options(parser)
     add_secrets_dir_option(parser)
     _common(parser)
     parser.set_defaults(rehearsal=rehearsal)
@@ -117,6 +113,10 @@ def _machine_options(parser: argparse.ArgumentParser) -> None:
                         help="a blank disk the guest also knows as NAME (/dev/nvme1n1, "
                              "/dev/disk/by-id/...), so user-data naming EC2 volumes runs "
                              "unchanged; repeat for each (counts toward --disks)")
+    _size_options(parser)
+
+
+def _size_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory", type=_memory, default=DEFAULT_MEMORY, metavar="MB",
                         help=f"memory of each machine (default: {DEFAULT_MEMORY})")
     parser.add_argument("--boot-timeout", type=float, metavar="SECONDS",

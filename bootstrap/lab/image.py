@@ -28,14 +28,15 @@ DISK_SIZE = "3G"
 # What every lab machine needs to boot from a NoCloud seed and be checked over SSH, and what
 # the hosts' recipes use on a real kernel (mdadm for mirrors, VLANs, filesystems), and what a
 # Direct Connect rehearsal runs: the three BGP daemons a Linux router may use (BIRD also plays
-# the AWS side) and the three ways of writing its VLAN interfaces. One string: these are Debian
+# the AWS side) and the three ways of writing its VLAN interfaces; Debian's Puppet agent, so a
+# Puppet host's user-data finds it installed as on a prepared AMI. One string: these are Debian
 # package names, whatever role shares one.
 PACKAGES = tuple("""
     linux-image-amd64 initramfs-tools systemd-sysv udev dbus kmod
     cloud-init cloud-guest-utils locales openssh-server sudo
     mdadm e2fsprogs iproute2 ifupdown isc-dhcp-client iputils-ping
     netbase procps less python3 ca-certificates curl gzip
-    frr bird2 openbgpd netplan.io
+    frr bird2 openbgpd netplan.io puppet-agent
 """.split())  # noqa: SIM905
 # Set in the image, not by cloud-init: /etc/fstab's root, a hostname until cloud-init sets
 # one, the locale cloud-init's locale module expects generated, mdadm's config before mdadm
@@ -51,6 +52,8 @@ HOOKS = (
                   'echo LANG=en_US.UTF-8 > "$1/etc/default/locale"'),
     ("customize", 'chroot "$1" systemctl mask e2scrub_reap.service e2scrub_all.timer '
                   'apt-daily.timer apt-daily-upgrade.timer fstrim.timer'),
+    # Installed, not started: the host's own user-data decides whether the agent runs.
+    ("customize", 'chroot "$1" systemctl disable puppet.service'),
     # The lab boots this initrd from outside the machine, so a host's own update-initramfs
     # never reaches it: it must leave data arrays alone (AUTO -all) for the machine's root and
     # its mdadm.conf to assemble them, under the names that file gives, as the host's own
@@ -103,6 +106,24 @@ DISK_RULE = """# Blank disks of the bootstrap lab also get the name the lab aske
 SUBSYSTEM=="block", ENV{DEVTYPE}=="disk", KERNEL=="vd*", ATTR{serial}=="lab-data*", \
   PROGRAM="/usr/local/sbin/bootstrap-lab-disk-name $attr{serial}", SYMLINK+="%c"
 """
+# No EC2 instance metadata service answers in the lab, and a request to its address would leave
+# through the host's network to whatever answers there: the kernel refuses it before any
+# network is up, so user-data that asks IMDS fails over at once, as off EC2.
+NO_IMDS_UNIT = """[Unit]
+Description=Refuse the EC2 metadata address in the bootstrap lab (no IMDS here)
+DefaultDependencies=no
+Before=network-pre.target cloud-init-local.service
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/sbin/ip route replace prohibit 169.254.169.254/32
+ExecStart=-/sbin/ip -6 route replace prohibit fd00:ec2::254/128
+
+[Install]
+WantedBy=sysinit.target
+"""
 # The lab boots the image's initrd, never one a machine builds for itself; a host's own
 # update-initramfs (the RAID1 recipe runs it) then only needs to finish, and under emulation it
 # takes minutes with every module: the machine's initramfs holds the modules its hardware uses.
@@ -113,6 +134,9 @@ FILES = (
     ("etc/udev/rules.d/61-bootstrap-lab-disks.rules", DISK_RULE, 0o644),
     ("usr/local/sbin/bootstrap-lab-key", KEY_SCRIPT, 0o755),
     ("etc/systemd/system/bootstrap-lab-key.service", KEY_UNIT, 0o644),
+    ("etc/systemd/system/bootstrap-lab-no-imds.service", NO_IMDS_UNIT, 0o644),
+    ("etc/systemd/system/sysinit.target.wants/bootstrap-lab-no-imds.service",
+     "->/etc/systemd/system/bootstrap-lab-no-imds.service", 0o777),
     ("etc/systemd/system/multi-user.target.wants/bootstrap-lab-key.service",
      "->/etc/systemd/system/bootstrap-lab-key.service", 0o777),
 )

@@ -15,36 +15,18 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support import waits
-from support.cli import ROOT, write_tree
-
-from bootstrap.lab.state import default_dir
+from support.cli import write_tree
+from support.lab import after_reboot, bootstrap, rendered, ssh_command, words
 
 HOST = "lab-ci-web"
 MISSING = [p for p in ("qemu-system-x86_64", "qemu-img") if shutil.which(p) is None]
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"QEMU is not installed ({', '.join(MISSING)}"
                                                       f"; see requirements/apt-lab.txt)")
-
-
-def _bootstrap(*args: str | Path, seconds: float) -> subprocess.CompletedProcess[str]:
-    """Run the CLI with the terminal seeing its progress lines, as a user waiting would."""
-    waits.progress(f"bootstrap {' '.join(map(str, args))} (up to {waits.allowance(seconds):.0f} s)")
-    return subprocess.run([sys.executable, "-m", "bootstrap", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=waits.allowance(seconds))
-
-
-@pytest.fixture(scope="session")
-def lab_dir() -> Path:
-    """The lab folder with its image built (once per machine: later runs reuse it)."""
-    lab = default_dir()
-    result = _bootstrap("lab", "image", "--lab-dir", lab, seconds=1800)
-    assert result.returncode == 0, result.stderr
-    return lab
 
 
 def _qemu_of(lab: Path) -> list[int]:
@@ -83,14 +65,8 @@ def machine(lab_dir: Path, tmp_path: Path) -> Iterator[tuple[Path, Path, Path]]:
                 raid1: {{devices: [/dev/sdf, /dev/sdg], mount: /data, label: labdata}}
         """})
     build = tmp_path / "build"
-    # A machine an interrupted run left behind would be reused as "already up": stop it first.
-    _bootstrap("lab", "down", HOST, "--lab-dir", lab_dir, seconds=60)
-    rendered = _bootstrap("render", inventory, "-o", build, seconds=120)
-    assert rendered.returncode == 0, rendered.stderr
-    try:
+    with rendered(lab_dir, HOST, inventory, build):
         yield lab_dir, inventory, build
-    finally:
-        _bootstrap("lab", "down", HOST, "--lab-dir", lab_dir, seconds=60)
 
 
 def test_a_host_boots_from_its_user_data_and_verify_passes_through_the_fragment(
@@ -100,8 +76,8 @@ def test_a_host_boots_from_its_user_data_and_verify_passes_through_the_fragment(
     assert user_data[:2] == b"\x1f\x8b"  # gzip, as EC2 would be given it
 
     # The disks come from the host's settings: the mirror's two volumes, under their names.
-    up = _bootstrap("lab", "up", HOST, "-b", build, "-i", inventory, "--lab-dir", lab,
-                    seconds=1800)
+    up = bootstrap("lab", "up", HOST, "-b", build, "-i", inventory, "--lab-dir", lab,
+                   seconds=1800)
     assert up.returncode == 0, up.stdout + up.stderr
     assert f"{HOST}: cloud-init done after" in up.stdout
     assert ("lab: KVM:" in up.stdout) or ("lab: software emulation (TCG):" in up.stdout)
@@ -111,30 +87,28 @@ def test_a_host_boots_from_its_user_data_and_verify_passes_through_the_fragment(
 
     # The user's own verify, pointed at the machine by the fragment dropped into the inventory.
     shutil.copy(folder / "inventory.yml", inventory / "zz-lab.yml")
-    verify = _bootstrap("verify", inventory, "-b", build, "--known-hosts",
-                        folder / "known_hosts", seconds=300)
+    verify = bootstrap("verify", inventory, "-b", build, "--known-hosts",
+                       folder / "known_hosts", seconds=300)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "1 host (1 ok, 0 not ok)" in verify.stdout and " 0 failed, 0 errors" in verify.stdout
     assert "cloud-init" in verify.stdout or "cloud_init" in verify.stdout
 
     # lab verify finds the machine up and gives the same report.
-    again = _bootstrap("lab", "verify", HOST, "-i", inventory, "-b", build, "--lab-dir", lab,
-                       seconds=300)
+    again = bootstrap("lab", "verify", HOST, "-i", inventory, "-b", build, "--lab-dir", lab,
+                      seconds=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"{HOST}: already up" in again.stdout and "1 host (1 ok, 0 not ok)" in again.stdout
 
     # What the user-data did on a real kernel: the mirror over the two disks named as on EC2
     # (not by the kernel's vdc/vdd), recorded in mdadm.conf by UUID, assembled under the same
     # name and mounted again after a reboot (so mdadm.conf and the fstab entry are right).
-    ssh = ["ssh", "-i", str(lab / "key" / "id_ed25519"), "-p", _port(folder / "inventory.yml"),
-           "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(waits.allowance(10))}",
-           "-o", f"UserKnownHostsFile={folder / 'known_hosts'}", "root@127.0.0.1"]
+    ssh = ssh_command(lab, HOST)
     state = ("cat /proc/mdstat; findmnt -n -o SOURCE,FSTYPE,LABEL /data; cat /var/tmp/runcmd-ran;"
              " readlink -f /dev/sdf /dev/sdg; grep ^ARRAY /etc/mdadm/mdadm.conf;"
              " mdadm --detail /dev/md0 | sed -n 's/^ *UUID : /uuid=/p'")
     expected = "/dev/md0 ext4 labdata ran /dev/vdc /dev/vdd"
-    first = _words(subprocess.run([*ssh, state], capture_output=True, text=True,
-                                  timeout=waits.allowance(60)).stdout)
+    first = words(subprocess.run([*ssh, state], capture_output=True, text=True,
+                                 timeout=waits.allowance(60)).stdout)
     assert "md0 : active raid1" in first and "vdc[0]" in first and "vdd[1]" in first, first
     assert expected in first, first
 
@@ -143,36 +117,13 @@ def test_a_host_boots_from_its_user_data_and_verify_passes_through_the_fragment(
     assert boot_id
     subprocess.run([*ssh, "systemctl reboot"], capture_output=True, timeout=waits.allowance(60))
     booted = waits.wait_for("the machine back after a reboot",
-                            lambda: _after_reboot(ssh, state, boot_id), 600, interval=5)
+                            lambda: after_reboot(ssh, state, boot_id), 600, interval=5)
     array = re.search(r"ARRAY /dev/md0 metadata=1\.2 (?:name=\S+ )?UUID=(\S+) uuid=(\S+)", first)
     assert array and array.group(1) == array.group(2), first  # one ARRAY line, this array's
     assert re.search(r"md0 : active raid1 vd[cd]\[[01]\] vd[cd]\[[01]\]", booted), booted
     assert expected in booted and array.group(0) in booted, booted
 
-    down = _bootstrap("lab", "down", HOST, "--lab-dir", lab, seconds=60)
+    down = bootstrap("lab", "down", HOST, "--lab-dir", lab, seconds=60)
     assert down.returncode == 0 and "stopped QEMU PID" in down.stdout, down
     assert _qemu_of(lab) == []
     assert not folder.exists()
-
-
-def _words(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _after_reboot(ssh: list[str], state: str, before: str) -> str | None:
-    """The machine's state once it runs a boot other than ``before`` (its boot id), else None."""
-    try:
-        result = subprocess.run(
-            [*ssh, f"test \"$(cat /proc/sys/kernel/random/boot_id)\" != {before} || exit 1; "
-                   f"systemctl is-system-running --wait >/dev/null; {state}"],
-            capture_output=True, text=True, timeout=waits.allowance(120))
-    except subprocess.TimeoutExpired:
-        return None
-    return _words(result.stdout) if result.returncode == 0 else None
-
-
-def _port(fragment: Path) -> str:
-    for line in fragment.read_text().splitlines():
-        if line.strip().startswith("ansible_port:"):
-            return line.split(":")[1].strip()
-    raise AssertionError(f"no ansible_port in {fragment}")

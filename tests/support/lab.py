@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from support import waits
@@ -47,3 +49,16 @@ def after_reboot(ssh: list[str], state: str, before: str) -> str | None:
     except subprocess.TimeoutExpired:
         return None
     return words(result.stdout) if result.returncode == 0 else None
+
+
+@contextmanager
+def rendered(lab: Path, host: str, inventory: Path, build: Path) -> Iterator[None]:
+    """``inventory`` rendered into ``build``, and ``host``'s machine stopped before (one an
+    interrupted run left behind would be reused as "already up") and after."""
+    bootstrap("lab", "down", host, "--lab-dir", lab, seconds=60)
+    result = bootstrap("render", inventory, "-o", build, seconds=120)
+    assert result.returncode == 0, result.stderr
+    try:
+        yield
+    finally:
+        bootstrap("lab", "down", host, "--lab-dir", lab, seconds=60)
