@@ -203,6 +203,10 @@ def _parse(name: str, file: YamlFile) -> Role:
             mode = int(str(item.get("mode", "0644")), 8)
         except ValueError:
             raise BootstrapError(f"mode {item.get('mode')!r} is not octal", origin=where) from None
+        if userdata == "script" and not mode & 0o111:
+            # The host runs it from its dest, where it lands with this mode.
+            raise BootstrapError(f"a userdata: script must be executable: mode {mode:04o} has no "
+                                 f"execute bit", origin=where)
         check = item.get("check") or []
         check = [check] if isinstance(check, str) else check
         if not isinstance(check, list) or not all(isinstance(c, str) for c in check):

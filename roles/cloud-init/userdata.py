@@ -13,7 +13,9 @@ roles (see :mod:`bootstrap.render.registry` for the ``userdata`` kinds):
   and the packages ran).
 * ``script`` artifacts become ``text/x-shellscript`` parts, in role order. cloud-init runs them
   in the final stage sorted by file name, so they are named ``NN-role-name`` and run in role
-  order and before ``runcmd``.
+  order and before ``runcmd``. A script with an absolute dest is a ``write_files`` entry at that
+  dest, and its part only ``exec``s it: the host then holds the script where its manifest says
+  (and where ``verify`` looks), at no cost in size.
 
 One part is emitted as itself; several are wrapped in MIME multipart with a fixed boundary, so
 the same inventory always gives the same bytes. EC2 limits the raw bytes (before base64) to
@@ -33,6 +35,7 @@ import base64
 import gzip
 import json
 import re
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,6 +328,10 @@ def _script(index: int, art: Artifact, host: str) -> Part:
         raise BootstrapError(f"script {art.dest} of role {art.role} must start with '#!' to run "
                              f"as a user-data script", host=host)
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{index:02d}-{art.role}-{Path(art.dest).name}")
+    if art.on_host:
+        # write_files (init stage, or write_files_deferred before the scripts) installed it.
+        stub = f"#!/bin/sh\nexec {shlex.quote(art.dest)}\n".encode()
+        return Part(name, SHELLSCRIPT, stub, stub)
     redacted = art.redacted if art.secret and art.redacted is not None else art.content
     return Part(name, SHELLSCRIPT, art.content, redacted)
 
@@ -434,18 +441,19 @@ def _parts(target: Target, settings: CloudInit, artifacts: list[Artifact], *,
         hidden = art.redacted if art.secret and art.redacted is not None else art.content
         if art.userdata == "cloud-config":
             pair = (_fragment(art, art.content, host), _fragment(art, hidden, host))
-        elif pulled:
-            if art.userdata == "file":
-                _not_written_twice(art, settings, target)
+        elif pulled:  # the pull installs files and scripts at their dest
+            _not_written_twice(art, settings, target)
             continue
-        elif art.userdata == "file":
+        else:
+            if art.userdata == "script":
+                scripts.append(_script(len(scripts) + 1, art, host))
+                if not art.on_host:
+                    secret = secret or art.secret
+                    continue
+            # A script with a place on the host is installed there, as push would install it,
+            # so the host holds after its first boot what its manifest lists.
             pair = ({"write_files": [_embedded_file(art, art.content, host)]},
                     {"write_files": [_embedded_file(art, hidden, host)]})
-        else:
-            scripts.append(_script(len(scripts) + 1, art, host))
-            secret = secret or art.secret
-            continue
-        if art.userdata == "file":
             _not_written_twice(art, settings, target)
         contributions.append((rank.get(art.role, own_rank), *pair, art.secret))
     # A stable sort keeps each role's artifacts in their own order.

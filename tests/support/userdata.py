@@ -85,3 +85,23 @@ def cloud_config(user_data: bytes) -> dict[str, Any]:
 
 def report(build: Path, host: str) -> dict[str, Any]:
     return json.loads((build / host / "user-data.report.json").read_text())
+
+
+def materialize(user_data: bytes, root: Path, scripts: Path) -> None:
+    """What cloud-init writes from ``user_data``, moved under ``root``: each ``write_files`` entry
+    at ``root`` + its path with its permissions, and each script part in ``scripts`` by its file
+    name (as ``scripts_user`` finds them), where a path that write_files wrote is read under
+    ``root`` too: a part that runs an installed script runs the copy under ``root``."""
+    written = [str(f["path"]) for f in cloud_config(user_data).get("write_files", [])]
+    for entry in cloud_config(user_data).get("write_files", []):
+        path = root / str(entry["path"]).lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(entry["content"]))
+        path.chmod(int(str(entry.get("permissions", "0o644")), 8))
+    scripts.mkdir(parents=True, exist_ok=True)
+    for filename, kind, content in parts(user_data):
+        if kind == "text/x-shellscript":
+            for dest in written:
+                content = content.replace(dest.encode(), f"{root}{dest}".encode())
+            (scripts / str(filename)).write_bytes(content)
+            (scripts / str(filename)).chmod(0o700)

@@ -165,6 +165,16 @@ def test_bootstrap_script_ran_before_runcmd_in_role_order(booted):
     assert sh(booted, "cat /var/lib/app/order") == "script\nown\nfragment\n"
 
 
+def test_the_script_stays_installed_where_its_manifest_says(booted):
+    # What push would install, so verify's manifest check holds after the first boot too.
+    [entry] = [f for f in json.loads((booted.build / "node1" / "manifest.json").read_text())[
+        "files"] if f["dest"] == "/usr/local/sbin/app-bootstrap"]
+    assert sh(booted, "stat -c '%a %U:%G' /usr/local/sbin/app-bootstrap") == "755 root:root\n"
+    assert entry["mode"] == "0755"
+    expected = (booted.build / "node1" / "files/usr/local/sbin/app-bootstrap").read_text()
+    assert sh(booted, "cat /usr/local/sbin/app-bootstrap") == expected
+
+
 def test_no_payload_ran(booted):
     # The same search finds a file that is there, so an empty answer means none was made.
     assert sh(booted, "find / -xdev -name 'bootstrap.done' 2>/dev/null") == "/var/lib/app/bootstrap.done\n"

@@ -27,7 +27,7 @@ from support.cli import one_error, run_cli
 from support.cloud import BUCKET, REGION
 from support.imds import INSTANCE_ID, Imds
 from support.moto import FaultProxy
-from support.userdata import parts, render
+from support.userdata import cloud_config, materialize, parts, render
 
 ACCOUNT = "123456789012"
 TOPIC = "boot-notices"
@@ -108,10 +108,15 @@ def test_the_notice_is_one_script_part_of_the_user_data(tmp_path):
     scripts = [(name, content) for name, kind, content in found if kind == "text/x-shellscript"]
     assert [name for name, _ in scripts] == ["01-cloud-init-bootstrap-notify",
                                             "02-app-app-setup"]
-    assert scripts[0][1] == (out / "web01" / SCRIPT).read_bytes()
-    assert f"readonly TOPIC_ARN={TOPIC_ARN}\n".encode() in scripts[0][1]
+    # The part runs the script that write_files installs where push would put it.
+    assert scripts[0][1] == b"#!/bin/sh\nexec /usr/local/sbin/bootstrap-notify\n"
+    config = cloud_config((out / "web01/user-data").read_bytes())
+    [installed] = [f for f in config["write_files"]
+                   if f["path"] == "/usr/local/sbin/bootstrap-notify"]
+    assert installed["content"].encode() == (out / "web01" / SCRIPT).read_bytes()
+    assert installed["permissions"] == "0o755"
+    assert f"readonly TOPIC_ARN={TOPIC_ARN}\n" in installed["content"]
     # phone_home stays what it is: the notice adds no cloud-config key.
-    config = yaml.safe_load(found[0][2])
     assert "phone_home" not in config and "notify" not in config
 
 
@@ -317,13 +322,9 @@ def first_boot(sns_moto: motolib.MotoServer, tmp_path: Path) -> Iterator[Any]:
             RoleArn=role["Arn"], RoleSessionName=INSTANCE_ID)["Credentials"]
         imds = Imds(role=name, credentials=credentials)
         servers.append(imds)
-        # What cloud-init's user-data handler writes: each script part, by its file name.
+        # What cloud-init writes: the files (the scripts at their dest) and each script part.
         scripts = work / "instance" / "scripts"
-        scripts.mkdir(parents=True)
-        for filename, kind, content in parts((out / "web01/user-data").read_bytes()):
-            if kind == "text/x-shellscript":
-                (scripts / str(filename)).write_bytes(content)
-                (scripts / str(filename)).chmod(0o700)
+        materialize((out / "web01/user-data").read_bytes(), work / "root", scripts)
         run_dir = work / "run-cloud-init"
         output_log = work / "cloud-init-output.log"
         notify_log = work / "bootstrap-notify.log"

@@ -146,8 +146,12 @@ def test_scripts_files_and_fragments_of_roles_make_one_mime(tree, tmp_path):
     assert [(name, kind) for name, kind, _ in found] == [
         ("cloud-config.yaml", "text/cloud-config"),
         ("01-app-app-bootstrap", "text/x-shellscript")]
-    assert found[1][2] == (build / "app1" / "files/usr/local/sbin/app-bootstrap").read_bytes()
+    # The script is installed at its dest, as push installs it, and its part runs it from there.
+    assert found[1][2] == b"#!/bin/sh\nexec /usr/local/sbin/app-bootstrap\n"
     config = cloud_config(raw)
+    script = (build / "app1" / "files/usr/local/sbin/app-bootstrap").read_bytes()
+    assert {"path": "/usr/local/sbin/app-bootstrap", "content": script.decode(),
+            "permissions": "0o755", "owner": "root:root"} in config["write_files"]
     # The file artifact is embedded with its path, mode and owner; the fragment is merged.
     assert {"path": "/etc/app/app.conf", "content": "name = shop\nlisten = 8080\n",
             "permissions": "0o600", "owner": "root:root"} in config["write_files"]
@@ -225,9 +229,9 @@ def test_script_part_keeps_non_ascii_bytes_exactly(tree, tmp_path):
     render(inv, build)
     raw = (build / "app1" / "user-data").read_bytes()
     assert raw.isascii()  # 8-bit text would be mangled by cloud-init's MIME parser
-    script = next(c for _, kind, c in parts(raw) if kind == "text/x-shellscript")
-    assert script == "#!/bin/sh\necho 'café ✓' > /tmp/x\n".encode()
     files_by_path = {f["path"]: f["content"] for f in cloud_config(raw)["write_files"]}
+    script = files_by_path["/usr/local/sbin/app-bootstrap"].encode()
+    assert script == "#!/bin/sh\necho 'café ✓' > /tmp/x\n".encode()
     assert files_by_path["/etc/greeting"] == "grüß dich\n"
     assert files_by_path["/etc/app/app.conf"] == "name = crème\nlisten = 8080\n"
     validate(build)
