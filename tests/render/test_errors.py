@@ -186,3 +186,15 @@ def test_a_namespace_is_checked_even_on_hosts_without_its_role(tmp_path, tree):
     hosts.write_text(hosts.read_text().replace("sever: puppet.example.com", "runinterval: 30m"))
     # Only keys and types are checked: puppet.server is required by the role, not the namespace.
     assert run_cli("render", inv, "-o", tmp_path / "b").rc == 0
+
+
+def test_a_user_data_script_that_could_not_run_is_refused(tmp_path, tree):
+    # The host runs the script from its dest, where it lands with the mode role.yml gives it.
+    inv = app_inventory(tree, "port: 8080\n")
+    role = inv / "roles/app/role.yml"
+    role.write_text(role.read_text().replace(
+        "- {template: app/app.conf.j2, dest: /etc/app.conf}",
+        "- {template: app/app.conf.j2, dest: /usr/local/sbin/app-setup, mode: '0644', "
+        "userdata: script}"))
+    check_error(run_cli("render", inv, "-o", tmp_path / "b"),
+                "role.yml:4", "userdata: script must be executable", "mode 0644")
