@@ -83,6 +83,9 @@ def _rehearsal_parser(sub: Any, name: str, rehearsal: Any) -> None:
                         help="inventory the host's settings come from (default: inventory)")
     parser.add_argument("-b", "--build", default="build", type=Path, metavar="DIR",
                         help="build directory written by bootstrap render (default: build)")
+    parser.add_argument("--from", dest="before", type=Path, metavar="DIR",
+                        help="rehearse a change: boot from and push this build first (what the "
+                             "host runs now), then push the build of -b")
     parser.add_argument("--failover", action="store_true",
                         help="also take the active path away on the peer and time the move to "
                              "the passive one, then bring it back")
@@ -161,7 +164,8 @@ def _rehearse(lab, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-
     opts = rehearse.Options(
         host=args.host, inventory=args.inventory, build=args.build,
         secrets_dir=tuple(args.secrets_dir), memory=args.memory, boot_timeout=args.boot_timeout,
-        failover=args.failover, keep=args.keep, link_port=args.link_port, os_name=args.os)
+        failover=args.failover, keep=args.keep, link_port=args.link_port, os_name=args.os,
+        before=args.before)
     return rehearse.rehearse(lab, args.rehearsal, opts, _say)
 
 

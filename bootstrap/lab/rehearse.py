@@ -9,8 +9,9 @@ and returns a plan with:
   (the systemd unit that must come back after a reboot);
 - ``host_prepare()``: a command run on the host before its first push;
 - ``peer_setup()``: a script (bytes) the peer runs with ``sh -s``, sent over SSH's input;
-- ``status(on_host, on_peer)``: ``.ok`` and ``.lines``, from commands it runs on either side
-  (each ``on_*`` runs a list of commands and returns their outputs);
+- ``status(on_host, on_peer)``: ``.ok``, ``.lines`` and ``.established`` (the sessions are up,
+  what the state before a change is awaited for), from commands it runs on either side (each
+  ``on_*`` runs a list of commands and returns their outputs);
 - ``failover()``: ``peer_down``, ``peer_up``, ``watch`` (run on the host, prints a line each
   time what it watches changes), ``via(line)`` ("active", "passive" or None), ``detection``,
   ``detection_seconds``; or a one-line error when the host has nothing to fail over.
@@ -18,8 +19,10 @@ and returns a plan with:
 The lab boots both machines at once (the host listening on the link, the peer connected), waits
 for cloud-init on both, prepares them, pushes the host's build with ``--apply`` as ``bootstrap
 push`` would, waits for the plan's status to be all good, reboots the host once and waits again,
-and with ``failover`` times the move. Every machine it started is stopped at the end (``keep``
-leaves them up), and on any error or Ctrl-C.
+and with ``failover`` times the move. With ``before`` (``--from BUILD``) it rehearses a change:
+the host boots from and is pushed that build first (what it runs now), its sessions are awaited
+and reported, and only then the build under test is pushed, as in the change window. Every
+machine it started is stopped at the end (``keep`` leaves them up), and on any error or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class Options:
     keep: bool
     link_port: int | None
     os_name: str
+    before: Path | None = None  # the build the host runs before the change
 
 
 Say = Callable[[str], None]
@@ -114,6 +118,16 @@ class Shell:
                        capture_output=True, check=False, timeout=10)
 
 
+def _check_build(build: Path, host: str, option: str) -> None:
+    manifest = build / host / "manifest.json"
+    if not os.path.isdir(build):
+        raise BootstrapError(f"{build}: no build there; run `bootstrap render` first (or give "
+                             f"{option})", host=host, key=option)
+    if not os.path.isfile(manifest):
+        raise BootstrapError(f"{manifest}: host {host} is not in the build; run `bootstrap "
+                             f"render` first", host=host, key=option)
+
+
 def _redactor(secrets: list[str]) -> Callable[[str], str]:
     values = sorted({s for s in secrets if s}, key=len, reverse=True)
 
@@ -138,13 +152,9 @@ def rehearse(lab: Lab, rehearsal: Any, opts: Options, say: Say) -> int:
     plan = rehearsal.plan(loader.target(opts.host), NIC)
     failover = plan.failover() if opts.failover else None
     check_host_name(plan.peer_name)
-    manifest = opts.build / opts.host / "manifest.json"
-    if not os.path.isdir(opts.build):
-        raise BootstrapError(f"{opts.build}: no build there; run `bootstrap render` first (or "
-                             f"give -b)", host=opts.host)
-    if not os.path.isfile(manifest):
-        raise BootstrapError(f"{manifest}: host {opts.host} is not in the build; run `bootstrap "
-                             f"render` first", host=opts.host)
+    for build, option in ((opts.build, "-b"), (opts.before, "--from")):
+        if build is not None:
+            _check_build(build, opts.host, option)
     vm.require_qemu()
     link = links.free_link(opts.link_port)
     say(f"{opts.host}: {plan.summary}; {rehearsal.peer_role}: {plan.peer_name}")
@@ -216,7 +226,7 @@ def _machines(lab: Lab, opts: Options, plan: Any, link: links.Link, say: Say
 
 def _host_user_data(opts: Options, say: Say) -> bytes:
     try:
-        return seed.user_data(opts.build, opts.host)
+        return seed.user_data(opts.before or opts.build, opts.host)
     except BootstrapError as exc:
         if "has no user-data" not in str(exc):
             raise
@@ -250,7 +260,15 @@ def _rehearse(lab: Lab, opts: Options, plan: Any, failover: Any, host: Shell, pe
     peer.run("sh -s", stdin=plan.peer_setup(), timeout=settle)
     say(f"{plan.peer_name}: VLANs and BIRD configured (keys from the router's secret files)")
     host.run(plan.host_prepare(), timeout=settle)
-    pushed = _push(lab, opts, host.machine, say)
+    if opts.before is not None:
+        # What runs now: reported, not judged (it may be what the change repairs).
+        _push(lab, opts, host.machine, say, opts.before, "the build it runs now")
+        at = time.monotonic()
+        status = _settle(plan, host, peer, settle, lambda s: s.established)
+        _print(say, status, f"before the change ({time.monotonic() - at:.0f} s to settle)",
+               judged=False)
+    pushed = _push(lab, opts, host.machine, say, opts.build,
+                   "the change" if opts.before is not None else "")
     at = time.monotonic()
     status = _settle(plan, host, peer, settle)
     _print(say, status, f"after push --apply ({time.monotonic() - at:.0f} s to settle)")
@@ -281,10 +299,10 @@ def _rehearse(lab: Lab, opts: Options, plan: Any, failover: Any, host: Shell, pe
     return 0 if ok else 1
 
 
-def _push(lab: Lab, opts: Options, machine: Machine, say: Say) -> bool:
-    """``bootstrap push --apply`` of the host's build, through the lab's connection to it; did
-    it succeed? (A failed apply is reported, and the rehearsal goes on to show the state it
-    left and the state after a reboot.)"""
+def _push(lab: Lab, opts: Options, machine: Machine, say: Say, build: Path, what: str) -> bool:
+    """``bootstrap push --apply`` of the host's files in ``build``, through the lab's connection
+    to it; did it succeed? (A failed apply is reported, and the rehearsal goes on to show the
+    state it left and the state after a reboot.)"""
     import fabric
 
     from bootstrap.fleet import pool
@@ -292,7 +310,7 @@ def _push(lab: Lab, opts: Options, machine: Machine, say: Say) -> bool:
     from bootstrap.fleet.transport import SshOptions
     from bootstrap.hosts.model import Connection
 
-    loaded = pool.load(opts.inventory, opts.build, opts.host, opts.secrets_dir)
+    loaded = pool.load(opts.inventory, build, opts.host, opts.secrets_dir)
     files = vm.Files(lab.machine_dir(opts.host))
     options = PushOptions(ssh=SshOptions(known_hosts=files.known_hosts,
                                          accept_new_host_keys=False),
@@ -302,13 +320,15 @@ def _push(lab: Lab, opts: Options, machine: Machine, say: Say) -> bool:
         ansible_ssh_private_key_file=machine.key))
     at = time.monotonic()
     result = push_host(target, loaded.registry, options, fabric.Config())
-    say(f"{opts.host}: push --apply: {result.describe()} ({time.monotonic() - at:.0f} s; "
-        f"inventory fragment {files.inventory})")
+    say(f"{opts.host}: push --apply{f' of {what}' if what else ''} from {build}: "
+        f"{result.describe()} ({time.monotonic() - at:.0f} s; inventory fragment "
+        f"{files.inventory})")
     return not result.failed
 
 
-def _settle(plan: Any, host: Shell, peer: Shell, timeout: float) -> Any:
-    """The plan's status once all good, or the last one after ``timeout`` seconds."""
+def _settle(plan: Any, host: Shell, peer: Shell, timeout: float,
+            done: Callable[[Any], bool] = lambda s: s.ok) -> Any:
+    """The plan's status once ``done`` (all good), or the last one after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -318,13 +338,13 @@ def _settle(plan: Any, host: Shell, peer: Shell, timeout: float) -> Any:
                 raise
             time.sleep(2)
             continue
-        if status.ok or time.monotonic() > deadline:
+        if done(status) or time.monotonic() > deadline:
             return status
         time.sleep(2)
 
 
-def _print(say: Say, status: Any, when: str) -> None:
-    say(f"{'all good' if status.ok else 'NOT all good'} {when}:")
+def _print(say: Say, status: Any, when: str, *, judged: bool = True) -> None:
+    say(f"{'all good' if status.ok else 'NOT all good'} {when}:" if judged else f"state {when}:")
     for line in status.lines:
         say(f"  {line}")
 

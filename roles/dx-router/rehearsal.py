@@ -81,6 +81,7 @@ class VifSide:
 class Status:
     ok: bool
     lines: list[str]
+    established: bool  # every session is (what a state before a change is awaited for)
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ class DxPlan:
         bfd = bgpstate.bird_bfd(answers[0])
         daemon = daemon.strip()
         ok, at = daemon.endswith(" running") and "NOT" not in daemon, 1
+        established = True
         lines = [f"router: {daemon}"]
         for vif in self.vifs:
             link = next((i for i in links if i.get("ifname") == vif.router_if), None)
@@ -223,6 +225,7 @@ class DxPlan:
                 bfd_ok = not p.bfd or bfd_state == "Up"
                 communities_ok = set(communities) == set(p.communities)
                 ok &= peer.established and prefixes_ok and bfd_ok and communities_ok
+                established &= peer.established
                 lines.append(
                     f"  IPv{p.version} {p.amazon.split('/')[0]} AS{p.amazon_asn} <-> "
                     f"{p.customer.split('/')[0]}: {state}; BFD {bfd_state}")
@@ -232,7 +235,15 @@ class DxPlan:
                     + ("" if prefixes_ok else f" (expected {', '.join(p.expected) or 'nothing'})")
                     + ("" if communities_ok else
                        f" (expected communities {' '.join(p.communities) or 'none'})"))
-        return Status(ok, lines)
+        # A VIF the build no longer has must be gone from the router, not left up beside it.
+        ours = {vif.router_if for vif in self.vifs}
+        stray = sorted(str(i.get("ifname")) for i in links if i.get("link") == self.nic
+                       and (i.get("linkinfo") or {}).get("info_kind") == "vlan"
+                       and i.get("ifname") not in ours)
+        ok &= not stray
+        lines.append(f"{self.nic}: " + (f"{', '.join(stray)} not in the build" if stray
+                                         else "no VLAN outside the build"))
+        return Status(ok, lines, established)
 
     def failover(self) -> Failover:
         if self.failover_plan is None:
@@ -246,14 +257,20 @@ def _vlan(link: dict[str, Any] | None, vif: VifSide) -> tuple[bool, str]:
         return False, f"{vif.router_if} absent on the router"
     info = (link.get("linkinfo") or {}).get("info_data") or {}
     up = "UP" in (link.get("flags") or []) and link.get("operstate") in ("UP", "UNKNOWN")
-    addresses = {f"{a.get('local')}/{a.get('prefixlen')}" for a in link.get("addr_info") or []}
+    # IPv6 link-local addresses are the kernel's own; any other must be one the build gives
+    # (the VIFs' IPv4 ones are link-local too, and networkd scopes them so).
+    addresses = {f"{a.get('local')}/{a.get('prefixlen')}" for a in link.get("addr_info") or []
+                 if not (a.get("family") == "inet6" and a.get("scope") == "link")}
     wanted = {str(ipaddress.ip_interface(a)) for a in vif.addresses}
-    ok = up and link.get("mtu") == vif.mtu and info.get("id") == vif.vlan and wanted <= addresses
+    ok = (up and link.get("mtu") == vif.mtu and info.get("id") == vif.vlan
+          and wanted == addresses)
     said = (f"{vif.router_if} {'up' if up else str(link.get('operstate')).lower()}, "
             f"802.1Q id {info.get('id')}, mtu {link.get('mtu')}"
             + ("" if link.get("mtu") == vif.mtu else f" (expected {vif.mtu})")
             + ("" if wanted <= addresses else
-               f", missing {', '.join(sorted(wanted - addresses))}"))
+               f", missing {', '.join(sorted(wanted - addresses))}")
+            + ("" if addresses <= wanted else
+               f", also {', '.join(sorted(addresses - wanted))} (not in the build)"))
     return ok, said
 
 

@@ -3,8 +3,11 @@
 Two lab machines per platform, booted at once: the router (its build pushed and applied with
 ``push --apply``, its VLAN files written for one of the three Linux network tools) and an AWS side
 (BIRD with each VIF's Amazon address, ASN and MD5 key), joined by one link carrying both VIFs'
-802.1Q VLANs. One test per platform checks everything a run reports: every VLAN up with the
-rendered MTU and addresses, every session Established with MD5, exactly the advertised prefixes
+802.1Q VLANs. Each run rehearses a change: the router boots from and is pushed an earlier
+build (the backup VIF at MTU 1500, and a third VIF since retired), then the build under test, so
+``push --apply`` must change a VLAN's MTU and delete a VLAN through the router's network tool. One
+test per platform checks everything a run reports: every VLAN up with the rendered MTU and
+addresses and no other VLAN left, every session Established with MD5, exactly the advertised prefixes
 with their communities on the AWS side, BFD up where asked, all of it again after a reboot with
 the daemon started by systemd from the pushed files, and (FRR) the failover to the passive VIF
 timed with BFD. No machine is left running, whatever happens.
@@ -12,6 +15,7 @@ timed with BFD. No machine is left running, whatever happens.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
@@ -21,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dx.routers import KEYS, router, write_inventory
+from dx.routers import KEYS, changed, router, write_inventory
 from support.lab import bootstrap
 
 MISSING = [p for p in ("qemu-system-x86_64", "qemu-img") if shutil.which(p) is None]
@@ -40,6 +44,16 @@ def _dx(platform: str, net: str) -> dict[str, Any]:
     return dx
 
 
+def _before(dx: dict[str, Any]) -> dict[str, Any]:
+    """The router as it runs before the change: its backup VIF at MTU 1500, and a third VIF."""
+    old = changed(dx, "vifs.1.mtu", 1500)
+    retired = copy.deepcopy(dx["vifs"][1]) | {
+        "id": "dxvif-fgabc103", "name": "retired", "vlan": 103, "mtu": 1500,
+        "ipv4": {"customer": "169.254.12.2/30", "amazon": "169.254.12.1/30"}}
+    old["vifs"].append(retired)
+    return old
+
+
 def _qemu_pids(text: str) -> list[int]:
     return [int(p) for p in re.findall(r"QEMU PID (\d+)", text)]
 
@@ -56,6 +70,9 @@ def rehearsal(request: pytest.FixtureRequest, lab_dir: Path, tmp_path: Path
               ) -> Iterator[tuple[Path, Path, Path, str]]:
     platform, net = request.param[:2]
     host = f"dxl-{platform}"
+    before = write_inventory(tmp_path / "inv-before", {host: _before(_dx(platform, net))})
+    rendered = bootstrap("render", before, "-o", tmp_path / "build-before", seconds=120)
+    assert rendered.returncode == 0, rendered.stderr
     inventory = write_inventory(tmp_path / "inv", {host: _dx(platform, net)})
     build = tmp_path / "build"
     rendered = bootstrap("render", inventory, "-o", build, seconds=120)
@@ -72,7 +89,8 @@ def test_a_router_rehearsed_against_an_aws_side(
         rehearsal: tuple[Path, Path, Path, str]) -> None:
     lab, inventory, build, host = rehearsal
     platform, net, unit, failover = next(p for p in PLATFORMS if host == f"dxl-{p[0]}")
-    args = ["lab", "dx", host, "-i", inventory, "-b", build, "--lab-dir", lab]
+    args = ["lab", "dx", host, "-i", inventory, "-b", build, "--from", build.parent /
+            "build-before", "--lab-dir", lab]
     result = bootstrap(*args, *(["--failover"] if failover else []), seconds=3600)
     out = result.stdout
     sys.__stderr__.write(out)  # the run's report, for whoever watches the suite
@@ -81,7 +99,12 @@ def test_a_router_rehearsed_against_an_aws_side(
         assert key not in out + result.stderr
 
     assert f"with {net}, 2 VIFs (3 BGP sessions) on eth1" in out
-    assert f"{host}: push --apply: changed" in out
+    assert f"{host}: push --apply of the build it runs now from " in out
+    assert f"{host}: push --apply of the change from {build}: changed" in out
+    # Before the change: the sessions up, the backup VIF at 1500, the retired VIF still there.
+    state = out.split("state before the change", 1)[1].split("push --apply of the change", 1)[0]
+    assert "VLAN 102: eth1.102 up, 802.1Q id 102, mtu 1500 (expected 9001)" in state, state
+    assert "eth1: eth1.103 not in the build" in state, state
     bfd = "Up" if platform != "openbgpd" else "off"
     speaker = "bird" if platform == "bird" else "bgpd"
     expected = [
@@ -94,6 +117,7 @@ def test_a_router_rehearsed_against_an_aws_side(
         "dxvif-fgabc102 'prod backup' (passive) VLAN 102: eth1.102 up, 802.1Q id 102, mtu 9001",
         "IPv4 169.254.11.1 AS64512 <-> 169.254.11.2: Established with MD5; BFD off",
         "AWS received 10.20.0.0/16, 10.21.0.0/16 [7224:7100]",
+        "eth1: no VLAN outside the build",
     ]
     after_push = out.split("all good after push --apply", 1)
     assert len(after_push) == 2, out[-4000:]

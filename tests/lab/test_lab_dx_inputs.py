@@ -1,7 +1,8 @@
-"""``bootstrap lab dx`` refuses what it cannot rehearse in one line, before any machine boots:
-a host that is not a Linux Direct Connect router, a router whose VIFs are not on the lab's link
-(eth1), a build missing or without the router, QEMU missing, a link port taken, and --failover
-on a router with nothing to fail over to. No machine folder is left behind."""
+"""``bootstrap lab dx`` refuses what it cannot rehearse in one line, before any machine boots: a
+host that is not a Linux Direct Connect router, a router whose VIFs are not on the lab's link
+(eth1), a build (or the ``--from`` build of a change) missing or without the router, QEMU
+missing, a link port taken, and --failover on a router with nothing to fail over to. No machine
+folder is left behind."""
 
 from __future__ import annotations
 
@@ -77,6 +78,11 @@ def test_a_missing_build_or_a_router_not_rendered_is_named(tmp_path: Path) -> No
               "no build there", "bootstrap render")
     other = write_tree(tmp_path / "other-build", {"web1/manifest.json": "{}\n"})
     one_error(_dx(tmp_path, "r1", "-i", inventory, "-b", other), "host r1 is not in the build")
+    # The build the change starts from, checked the same way and named by its option.
+    one_error(_dx(tmp_path, "r1", "-i", inventory, "-b", _build, "--from", tmp_path / "gone"),
+              "no build there", "key --from")
+    one_error(_dx(tmp_path, "r1", "-i", inventory, "-b", _build, "--from", other),
+              "host r1 is not in the build", "key --from")
     _no_machine(tmp_path)
 
 

@@ -70,17 +70,22 @@ def _bird_protocol(name: str, state: str) -> str:
             f"  BGP state:          {state}\n    Neighbor address: 169.254.10.2\n")
 
 
-LINKS = [
-    {"ifname": "eth1.101", "flags": ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
-     "operstate": "UP", "mtu": 9001, "linkinfo": {"info_kind": "vlan",
-                                                   "info_data": {"protocol": "802.1Q", "id": 101}},
-     "addr_info": [{"local": "169.254.10.2", "prefixlen": 30},
-                   {"local": "2600:1f00:1::3", "prefixlen": 125}]},
-    {"ifname": "eth1.102", "flags": ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
-     "operstate": "UP", "mtu": 1500, "linkinfo": {"info_kind": "vlan",
-                                                   "info_data": {"protocol": "802.1Q", "id": 102}},
-     "addr_info": [{"local": "169.254.11.2", "prefixlen": 30}]},
-]
+def _link(vlan: int, mtu: int, *addresses: str) -> dict[str, Any]:
+    """A VLAN interface on eth1 as ``ip -j -d addr show`` gives it, with the kernel's IPv6
+    link-local address beside the given ones."""
+    info = [{"family": "inet6" if ":" in a else "inet", "local": a.split("/")[0],
+             "prefixlen": int(a.split("/")[1]), "scope": "global"} for a in addresses]
+    info.append({"family": "inet6", "local": "fe80::5054:ff:fe01:101", "prefixlen": 64,
+                 "scope": "link"})
+    return {"ifname": f"eth1.{vlan}", "link": "eth1",
+            "flags": ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], "operstate": "UP", "mtu": mtu,
+            "linkinfo": {"info_kind": "vlan", "info_data": {"protocol": "802.1Q", "id": vlan}},
+            "addr_info": info}
+
+
+LINKS = [_link(101, 9001, "169.254.10.2/30", "2600:1f00:1::3/125"),
+         _link(102, 1500, "169.254.11.2/30"),
+         {"ifname": "eth1", "mtu": 9001, "flags": ["UP"], "operstate": "UP", "addr_info": []}]
 BFD = ("BIRD 2.0.12 ready.\nbfd1:\nIP address                Interface  State      Since         "
        "Interval  Timeout\n169.254.10.2              eth1.101   Up         13:51:30.1    "
        "0.300    0.900\n2600:1f00:1::3            eth1.101   Init       13:51:30.1    1.000    0.000\n")
@@ -139,6 +144,39 @@ def test_the_report_says_per_vif_what_holds_and_what_does_not(tmp_path: Path) ->
     assert not plan.status(router_ok, lambda c: extra).ok
     bare = [*good[:6], _bird_routes(("10.20.0.0/16", "none"), ("10.21.0.0/16", "none"))]
     assert not plan.status(router_ok, lambda c: bare).ok
+
+
+def test_what_a_change_leaves_behind_is_not_all_good(tmp_path: Path) -> None:
+    """After a change: a VIF the build dropped still on the router, or an address it replaced."""
+    plan = _plan(tmp_path)
+    good = [BFD.replace("Init", "Up  "), _bird_protocol("vlan101_v4", "Established"),
+            _bird_routes(("10.20.0.0/16", "(7224,7300)"), ("10.21.0.0/16", "(7224,7300)")),
+            _bird_protocol("vlan101_v6", "Established"),
+            _bird_routes(("2001:db8:100::/48", "(7224,7300)")),
+            _bird_protocol("vlan102_v4", "Established"),
+            _bird_routes(("10.20.0.0/16", "(7224,7100)"), ("10.21.0.0/16", "(7224,7100)"))]
+    changed = [_link(101, 9001, "169.254.10.2/30", "2600:1f00:1::3/125"),
+               _link(102, 9001, "169.254.11.2/30")]
+
+    def status(links: list[dict[str, Any]]) -> Any:
+        return plan.status(lambda c: [json.dumps(links), "frr.service active, bgpd running"],
+                           lambda c: good)
+
+    done = status(changed)
+    assert done.ok and done.established, done.lines
+    assert done.lines[-1] == "eth1: no VLAN outside the build"
+    left = status([*changed, _link(103, 1500, "169.254.12.2/30")])
+    assert not left.ok and left.established
+    assert left.lines[-1] == "eth1: eth1.103 not in the build"
+    stale = status([changed[0], _link(102, 9001, "169.254.11.2/30", "169.254.11.6/30")])
+    assert not stale.ok
+    assert ("eth1.102 up, 802.1Q id 102, mtu 9001, also 169.254.11.6/30 (not in the build)"
+            in "\n".join(stale.lines))
+    # Sessions up is what the state before a change is awaited for, whatever else differs.
+    assert status([changed[0], _link(102, 1500, "169.254.11.2/30")]).established
+    down = [*good[:5], _bird_protocol("vlan102_v4", "Active"), "BIRD 2.0.12 ready.\n"]
+    assert not plan.status(lambda c: [json.dumps(changed), "frr.service active, bgpd running"],
+                           lambda c: down).established
 
 
 def test_failover_watches_the_route_aws_sends_on_both_vifs(tmp_path: Path) -> None:
