@@ -82,15 +82,16 @@ def test_a_puppet_agent_host_registers_from_its_user_data_and_its_service_surviv
     assert up.returncode == 0, up.stdout + up.stderr
     assert f"{HOST}: cloud-init done after" in up.stdout
 
-    # The roles' own checks, through the lab: the agent installed, its live settings, its
-    # certificate signed by the server. (The build's manifest also lists the agent's bootstrap
-    # script at its path, where only push installs it: user-data runs it as a part.)
+    # Every check verify runs, through the lab: the build's files where its manifest says
+    # (the user-data installed them, the agent's script too), the agent installed, its live
+    # settings, its certificate signed by the server.
     verify = bootstrap("lab", "verify", HOST, "-i", inventory, "-b", build, "--lab-dir", lab,
                        seconds=300)
-    results = dict(re.findall(rf"^{HOST}\s+((?:puppet-agent|cloud-init)::\S+)\s+(\S+)",
-                              verify.stdout, re.M))
-    assert "puppet-agent::test_agent_certificate_signed" in results, verify.stdout
+    results = dict(re.findall(rf"^{HOST}\s+(\S+::\S+)\s+(\S+)", verify.stdout, re.M))
+    assert {"manifest::test_managed_files",
+            "puppet-agent::test_agent_certificate_signed"} <= set(results), verify.stdout
     assert set(results.values()) == {"ok"}, verify.stdout
+    assert verify.returncode == 0, verify.stdout + verify.stderr
 
     ssh = ssh_command(lab, HOST)
     state = (f"cat {CATALOG_FILE}; systemctl is-enabled puppet; systemctl is-active puppet; "
