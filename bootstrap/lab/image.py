@@ -200,6 +200,7 @@ def build(lab: Lab, system: str, say: Callable[[str], None]) -> tuple[Image, boo
     """The image of ``system``, built now if it was not; True when it was built now."""
     found = find(lab, system)
     if found:
+        _remove_replaced(lab, found, say)
         return found, False
     _require("mmdebstrap", "mmdebstrap")
     _require("mkfs.ext4", "e2fsprogs")
@@ -230,7 +231,29 @@ def build(lab: Lab, system: str, say: Callable[[str], None]) -> tuple[Image, boo
     say(f"built {name} in {time.monotonic() - started:.0f} s")
     image = find(lab, system)
     assert image is not None
+    _remove_replaced(lab, image, say)
     return image, True
+
+
+def _remove_replaced(lab: Lab, current: Image, say: Callable[[str], None]) -> None:
+    """Remove the images of ``current``'s system built from earlier recipes (gigabytes each;
+    the recipe never goes back), except one a machine of the lab still boots from: its overlay
+    needs it. A machine whose record cannot be read might, so then none is removed."""
+    in_use = set()
+    for host in lab.known_machines():
+        machine = lab.recorded(host)
+        if machine is None:
+            if os.path.lexists(lab.machine_dir(host) / "disk.qcow2"):  # vm.Files.overlay
+                return
+            continue
+        in_use.add(machine.image)
+    earlier = re.compile(rf"{re.escape(current.system)}-[0-9a-f]{{16}}")
+    for entry in sorted(os.listdir(lab.images)):
+        path = lab.images / entry
+        if (entry != current.folder.name and earlier.fullmatch(entry) and entry not in in_use
+                and os.path.isdir(path) and not os.path.islink(path)):
+            shutil.rmtree(path)
+            say(f"removed image {entry}: an earlier recipe, no machine boots from it")
 
 
 def _remove_abandoned(images: Path) -> None:

@@ -187,3 +187,35 @@ def test_a_damaged_record_stops_nothing_and_is_cleaned_away(record: str, lab: Pa
     result = run_cli("lab", "down", "web1", "--lab-dir", lab)
     assert result.rc == 0 and "web1: no machine was running" in result.out, result
     assert not folder.exists()
+
+
+def test_images_of_earlier_recipes_go_unless_a_machine_boots_from_them(lab: Path,
+                                                                       tmp_path: Path) -> None:
+    from bootstrap.lab import image
+
+    current = f"debian-12-{image.digest('debian-12')}"
+    parts = {"base.raw": "disk\n", "vmlinuz": "kernel\n", "initrd.img": "initrd\n"}
+    for name in (current, "debian-12-0123456789abcdef", "debian-12-fedcba9876543210"):
+        write_tree(lab / "images" / name, parts)
+    outside = write_tree(tmp_path / "outside", {"debian-12-1111111111111111/base.raw": "x\n"})
+    (lab / "images" / "debian-12-1111111111111111").symlink_to(
+        outside / "debian-12-1111111111111111")  # a link is never followed, nor removed
+    write_tree(lab / "images" / "notes", {"keep.txt": "mine\n"})
+    # A machine still boots from one of them (its overlay needs it).
+    write_tree(lab / "machines" / "web1", {"machine.json": json.dumps({
+        "host": "web1", "pid": 999999, "ssh_port": 2222, "user": "root",
+        "key": str(lab / "key" / "id_ed25519"), "image": "debian-12-fedcba9876543210",
+        "accel": "tcg"}), "disk.qcow2": "overlay\n"})
+    os.chmod(lab, 0o700)
+    result = run_cli("lab", "image", "--lab-dir", lab)
+    assert result.rc == 0, result.err
+    assert "removed image debian-12-0123456789abcdef: an earlier recipe" in result.out
+    assert f"image {current} is already built" in result.out
+    assert sorted(os.listdir(lab / "images")) == sorted([
+        current, "debian-12-1111111111111111", "debian-12-fedcba9876543210", "notes"])
+    assert (outside / "debian-12-1111111111111111" / "base.raw").read_text() == "x\n"
+    # A machine whose record cannot be read might boot from any: then none is removed.
+    (lab / "machines" / "web1" / "machine.json").write_text("{not json")
+    write_tree(lab / "images" / "debian-12-0123456789abcdef", parts)
+    assert run_cli("lab", "image", "--lab-dir", lab).rc == 0
+    assert (lab / "images" / "debian-12-0123456789abcdef" / "base.raw").exists()
