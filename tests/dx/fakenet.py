@@ -7,11 +7,13 @@ the links kept in ``$FAKENET/state.json`` and appends ``TOOL ARGS`` to ``$FAKENE
 Each tool reads the real files the build installed and behaves as its Debian 12 version does
 in what the script relies on:
 
-- ``networkctl reload`` creates the VLAN of a new .netdev and reconfigures a link whose
-  .network changed; it neither updates nor removes an existing netdev (systemd 252), and a
-  VLAN deleted behind its back comes back only when its parent is reconfigured, with the
-  settings networkd loaded first.
-- ``netplan apply`` (0.106) configures every VLAN of its file and deletes none that left it.
+- ``networkctl reload`` (files in /etc/systemd/network and /run/systemd/network) creates the
+  VLAN of a new .netdev and reconfigures a link whose .network is new or changed, telling a
+  changed file by its inode and time as systemd 252 does (a file written again with the same
+  content is a changed one); it neither updates nor removes an existing netdev, and a VLAN
+  deleted behind its back comes back only when its parent is reconfigured, with the settings
+  networkd loaded first.
+- ``netplan generate`` is Debian's own (0.106), run as it is: it writes networkd's files.
 - ``ifup`` does nothing for an interface ifupdown has a record of; ``ifdown`` of a VLAN
   deletes it; ``ifdown`` of an interface out of its files only clears the record (0.8.41).
 
@@ -21,14 +23,16 @@ ever when it is listed in the state's ``dad_never``.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 NETWORKD = Path("/etc/systemd/network")
-NETPLAN = Path("/etc/netplan/60-aws-dx.yaml")
+# networkd reads both; a file in /etc hides one of the same name in /run
+NETWORK_DIRS = (NETWORKD, Path("/run/systemd/network"))
+REAL_NETPLAN = "/usr/sbin/netplan"  # Debian's netplan.io
 IFUPDOWN = Path("/etc/network/interfaces.d/aws-dx")
 # The daemons answer as running ones do (pgrep finds them); a VM rehearsal starts them for real.
 DAEMONS = ("vtysh", "frr-reload.py", "birdc", "bgpctl", "sysctl", "pgrep")
@@ -70,6 +74,11 @@ class Net:
         self.folder = folder
         self.state = json.loads((folder / "state.json").read_text())
         self.links: dict[str, dict[str, Any]] = self.state["links"]
+
+    def note(self, line: str) -> None:
+        """A line in the log for what a tool did on its own (networkd configuring a link)."""
+        with open(self.folder / "log", "a") as log:
+            log.write(line + "\n")
 
     def save(self) -> None:
         (self.folder / "state.json").write_text(json.dumps(self.state, indent=1))
@@ -145,34 +154,52 @@ def _ini(path: Path) -> dict[str, list[str]]:
     return out
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+def _stamp(path: Path) -> str:
+    """What networkd compares to tell a changed file: its inode and its time."""
+    st = path.stat()
+    return f"{st.st_ino}:{st.st_mtime_ns}"
+
+
+def _networkd_files(suffix: str) -> list[Path]:
+    """networkd's files of one kind, in the order it reads them (by name; /etc before /run)."""
+    found: dict[str, Path] = {}
+    for folder in NETWORK_DIRS:
+        for path in folder.glob(f"*{suffix}") if folder.is_dir() else []:
+            found.setdefault(path.name, path)
+    return [found[name] for name in sorted(found)]
+
+
+def _network_of(name: str) -> Path | None:
+    """The .network file networkd matches link ``name`` with (the first by name)."""
+    return next((p for p in _networkd_files(".network") if _ini(p)["Name"][0] == name), None)
 
 
 def _networkd_configure(net: Net, name: str) -> None:
     """What networkd does to a link when it (re)configures it from its .network file."""
-    parent_file = NETWORKD / f"10-dx-{name}.network"
-    vlan_file = NETWORKD / f"30-dx-{name}.network"
-    if parent_file.exists():
-        net.set_mtu(name, int(_ini(parent_file)["MTUBytes"][0]))
-        for vlan in _ini(parent_file).get("VLAN", []):
-            netdev = net.state["netdevs"].get(vlan)  # as loaded first: networkd keeps it
-            if netdev and net.make_vlan(vlan, name, netdev["vlan"], netdev["mtu"]):
-                _networkd_configure(net, vlan)
-    elif vlan_file.exists() and name in net.links:
-        keys = _ini(vlan_file)
+    path = _network_of(name)
+    if path is None or name not in net.links:
+        return
+    # Logged: a link configured again loses its addresses for a moment, and its sessions with them.
+    net.note(f"networkd configures {name}")
+    keys = _ini(path)
+    if "MTUBytes" in keys:
         net.set_mtu(name, int(keys["MTUBytes"][0]))
+    if net.links[name]["kind"] == "vlan":
         net.set_addrs(name, keys.get("Address", []))
+    for vlan in keys.get("VLAN", []):
+        netdev = net.state["netdevs"].get(vlan)  # as loaded first: networkd keeps it
+        if netdev and net.make_vlan(vlan, name, netdev["vlan"], netdev["mtu"]):
+            _networkd_configure(net, vlan)
 
 
 def networkctl(net: Net, args: list[str]) -> int:
     if args == ["reload"]:
         changed = []
-        for path in sorted(NETWORKD.glob("*.network")):
-            if net.state["loaded"].get(path.name) != _digest(path):
-                net.state["loaded"][path.name] = _digest(path)
+        for path in _networkd_files(".network"):
+            if net.state["loaded"].get(str(path)) != _stamp(path):
+                net.state["loaded"][str(path)] = _stamp(path)
                 changed.append(_ini(path)["Name"][0])
-        for path in sorted(NETWORKD.glob("*.netdev")):
+        for path in _networkd_files(".netdev"):
             keys = _ini(path)
             name = keys["Name"][0]
             if name not in net.state["netdevs"]:
@@ -193,20 +220,12 @@ def networkctl(net: Net, args: list[str]) -> int:
 
 
 def netplan(net: Net, args: list[str]) -> int:
-    import yaml  # only here: every other tool starts faster without it
-
-    if args != ["apply"]:
+    if args[:1] != ["generate"]:
+        print(f"fakenet: netplan {' '.join(args)}: not modelled", file=sys.stderr)
         return 2
-    network = yaml.safe_load(NETPLAN.read_text())["network"]
-    for name, settings in network.get("ethernets", {}).items():
-        if name in net.links:
-            net.set_mtu(name, settings["mtu"])
-    for name, settings in network.get("vlans", {}).items():
-        net.make_vlan(name, settings["link"], settings["id"], settings["mtu"])
-        if name in net.links:
-            net.set_mtu(name, settings["mtu"])
-            net.set_addrs(name, settings.get("addresses", []))
-    return 0
+    # The real generator (this folder's wrapper is first on PATH), on the files the script gave
+    # it; it writes networkd's files and touches no link.
+    return subprocess.run([REAL_NETPLAN, *args]).returncode
 
 
 def _stanzas() -> dict[str, dict[str, Any]]:
