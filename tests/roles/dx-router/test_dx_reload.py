@@ -268,6 +268,13 @@ def test_removed_vif_loses_its_vlan_interface_and_files(box: Router) -> None:
             "10-dx-eth1.network", "20-dx-eth1.101.netdev", "30-dx-eth1.101.network"]
         assert "+ rm -f -- /etc/systemd/network/20-dx-eth1.102.netdev" in ran.out
         assert ran.index(box.platform, "ip link delete") > ran.index(box.platform, "networkctl reload")
+    if box.style == "netplan":
+        # netplan's generated files of the VIF leave /run/systemd/network, the others stay
+        # the same files (networkd would otherwise configure their links again)
+        assert sorted(p.name for p in (box.tmp / "run-network").iterdir()) == [
+            "10-netplan-eth1.101.netdev", "10-netplan-eth1.101.network", "10-netplan-eth1.link",
+            "10-netplan-eth1.network"]
+        assert "networkd configures eth1.101" not in ran.log
     if box.style == "ifupdown":
         assert "eth1.102" not in box.state()["ifstate"]  # ifupdown forgets it too
     # the next apply has nothing left to remove
@@ -362,6 +369,10 @@ def test_a_vlan_carrying_the_default_route_or_the_session_is_not_deleted(box: Ro
     assert "eth1.102 is no longer in the build but carries a default route or this session: " \
            "left as it is" in ran.err
     assert "eth1.102" in ran.links and ran.ran("ip link delete") == []
+    if box.style == "netplan":  # nor does networkd lose its configuration
+        assert ("10-netplan-eth1.102.network is for eth1.102, which carries a default route or "
+                "this session: kept") in ran.out
+        assert (box.tmp / "run-network" / "10-netplan-eth1.102.network").exists()
     # the session's link, known from SSH_CONNECTION, is never taken down to change it: ifupdown
     # would have to; networkd and netplan change it in place with their own reload
     box.edit(defaults=["eth0"], ssh_dev="eth1.101")
