@@ -9,9 +9,10 @@ and returns a plan with:
   (the systemd unit that must come back after a reboot);
 - ``host_prepare()``: a command run on the host before its first push;
 - ``peer_setup()``: a script (bytes) the peer runs with ``sh -s``, sent over SSH's input;
-- ``status(on_host, on_peer)``: ``.ok``, ``.lines`` and ``.established`` (the sessions are up,
-  what the state before a change is awaited for), from commands it runs on either side (each
-  ``on_*`` runs a list of commands and returns their outputs);
+- ``status(on_host, on_peer)``: ``.ok``, ``.lines``, ``.established`` (the sessions are up,
+  what the state before a change is awaited for) and ``.sessions`` (each session's name -> since
+  when it is up, "" when it is not: a change that restarted one is told by it), from commands it
+  runs on either side (each ``on_*`` runs a list of commands and returns their outputs);
 - ``failover()``: ``peer_down``, ``peer_up``, ``watch`` (run on the host, prints a line each
   time what it watches changes), ``via(line)`` ("active", "passive" or None), ``detection``,
   ``detection_seconds``; or a one-line error when the host has nothing to fail over.
@@ -260,18 +261,25 @@ def _rehearse(lab: Lab, opts: Options, plan: Any, failover: Any, host: Shell, pe
     peer.run("sh -s", stdin=plan.peer_setup(), timeout=settle)
     say(f"{plan.peer_name}: VLANs and BIRD configured (keys from the router's secret files)")
     host.run(plan.host_prepare(), timeout=settle)
+    before = None
     if opts.before is not None:
         # What runs now: reported, not judged (it may be what the change repairs).
         _push(lab, opts, host.machine, say, opts.before, "the build it runs now")
         at = time.monotonic()
-        status = _settle(plan, host, peer, settle, lambda s: s.established)
-        _print(say, status, f"before the change ({time.monotonic() - at:.0f} s to settle)",
+        before = _settle(plan, host, peer, settle, lambda s: s.established)
+        _print(say, before, f"before the change ({time.monotonic() - at:.0f} s to settle)",
                judged=False)
     pushed = _push(lab, opts, host.machine, say, opts.build,
                    "the change" if opts.before is not None else "")
     at = time.monotonic()
     status = _settle(plan, host, peer, settle)
     _print(say, status, f"after push --apply ({time.monotonic() - at:.0f} s to settle)")
+    if before is not None:
+        # Told, not judged: a session of a changed link may have to restart; one of a link the
+        # change did not touch should not.
+        restarted = [name for name, since in before.sessions.items()
+                     if since and status.sessions.get(name) != since]
+        say(f"sessions the change restarted: {', '.join(restarted) or 'none'}")
     ok = pushed and status.ok
 
     boot_id = host.run("cat /proc/sys/kernel/random/boot_id").strip()

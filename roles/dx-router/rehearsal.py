@@ -82,6 +82,8 @@ class Status:
     ok: bool
     lines: list[str]
     established: bool  # every session is (what a state before a change is awaited for)
+    # each session ("dxvif-fgabc101 IPv4") -> since when it is up as AWS sees it ("" if not)
+    sessions: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,7 @@ class DxPlan:
         daemon = daemon.strip()
         ok, at = daemon.endswith(" running") and "NOT" not in daemon, 1
         established = True
+        sessions: dict[str, str] = {}
         lines = [f"router: {daemon}"]
         for vif in self.vifs:
             link = next((i for i in links if i.get("ifname") == vif.router_if), None)
@@ -226,6 +229,7 @@ class DxPlan:
                 communities_ok = set(communities) == set(p.communities)
                 ok &= peer.established and prefixes_ok and bfd_ok and communities_ok
                 established &= peer.established
+                sessions[f"{vif.id} IPv{p.version}"] = peer.uptime or ""
                 lines.append(
                     f"  IPv{p.version} {p.amazon.split('/')[0]} AS{p.amazon_asn} <-> "
                     f"{p.customer.split('/')[0]}: {state}; BFD {bfd_state}")
@@ -243,7 +247,7 @@ class DxPlan:
         ok &= not stray
         lines.append(f"{self.nic}: " + (f"{', '.join(stray)} not in the build" if stray
                                          else "no VLAN outside the build"))
-        return Status(ok, lines, established)
+        return Status(ok, lines, established, sessions)
 
     def failover(self) -> Failover:
         if self.failover_plan is None:

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from dx.routers import KEYS, changed, router, write_inventory
-from support.lab import bootstrap
+from support.lab import bootstrap, rendered
 
 MISSING = [p for p in ("qemu-system-x86_64", "qemu-img") if shutil.which(p) is None]
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"QEMU is not installed ({', '.join(MISSING)}"
@@ -71,17 +71,12 @@ def rehearsal(request: pytest.FixtureRequest, lab_dir: Path, tmp_path: Path
     platform, net = request.param[:2]
     host = f"dxl-{platform}"
     before = write_inventory(tmp_path / "inv-before", {host: _before(_dx(platform, net))})
-    rendered = bootstrap("render", before, "-o", tmp_path / "build-before", seconds=120)
-    assert rendered.returncode == 0, rendered.stderr
+    earlier = bootstrap("render", before, "-o", tmp_path / "build-before", seconds=120)
+    assert earlier.returncode == 0, earlier.stderr
     inventory = write_inventory(tmp_path / "inv", {host: _dx(platform, net)})
     build = tmp_path / "build"
-    rendered = bootstrap("render", inventory, "-o", build, seconds=120)
-    assert rendered.returncode == 0, rendered.stderr
-    bootstrap("lab", "down", host, f"{host}-aws", "--lab-dir", lab_dir, seconds=60)
-    try:
+    with rendered(lab_dir, (host, f"{host}-aws"), inventory, build):
         yield lab_dir, inventory, build, host
-    finally:
-        bootstrap("lab", "down", host, f"{host}-aws", "--lab-dir", lab_dir, seconds=60)
 
 
 @pytest.mark.parametrize("rehearsal", PLATFORMS, indirect=True, ids=[p[0] for p in PLATFORMS])
@@ -105,6 +100,9 @@ def test_a_router_rehearsed_against_an_aws_side(
     state = out.split("state before the change", 1)[1].split("push --apply of the change", 1)[0]
     assert "VLAN 102: eth1.102 up, 802.1Q id 102, mtu 1500 (expected 9001)" in state, state
     assert "eth1: eth1.103 not in the build" in state, state
+    # The change on the backup VIF left the primary VIF's sessions up, as AWS saw them.
+    [restarted] = re.findall(r"^sessions the change restarted: (.*)$", out, re.M)
+    assert "dxvif-fgabc101" not in restarted, restarted
     bfd = "Up" if platform != "openbgpd" else "off"
     speaker = "bird" if platform == "bird" else "bgpd"
     expected = [

@@ -52,13 +52,15 @@ def after_reboot(ssh: list[str], state: str, before: str) -> str | None:
 
 
 @contextmanager
-def rendered(lab: Path, host: str, inventory: Path, build: Path) -> Iterator[None]:
-    """``inventory`` rendered into ``build``, and ``host``'s machine stopped before (one an
-    interrupted run left behind would be reused as "already up") and after."""
-    bootstrap("lab", "down", host, "--lab-dir", lab, seconds=60)
+def rendered(lab: Path, hosts: str | tuple[str, ...], inventory: Path, build: Path
+             ) -> Iterator[None]:
+    """``inventory`` rendered into ``build``, and the machines of ``hosts`` stopped before (one
+    an interrupted run left behind would be reused as "already up") and after."""
+    names = (hosts,) if isinstance(hosts, str) else hosts
+    bootstrap("lab", "down", *names, "--lab-dir", lab, seconds=60)
     result = bootstrap("render", inventory, "-o", build, seconds=120)
     assert result.returncode == 0, result.stderr
     try:
         yield
     finally:
-        bootstrap("lab", "down", host, "--lab-dir", lab, seconds=60)
+        bootstrap("lab", "down", *names, "--lab-dir", lab, seconds=60)

@@ -164,6 +164,10 @@ def test_what_a_change_leaves_behind_is_not_all_good(tmp_path: Path) -> None:
 
     done = status(changed)
     assert done.ok and done.established, done.lines
+    # since when each session is up, as AWS sees it: a session a change restarted is told by it
+    assert done.sessions == {"dxvif-fgabc101 IPv4": "since 13:51:26.701",
+                             "dxvif-fgabc101 IPv6": "since 13:51:26.701",
+                             "dxvif-fgabc102 IPv4": "since 13:51:26.701"}
     assert done.lines[-1] == "eth1: no VLAN outside the build"
     left = status([*changed, _link(103, 1500, "169.254.12.2/30")])
     assert not left.ok and left.established
@@ -175,8 +179,9 @@ def test_what_a_change_leaves_behind_is_not_all_good(tmp_path: Path) -> None:
     # Sessions up is what the state before a change is awaited for, whatever else differs.
     assert status([changed[0], _link(102, 1500, "169.254.11.2/30")]).established
     down = [*good[:5], _bird_protocol("vlan102_v4", "Active"), "BIRD 2.0.12 ready.\n"]
-    assert not plan.status(lambda c: [json.dumps(changed), "frr.service active, bgpd running"],
-                           lambda c: down).established
+    lost = plan.status(lambda c: [json.dumps(changed), "frr.service active, bgpd running"],
+                       lambda c: down)
+    assert not lost.established and lost.sessions["dxvif-fgabc102 IPv4"] == ""
 
 
 def test_failover_watches_the_route_aws_sends_on_both_vifs(tmp_path: Path) -> None:
