@@ -279,7 +279,9 @@ def _rehearse(lab: Lab, opts: Options, plan: Any, failover: Any, host: Shell, pe
         # change did not touch should not.
         restarted = [name for name, since in before.sessions.items()
                      if since and status.sessions.get(name) != since]
-        say(f"sessions the change restarted: {', '.join(restarted) or 'none'}")
+        down = [name for name, since in before.sessions.items() if not since]
+        say(f"sessions the change restarted: {', '.join(restarted) or 'none'}"
+            + (f" (not up before it, so not known: {', '.join(down)})" if down else ""))
     ok = pushed and status.ok
 
     boot_id = host.run("cat /proc/sys/kernel/random/boot_id").strip()
@@ -328,9 +330,14 @@ def _push(lab: Lab, opts: Options, machine: Machine, say: Say, build: Path, what
         ansible_ssh_private_key_file=machine.key))
     at = time.monotonic()
     result = push_host(target, loaded.registry, options, fabric.Config())
+    said = result.describe()
+    if build != opts.build and result.failed:
+        # Push withholds the inventory's secrets from what it says; an earlier build may hold
+        # others (a key the change rotates), so its failure is told without the output.
+        said = (f"failed (the output is withheld: it may hold secrets of that build; push it "
+                f"with bootstrap push to see it) after changing {len(result.changed)} file(s)")
     say(f"{opts.host}: push --apply{f' of {what}' if what else ''} from {build}: "
-        f"{result.describe()} ({time.monotonic() - at:.0f} s; inventory fragment "
-        f"{files.inventory})")
+        f"{said} ({time.monotonic() - at:.0f} s; inventory fragment {files.inventory})")
     return not result.failed
 
 

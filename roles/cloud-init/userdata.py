@@ -15,7 +15,7 @@ roles (see :mod:`bootstrap.render.registry` for the ``userdata`` kinds):
   in the final stage sorted by file name, so they are named ``NN-role-name`` and run in role
   order and before ``runcmd``. A script with an absolute dest is a ``write_files`` entry at that
   dest, and its part only ``exec``s it: the host then holds the script where its manifest says
-  (and where ``verify`` looks), at no cost in size.
+  (and where ``verify`` looks), and the script is carried once.
 
 One part is emitted as itself; several are wrapped in MIME multipart with a fixed boundary, so
 the same inventory always gives the same bytes. EC2 limits the raw bytes (before base64) to

@@ -1,7 +1,7 @@
 """A pretend Linux router for the reload script: ``ip``, the three network tools, and the daemons.
 
 The kernel here has no 802.1Q, so the reload script's decisions are checked against this model:
-``python tests/dx/fakenet.py TOOL ARGS...`` acts as TOOL (``ip``, ``networkctl``, ``netplan``,
+``python tests/dx/fakenet.py TOOL ARGS...`` acts as TOOL (``ip``, ``networkctl``,
 ``ifup``, ``ifdown``, ``ifquery``, ``systemctl``, ``sleep``, or a daemon's reload command) on
 the links kept in ``$FAKENET/state.json`` and appends ``TOOL ARGS`` to ``$FAKENET/log``.
 Each tool reads the real files the build installed and behaves as its Debian 12 version does
@@ -13,7 +13,8 @@ in what the script relies on:
   content is a changed one); it neither updates nor removes an existing netdev, and a VLAN
   deleted behind its back comes back only when its parent is reconfigured, with the settings
   networkd loaded first.
-- ``netplan generate`` is Debian's own (0.106), run as it is: it writes networkd's files.
+- netplan's generator is Debian's own (0.106), run as it is by the script: it writes
+  networkd's files, and changes no link.
 - ``ifup`` does nothing for an interface ifupdown has a record of; ``ifdown`` of a VLAN
   deletes it; ``ifdown`` of an interface out of its files only clears the record (0.8.41).
 
@@ -24,7 +25,6 @@ ever when it is listed in the state's ``dad_never``.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,6 @@ from typing import Any
 NETWORKD = Path("/etc/systemd/network")
 # networkd reads both; a file in /etc hides one of the same name in /run
 NETWORK_DIRS = (NETWORKD, Path("/run/systemd/network"))
-REAL_NETPLAN = "/usr/sbin/netplan"  # Debian's netplan.io
 IFUPDOWN = Path("/etc/network/interfaces.d/aws-dx")
 # The daemons answer as running ones do (pgrep finds them); a VM rehearsal starts them for real.
 DAEMONS = ("vtysh", "frr-reload.py", "birdc", "bgpctl", "sysctl", "pgrep")
@@ -219,15 +218,6 @@ def networkctl(net: Net, args: list[str]) -> int:
     return 2
 
 
-def netplan(net: Net, args: list[str]) -> int:
-    if args[:1] != ["generate"]:
-        print(f"fakenet: netplan {' '.join(args)}: not modelled", file=sys.stderr)
-        return 2
-    # The real generator (this folder's wrapper is first on PATH), on the files the script gave
-    # it; it writes networkd's files and touches no link.
-    return subprocess.run([REAL_NETPLAN, *args]).returncode
-
-
 def _stanzas() -> dict[str, dict[str, Any]]:
     """Interface -> {"addrs": [...], "mtu": N} from the ifupdown file."""
     out: dict[str, dict[str, Any]] = {}
@@ -305,7 +295,7 @@ def sleep(net: Net, args: list[str]) -> int:
     return 0
 
 
-TOOLS = {"ip": ip, "networkctl": networkctl, "netplan": netplan, "ifup": ifup,
+TOOLS = {"ip": ip, "networkctl": networkctl, "ifup": ifup,
          "ifdown": ifdown, "ifquery": ifquery, "systemctl": systemctl, "sleep": sleep}
 
 

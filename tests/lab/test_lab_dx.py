@@ -100,9 +100,10 @@ def test_a_router_rehearsed_against_an_aws_side(
     state = out.split("state before the change", 1)[1].split("push --apply of the change", 1)[0]
     assert "VLAN 102: eth1.102 up, 802.1Q id 102, mtu 1500 (expected 9001)" in state, state
     assert "eth1: eth1.103 not in the build" in state, state
+    assert "IPv4 169.254.10.1 AS64512 <-> 169.254.10.2: Established with MD5" in state, state
     # The change on the backup VIF left the primary VIF's sessions up, as AWS saw them.
     [restarted] = re.findall(r"^sessions the change restarted: (.*)$", out, re.M)
-    assert "dxvif-fgabc101" not in restarted, restarted
+    assert "dxvif-fgabc101" not in restarted and "not known" not in restarted, restarted
     bfd = "Up" if platform != "openbgpd" else "off"
     speaker = "bird" if platform == "bird" else "bgpd"
     expected = [
